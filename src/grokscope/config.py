@@ -1,0 +1,146 @@
+"""Typed run configuration: structured schemas per config group, and semantic checks with one-line errors.
+
+Hydra composes ``conf/`` into a DictConfig. :func:`validate` turns it into typed dataclasses:
+each group node (``task``, ``model``, ``optimizer``...) carries a ``name`` that selects its schema from
+:data:`SCHEMAS`; merging the node into the schema checks types and unknown keys, and the schema's
+``check()`` checks meaning. Schemas have no defaults: the YAML files are the single source of truth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(ValueError):
+    """A user mistake in the configuration; the message names the key, the value and what is allowed."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"{key}={value!r}: {allowed}")
+
+
+def require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    """Raise :class:`ConfigError` for ``key`` unless ``ok``."""
+    if not ok:
+        raise ConfigError(key, value, allowed)
+
+
+def require_choice(key: str, value: Any, choices) -> None:
+    require(value in choices, key, value, f"must be one of {', '.join(map(str, choices))}")
+
+
+class Checked:
+    """Base of every schema: ``check(prefix)`` validates meaning; the default checks nothing."""
+
+    def check(self, prefix: str) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+@dataclass
+class Seeds(Checked):
+    """Independent seeds of the data split, the network init and the embedding init (all default to ``seed``)."""
+
+    data: int
+    model: int
+    embedding: int
+
+
+@dataclass
+class RunConfig(Checked):
+    """Top-level keys of ``conf/train.yaml`` (the config groups are validated separately)."""
+
+    name: str | None
+    seed: int
+    seeds: Seeds
+    max_epochs: int
+    device: str
+    loss_dtype: str
+    matmul_precision: str
+    log_every_n_epochs: int
+    steps_per_call: int
+    checkpoint_every_n_epochs: int
+    progress_bar: bool
+
+    def check(self, prefix: str = "") -> None:
+        require(self.max_epochs >= 1, "max_epochs", self.max_epochs, "must be an integer >= 1")
+        require_choice("device", self.device, ("auto", "cpu", "cuda"))
+        require_choice("loss_dtype", self.loss_dtype, ("float32", "float64"))
+        require_choice("matmul_precision", self.matmul_precision, ("highest", "high", "medium"))
+        for key in ("log_every_n_epochs", "steps_per_call", "checkpoint_every_n_epochs"):
+            require(getattr(self, key) >= 1, key, getattr(self, key), "must be an integer >= 1")
+
+
+#: group name -> option ``name`` -> schema dataclass. Components register their own schemas here.
+SCHEMAS: dict[str, dict[str, type]] = {}
+GROUPS = ("task", "model", "optimizer", "metrics", "logger")
+
+
+def register(group: str, name: str):
+    """Class decorator: make ``cls`` the schema of option ``name`` of config group ``group``."""
+
+    def wrap(cls):
+        SCHEMAS.setdefault(group, {})[name] = cls
+        return cls
+
+    return wrap
+
+
+@dataclass
+class Config:
+    """A validated run configuration: typed groups plus the resolved DictConfig for logging."""
+
+    run: RunConfig
+    task: Any
+    model: Any
+    optimizer: Any
+    metrics: Any
+    logger: Any
+    intervention: dict = field(default_factory=dict)
+    raw: DictConfig | None = None
+
+
+def _typed(schema: type, node: DictConfig, prefix: str):
+    """Merge ``node`` into ``schema`` (types, unknown keys, missing keys) and return the dataclass."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), node)
+        obj = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as err:
+        key = f"{prefix}.{err.full_key}" if prefix and err.full_key else (err.full_key or prefix)
+        value = OmegaConf.select(node, str(err.full_key), default=None) if err.full_key else None
+        msg = str(err.msg).splitlines()[0] if getattr(err, "msg", None) else type(err).__name__
+        raise ConfigError(key, value, msg) from None
+    obj.check(prefix)
+    for f in dataclasses.fields(obj):
+        sub = getattr(obj, f.name)
+        if isinstance(sub, Checked):
+            sub.check(f"{prefix}.{f.name}" if prefix else f.name)
+    return obj
+
+
+def _import_components() -> None:
+    """Import the modules whose schemas register themselves in :data:`SCHEMAS`."""
+    from grokscope import metrics, models, tasks  # noqa: F401
+    from grokscope.training import loggers, optim  # noqa: F401
+
+
+def validate(cfg: DictConfig) -> Config:
+    """Check a composed config and return it typed; raise :class:`ConfigError` on the first problem."""
+    _import_components()
+    top = {k: v for k, v in cfg.items() if k not in (*GROUPS, "intervention", "experiment")}
+    run = _typed(RunConfig, OmegaConf.create(top), "")
+    groups = {}
+    for group in GROUPS:
+        node = cfg.get(group)
+        require(node is not None, group, node, "a config group option must be selected")
+        name = node.get("name")
+        options = SCHEMAS.get(group, {})
+        require_choice(f"{group}.name", name, tuple(options))
+        groups[group] = _typed(options[name], node, group)
+    node = cfg.get("intervention")
+    intervention = OmegaConf.to_container(node, resolve=True) if node is not None else {}
+    return Config(run=run, intervention=intervention, raw=cfg, **groups)

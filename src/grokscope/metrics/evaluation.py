@@ -1,0 +1,52 @@
+"""One no-grad forward over the whole table, shared by every metric of an epoch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from grokscope.models.hooks import run_with_cache
+from grokscope.tasks.base import Task
+
+
+@dataclass
+class Evaluation:
+    """Logits ``[N, d_vocab_out]`` of every row, the cached hook activations, per-row loss and correctness."""
+
+    logits: torch.Tensor
+    cache: dict[str, torch.Tensor]
+    row_loss: torch.Tensor
+    correct: torch.Tensor
+
+
+def cross_entropy_rows(logits: torch.Tensor, labels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Per-row cross-entropy ``-log softmax(logits)[label]`` computed in ``dtype``."""
+    return torch.nn.functional.cross_entropy(logits.to(dtype), labels, reduction="none")
+
+
+def evaluate(model: torch.nn.Module, task: Task, loss_dtype: torch.dtype, hooks=()) -> Evaluation:
+    """Run all ``N`` rows once; cache the activations named in ``hooks``."""
+    was_training = model.training
+    model.eval()
+    logits, cache = run_with_cache(model, task.tokens, hooks)
+    model.train(was_training)
+    return Evaluation(
+        logits=logits,
+        cache=cache,
+        row_loss=cross_entropy_rows(logits, task.labels, loss_dtype),
+        correct=logits.argmax(dim=-1) == task.labels,
+    )
+
+
+def split_scores(ev: Evaluation, task: Task) -> dict[str, float]:
+    """``{mask}/loss`` (mean CE) and ``{mask}/acc`` for every evaluated mask, with one host transfer."""
+    masks = torch.stack([task.masks[m] for m in task.eval_masks]).to(ev.row_loss.dtype)  # [n_masks, N]
+    counts = masks.sum(dim=1)
+    losses = masks @ ev.row_loss / counts
+    accs = masks @ ev.correct.to(masks.dtype) / counts
+    values = torch.cat([losses, accs]).tolist()
+    n = len(task.eval_masks)
+    out = {f"{m}/loss": values[i] for i, m in enumerate(task.eval_masks)}
+    out.update({f"{m}/acc": values[n + i] for i, m in enumerate(task.eval_masks)})
+    return out

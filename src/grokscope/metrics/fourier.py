@@ -1,0 +1,45 @@
+"""Fourier power of the operand embeddings over Z_p (Nanda et al. 2023 §4; Ding et al. 2024)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from einops import einsum, reduce
+
+from grokscope.groups import fourier_basis
+from grokscope.tasks.base import Task
+
+
+def frequency_power(values: torch.Tensor, p: int) -> torch.Tensor:
+    """Power per frequency of functions on Z_p: ``values [..., p, d] -> [..., (p-1)/2 + 1]``.
+
+    With the orthonormal basis ``F`` (rows Const, cos 1, sin 1, ...), frequency ``k`` has power
+    ``||(F v)_{cos k}||^2 + ||(F v)_{sin k}||^2`` and frequency 0 is ``||(F v)_Const||^2``; the powers sum
+    to ``||v||^2``.
+    """
+    basis = fourier_basis(p).to(device=values.device, dtype=values.dtype)
+    per_row = reduce(einsum(basis, values, "f x, ... x d -> ... f d").pow(2), "... f d -> ... f", "sum")
+    const, waves = per_row[..., :1], per_row[..., 1 : 2 * ((p - 1) // 2) + 1]
+    pairs = reduce(waves, "... (k two) -> ... k", "sum", two=2)
+    return torch.cat([const, pairs], dim=-1)
+
+
+def distinct_tables(model, task: Task) -> torch.Tensor:
+    """Operand embeddings ``[n_tables, p, d]``, keeping one copy when operands share a table."""
+    emb = model.operand_embeddings(task.operand_tokens).detach()  # [n_operands, p, d]
+    keep = [i for i in range(len(emb)) if not any(torch.equal(emb[i], emb[j]) for j in range(i))]
+    return emb[keep]
+
+
+def embedding_spectrum(model, task: Task, top_k: int) -> dict[str, float | np.ndarray]:
+    """``fourier/W_E_power`` ``[n_tables, K + 1]`` (index = frequency, 0 = constant) and the top-``k``
+    non-constant frequencies of the total power with their share of the non-constant power."""
+    power = frequency_power(distinct_tables(model, task), task.modulus)  # [n_tables, K + 1]
+    total = power.sum(dim=0)[1:]
+    share = total / total.sum()
+    top = torch.topk(share, min(top_k, len(share)))
+    out: dict[str, float | np.ndarray] = {"fourier/W_E_power": power.cpu().numpy()}
+    for j, (frac, idx) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
+        out[f"fourier/top{j}_freq"] = idx + 1
+        out[f"fourier/top{j}_frac"] = frac
+    return out

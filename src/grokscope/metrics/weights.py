@@ -1,0 +1,16 @@
+"""Weight norms (Nanda et al. 2023 §5.5): total and per parameter."""
+
+from __future__ import annotations
+
+import torch
+
+
+def weight_norms(model: torch.nn.Module) -> dict[str, float]:
+    """``weights/norm`` = sqrt(sum_theta ||theta||^2), ``weights/sum_sq`` = sum_theta ||theta||^2 over
+    trainable parameters, and ``weights/norm/{param}`` per parameter."""
+    names, params = zip(*[(n, p) for n, p in model.named_parameters() if p.requires_grad])
+    sq = torch.stack([p.detach().pow(2).sum() for p in params]).tolist()
+    out = {f"weights/norm/{n}": s**0.5 for n, s in zip(names, sq)}
+    out["weights/sum_sq"] = sum(sq)
+    out["weights/norm"] = sum(sq) ** 0.5
+    return out

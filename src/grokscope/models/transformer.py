@@ -1,0 +1,179 @@
+"""A TransformerLens-style decoder (Nanda et al. 2023 §2; Chughtai et al. 2023 §4; Zhong et al. 2023).
+
+Parameter names and hook points follow TransformerLens: ``W_E [d_vocab, d_model]``, ``W_pos [n_ctx, d_model]``,
+``blocks.{i}.attn.W_Q [n_heads, d_model, d_head]``, ``W_O [n_heads, d_head, d_model]``,
+``blocks.{i}.mlp.W_in [d_model, d_mlp]``, ``W_out [d_mlp, d_model]``, ``W_U [d_model, d_vocab_out]``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from einops import einsum
+from torch import nn
+
+from grokscope.config import Checked, register, require, require_choice
+from grokscope.models.base import ACTIVATIONS, GrokModel, resolve_d_vocab_out
+from grokscope.models.hooks import HookPoint
+
+INITS = ("nanda", "tl")
+
+
+@dataclass
+class TransformerConfig(Checked):
+    """``model=transformer``.
+
+    ``init``: ``nanda`` draws every weight from N(0, 1/d_model) and ``W_U`` from N(0, 1/d_vocab)
+    (nanda_progress_measures.md §2); ``tl`` draws every weight from N(0, (0.8/sqrt(d_model))^2)
+    (TransformerLens' default, rep_theory.md §4). Biases start at zero.
+    """
+
+    name: str
+    n_layers: int
+    d_model: int
+    n_heads: int
+    d_head: int
+    d_mlp: int
+    act: str
+    layer_norm: bool
+    attn_only: bool
+    causal: bool
+    init: str
+    freeze_biases: bool
+    d_vocab_out: str
+
+    def check(self, prefix: str) -> None:
+        for key in ("n_layers", "d_model", "n_heads", "d_head", "d_mlp"):
+            require(getattr(self, key) >= 1, f"{prefix}.{key}", getattr(self, key), "must be an integer >= 1")
+        require_choice(f"{prefix}.act", self.act, tuple(ACTIVATIONS))
+        require_choice(f"{prefix}.init", self.init, INITS)
+        require_choice(f"{prefix}.d_vocab_out", self.d_vocab_out, ("answers", "vocab"))
+
+    def build(self, task) -> Transformer:
+        d_out = resolve_d_vocab_out(self.d_vocab_out, task.d_vocab, task.n_classes)
+        return Transformer(self, task.d_vocab, d_out, task.n_ctx)
+
+
+register("model", "transformer")(TransformerConfig)
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm with TransformerLens names (``w``, ``b``) and a hook on the normalised output."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.w, self.b = nn.Parameter(torch.ones(d)), nn.Parameter(torch.zeros(d))
+        self.hook_normalized = HookPoint()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.hook_normalized(nn.functional.layer_norm(x, x.shape[-1:], self.w, self.b))
+
+
+class Attention(nn.Module):
+    """Multi-head attention; scores ``q.k / sqrt(d_head)``, optional causal mask."""
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        h, d, dh = cfg.n_heads, cfg.d_model, cfg.d_head
+        self.W_Q, self.W_K, self.W_V = (nn.Parameter(torch.empty(h, d, dh)) for _ in range(3))
+        self.W_O = nn.Parameter(torch.empty(h, dh, d))
+        self.b_Q, self.b_K, self.b_V = (nn.Parameter(torch.zeros(h, dh)) for _ in range(3))
+        self.b_O = nn.Parameter(torch.zeros(d))
+        self.causal, self.scale = cfg.causal, 1.0 / math.sqrt(dh)
+        for name in ("q", "k", "v", "attn_scores", "pattern", "z"):
+            setattr(self, f"hook_{name}", HookPoint())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = self.hook_q(einsum(x, self.W_Q, "b p d, h d e -> b p h e") + self.b_Q)
+        k = self.hook_k(einsum(x, self.W_K, "b p d, h d e -> b p h e") + self.b_K)
+        v = self.hook_v(einsum(x, self.W_V, "b p d, h d e -> b p h e") + self.b_V)
+        scores = einsum(q, k, "b q h e, b k h e -> b h q k") * self.scale
+        if self.causal:
+            n = x.shape[1]
+            future = torch.triu(torch.ones(n, n, dtype=torch.bool, device=x.device), diagonal=1)
+            scores = scores.masked_fill(future, float("-inf"))
+        pattern = self.hook_pattern(self.hook_attn_scores(scores).softmax(dim=-1))
+        z = self.hook_z(einsum(pattern, v, "b h q k, b k h e -> b q h e"))
+        return einsum(z, self.W_O, "b q h e, h e d -> b q d") + self.b_O
+
+
+class MLPBlock(nn.Module):
+    """``act(x W_in + b_in) W_out + b_out`` with TransformerLens hooks ``hook_pre``/``hook_post``."""
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.W_in = nn.Parameter(torch.empty(cfg.d_model, cfg.d_mlp))
+        self.b_in = nn.Parameter(torch.zeros(cfg.d_mlp))
+        self.W_out = nn.Parameter(torch.empty(cfg.d_mlp, cfg.d_model))
+        self.b_out = nn.Parameter(torch.zeros(cfg.d_model))
+        self.act = ACTIVATIONS[cfg.act]
+        self.hook_pre, self.hook_post = HookPoint(), HookPoint()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        post = self.hook_post(self.act(self.hook_pre(x @ self.W_in + self.b_in)))
+        return post @ self.W_out + self.b_out
+
+
+class Block(nn.Module):
+    """Residual block: ``x + attn(ln1(x))``, then ``+ mlp(ln2(x))`` unless attention-only."""
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.ln1 = LayerNorm(cfg.d_model) if cfg.layer_norm else nn.Identity()
+        self.attn = Attention(cfg)
+        self.mlp = None if cfg.attn_only else MLPBlock(cfg)
+        self.ln2 = LayerNorm(cfg.d_model) if cfg.layer_norm and not cfg.attn_only else nn.Identity()
+        for name in ("resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post"):
+            setattr(self, f"hook_{name}", HookPoint())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.hook_resid_pre(x)
+        x = self.hook_resid_mid(x + self.hook_attn_out(self.attn(self.ln1(x))))
+        if self.mlp is not None:
+            x = x + self.hook_mlp_out(self.mlp(self.ln2(x)))
+        return self.hook_resid_post(x)
+
+
+class Transformer(GrokModel):
+    """Decoder over ``[a, b, (=)]`` with learned positions; logits read at the last position."""
+
+    def __init__(self, cfg: TransformerConfig, d_vocab: int, d_vocab_out: int, n_ctx: int):
+        super().__init__()
+        self.cfg = cfg
+        self.W_E = nn.Parameter(torch.empty(d_vocab, cfg.d_model))
+        self.W_pos = nn.Parameter(torch.empty(n_ctx, cfg.d_model))
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.ln_final = LayerNorm(cfg.d_model) if cfg.layer_norm else nn.Identity()
+        self.W_U = nn.Parameter(torch.empty(cfg.d_model, d_vocab_out))
+        self.b_U = nn.Parameter(torch.zeros(d_vocab_out))
+        self.hook_embed, self.hook_pos_embed = HookPoint(), HookPoint()
+        self.d_vocab = d_vocab
+        self._init_weights()
+        if cfg.freeze_biases:
+            for name, param in self.named_parameters():
+                if name.rsplit(".", 1)[-1].startswith("b_"):
+                    param.requires_grad_(False)
+
+    def _std(self, name: str) -> float:
+        if self.cfg.init == "tl":
+            return 0.8 / math.sqrt(self.cfg.d_model)
+        return 1.0 / math.sqrt(self.d_vocab if name == "W_U" else self.cfg.d_model)
+
+    def _init_weights(self) -> None:
+        with torch.no_grad():
+            for name, param in self.named_parameters():
+                short = name.rsplit(".", 1)[-1]
+                if short.startswith("W_"):
+                    param.normal_(0.0, self._std(short))
+
+    def init_embedding(self, generator: torch.Generator | None) -> None:
+        with torch.no_grad():
+            self.W_E.normal_(0.0, self._std("W_E"), generator=generator)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.hook_embed(self.W_E[tokens]) + self.hook_pos_embed(self.W_pos[: tokens.shape[1]])
+        for block in self.blocks:
+            x = block(x)
+        return self.ln_final(x[:, -1]) @ self.W_U + self.b_U

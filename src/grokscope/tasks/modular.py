@@ -1,0 +1,105 @@
+"""Binary operations mod p: all ordered pairs (a, b) with label f(a, b) mod p (Power et al. 2022)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from einops import rearrange
+
+from grokscope.config import Checked, register, require, require_choice
+from grokscope.tasks.base import LossTerm, Task, split_masks
+
+
+def _pow_mod(b: torch.Tensor, e: int, p: int) -> torch.Tensor:
+    out = torch.ones_like(b)
+    for _ in range(e):
+        out = out * b % p
+    return out
+
+
+#: op name -> label function of integer tensors (a, b) and p.
+OPS = {
+    "add": lambda a, b, p: (a + b) % p,
+    "sub": lambda a, b, p: (a - b) % p,
+    "mul": lambda a, b, p: (a * b) % p,
+    "div": lambda a, b, p: a * _pow_mod(b, p - 2, p) % p,  # Fermat: b^-1 = b^(p-2) mod p
+    "x2+y2": lambda a, b, p: (a * a + b * b) % p,
+    "x2+xy+y2": lambda a, b, p: (a * a + a * b + b * b) % p,
+    "x3+xy": lambda a, b, p: (a * a * a + a * b) % p,
+}
+
+
+def is_prime(n: int) -> bool:
+    return n >= 2 and all(n % d for d in range(2, int(n**0.5) + 1))
+
+
+@dataclass
+class ModularConfig(Checked):
+    """``task=modular``: label ``op(a, b) mod p`` for every ordered pair (``b != 0`` for ``div``)."""
+
+    name: str
+    p: int
+    op: str
+    frac_train: float
+    equals_token: bool
+    separate_operand_vocab: bool
+
+    def check(self, prefix: str) -> None:
+        require(self.p >= 2, f"{prefix}.p", self.p, "must be an integer >= 2")
+        require_choice(f"{prefix}.op", self.op, tuple(OPS))
+        if self.op == "div":
+            require(is_prime(self.p), f"{prefix}.p", self.p, "must be prime for op=div")
+        require(0 < self.frac_train < 1, f"{prefix}.frac_train", self.frac_train, "must be in (0, 1)")
+
+    def build(self, data_seed: int) -> Task:
+        return modular_task(self, data_seed)
+
+
+register("task", "modular")(ModularConfig)
+
+
+def modular_task(cfg: ModularConfig, data_seed: int) -> Task:
+    """Build the table of ``op`` mod ``p``.
+
+    Token layout: residues ``0..p-1`` stand for ``a``; ``b`` uses the same ids, or ``p..2p-1`` with
+    ``separate_operand_vocab`` (the pizza code's ``diff_vocab``); ``=`` is the last token id.
+    Rows are row-major over ``(a, b)``: row ``a * p + b`` (rows with ``b = 0`` dropped for ``div``).
+    """
+    p = cfg.p
+    a, b = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
+    operands = rearrange(torch.stack([a, b]), "two a b -> (a b) two")  # [N, 2]
+    if cfg.op == "div":
+        operands = operands[operands[:, 1] != 0]
+    labels = OPS[cfg.op](operands[:, 0], operands[:, 1], p)
+
+    b_offset = p if cfg.separate_operand_vocab else 0
+    operand_tokens = torch.stack([torch.arange(p), torch.arange(p) + b_offset])  # [2, p]
+    d_vocab = p + b_offset
+    tokens = operands + torch.tensor([0, b_offset])
+    names = [str(x) for x in range(p)] + ([f"{x}'" for x in range(p)] if b_offset else [])
+    if cfg.equals_token:
+        tokens = torch.cat([tokens, torch.full((len(tokens), 1), d_vocab)], dim=1)
+        names.append("=")
+        d_vocab += 1
+
+    group = None
+    if cfg.op == "add":
+        from grokscope.groups import cyclic
+
+        group = cyclic(p)
+    return Task(
+        name=f"modular_{cfg.op}_{p}",
+        tokens=tokens,
+        labels=labels,
+        masks=split_masks(len(labels), cfg.frac_train, data_seed),
+        loss_terms=(LossTerm("train", "train", 1.0),),
+        d_vocab=d_vocab,
+        n_classes=p,
+        operands=operands,
+        operand_tokens=operand_tokens,
+        operand_positions=(0, 1),
+        modulus=p,
+        group=group,
+        token_names=tuple(names),
+    )

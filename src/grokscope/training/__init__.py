@@ -1,0 +1,1 @@
+"""Lightning module, callbacks, loggers, optimizers and run outputs."""

@@ -1,0 +1,112 @@
+"""Callbacks on ``module.epoch``: metrics and logging, checkpoints, a progress bar."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+from tqdm.auto import tqdm
+
+from grokscope.metrics import evaluate, split_scores
+from grokscope.training.cadence import Cadence
+from grokscope.training.outputs import ArrayStore
+
+GROK_THRESHOLD = 0.99
+
+
+class MetricsCallback(L.Callback):
+    """On due epochs (and epoch 0 and the last), one forward over the whole table feeds the split scores
+    (every ``log_every_n_epochs``) and the mechanistic metrics (on the metrics cadence).
+
+    Scalars go to every logger with ``step = epoch``; arrays go to the :class:`ArrayStore`. The callback
+    keeps the logged rows (``history``) and the first epoch at which each split's accuracy reaches
+    ``GROK_THRESHOLD`` (``grok_epochs``).
+    """
+
+    def __init__(self, metrics, eval_cadence: Cadence, metric_cadence: Cadence, arrays: ArrayStore):
+        self.metrics, self.eval_cadence, self.metric_cadence = metrics, eval_cadence, metric_cadence
+        self.arrays = arrays
+        self.hooks = tuple(sorted({h for m in metrics for h in m.hooks}))
+        self.history: list[dict] = []
+        self.grok_epochs: dict[str, int | None] = {}
+
+    def setup(self, trainer, pl_module, stage) -> None:
+        pl_module.cadences += [self.eval_cadence, self.metric_cadence]
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.grok_epochs = {m: None for m in pl_module.task.eval_masks}
+        self.record(trainer, pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.record(trainer, pl_module)
+
+    def record(self, trainer, module) -> None:
+        epoch, last = module.epoch, module.epoch >= module.max_epochs
+        with_metrics = last or self.metric_cadence.due(epoch)
+        if not (with_metrics or self.eval_cadence.due(epoch)):
+            return
+        ev = evaluate(module.model, module.task, module.loss_dtype, self.hooks if with_metrics else ())
+        row: dict = {"epoch": epoch, **split_scores(ev, module.task)}
+        for metric in self.metrics if with_metrics else ():
+            for key, value in metric(module.model, module.task, ev).items():
+                if isinstance(value, np.ndarray):
+                    self.arrays.append(key, epoch, value)
+                else:
+                    row[key] = value
+        for logger in trainer.loggers:
+            logger.log_metrics(row, step=epoch)
+        self.history.append(row)
+        for mask, seen in self.grok_epochs.items():
+            if seen is None and row[f"{mask}/acc"] >= GROK_THRESHOLD:
+                self.grok_epochs[mask] = epoch
+        if with_metrics:
+            for logger in trainer.loggers:
+                logger.save()
+
+
+class CheckpointCallback(L.Callback):
+    """Saves ``checkpoints/last.ckpt`` (model, optimizer, scheduler, epoch, RNG) every ``cadence`` epochs
+    and at the end, atomically (temporary file, then rename)."""
+
+    def __init__(self, path: Path, cadence: Cadence, arrays: ArrayStore):
+        self.path, self.cadence, self.arrays = path, cadence, arrays
+
+    def setup(self, trainer, pl_module, stage) -> None:
+        pl_module.cadences.append(self.cadence)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.cadence.due(pl_module.epoch) or pl_module.epoch >= pl_module.max_epochs:
+            self.save(trainer)
+
+    def save(self, trainer) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        trainer.save_checkpoint(tmp)
+        os.replace(tmp, self.path)
+        self.arrays.save()
+
+
+class EpochProgressBar(L.Callback):
+    """A tqdm bar over epochs with the latest train/test accuracy."""
+
+    def __init__(self, metrics_cb: MetricsCallback):
+        self.metrics_cb = metrics_cb
+        self.bar = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        interactive = sys.stderr.isatty()
+        self.bar = tqdm(total=pl_module.max_epochs, initial=pl_module.epoch, unit="epoch", dynamic_ncols=True,
+                        mininterval=0.5 if interactive else 30.0)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.bar.update(pl_module.epoch - self.bar.n)
+        if self.metrics_cb.history and self.metrics_cb.history[-1]["epoch"] == pl_module.epoch:
+            row = self.metrics_cb.history[-1]
+            self.bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k.endswith(("/acc", "/loss"))},
+                                 refresh=False)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.bar.close()

@@ -1,0 +1,58 @@
+"""Loggers: CSV always (``metrics.csv`` in the run dir); Weights & Biases, offline unless asked otherwise."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from lightning.pytorch.loggers import CSVLogger, Logger
+
+from grokscope.config import Checked, register, require_choice
+
+WANDB_MODES = ("offline", "online", "disabled")
+
+
+@dataclass
+class WandbConfig(Checked):
+    """``logger.wandb``: ``mode`` null means ``$WANDB_MODE`` if set, else ``offline``."""
+
+    enabled: bool
+    mode: str | None
+    project: str
+    entity: str | None
+    group: str | None
+    tags: list[str]
+
+    def check(self, prefix: str) -> None:
+        if self.mode is not None:
+            require_choice(f"{prefix}.mode", self.mode, WANDB_MODES)
+
+    def resolved_mode(self) -> str:
+        return self.mode or os.environ.get("WANDB_MODE") or "offline"
+
+
+@dataclass
+class LoggerConfig(Checked):
+    """``logger=default`` (CSV + WandB) or ``logger=csv`` (WandB off)."""
+
+    name: str
+    wandb: WandbConfig
+
+
+for _name in ("default", "csv"):
+    register("logger", _name)(LoggerConfig)
+
+
+def build_loggers(cfg: LoggerConfig, run_dir: Path, run_name: str, group: str | None,
+                  config: dict) -> list[Logger]:
+    """A CSV logger writing ``run_dir/metrics.csv`` and, if enabled, a WandB logger under ``run_dir/wandb``."""
+    loggers: list[Logger] = [CSVLogger(save_dir=run_dir, name="", version="")]
+    if cfg.wandb.enabled:
+        from lightning.pytorch.loggers import WandbLogger
+
+        loggers.append(WandbLogger(
+            name=run_name, project=cfg.wandb.project, entity=cfg.wandb.entity, group=cfg.wandb.group or group,
+            tags=list(cfg.wandb.tags), save_dir=str(run_dir), mode=cfg.wandb.resolved_mode(), config=config,
+        ))
+    return loggers

@@ -1,0 +1,75 @@
+"""Optimizers (``optimizer=adamw|adam|sgd``) with a linear warm-up and optional gradient clipping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from grokscope.config import Checked, register, require
+
+
+@dataclass
+class OptimizerConfig(Checked):
+    """Shared keys: ``lr``, ``weight_decay``, ``warmup_steps`` and ``grad_clip`` (max global norm, or null).
+
+    Warm-up multiplies the lr by ``min(step / warmup_steps, 1)`` for step ``0, 1, ...`` (LambdaLR, stepped
+    after each update), so update 0 runs at lr 0 (nanda_progress_measures.md §3).
+    """
+
+    name: str
+    lr: float
+    weight_decay: float
+    warmup_steps: int
+    grad_clip: float | None
+
+    def check(self, prefix: str) -> None:
+        require(self.lr > 0, f"{prefix}.lr", self.lr, "must be > 0")
+        require(self.weight_decay >= 0, f"{prefix}.weight_decay", self.weight_decay, "must be >= 0")
+        require(self.warmup_steps >= 0, f"{prefix}.warmup_steps", self.warmup_steps, "must be >= 0")
+        require(self.grad_clip is None or self.grad_clip > 0, f"{prefix}.grad_clip", self.grad_clip,
+                "must be > 0 or null")
+
+    def warmup(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
+        n = self.warmup_steps
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(s / n, 1.0) if n else 1.0)
+
+
+@dataclass
+class AdamConfig(OptimizerConfig):
+    """``optimizer=adamw`` (decoupled weight decay) or ``optimizer=adam`` (L2 penalty in the gradient)."""
+
+    betas: list[float]
+    eps: float
+
+    def check(self, prefix: str) -> None:
+        super().check(prefix)
+        require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), f"{prefix}.betas", self.betas,
+                "must be two numbers in [0, 1)")
+        require(self.eps > 0, f"{prefix}.eps", self.eps, "must be > 0")
+
+    def build(self, params, fused: bool = False) -> torch.optim.Optimizer:
+        cls = torch.optim.AdamW if self.name == "adamw" else torch.optim.Adam
+        extra = {"fused": True} if fused else {"foreach": True}
+        return cls(params, lr=self.lr, betas=tuple(self.betas), eps=self.eps, weight_decay=self.weight_decay,
+                   **extra)
+
+
+@dataclass
+class SGDConfig(OptimizerConfig):
+    """``optimizer=sgd``: SGD with (Nesterov) momentum."""
+
+    momentum: float
+    nesterov: bool
+
+    def check(self, prefix: str) -> None:
+        super().check(prefix)
+        require(0 <= self.momentum < 1, f"{prefix}.momentum", self.momentum, "must be in [0, 1)")
+
+    def build(self, params, fused: bool = False) -> torch.optim.Optimizer:
+        return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
+                               weight_decay=self.weight_decay, foreach=True)
+
+
+for _name, _cls in (("adamw", AdamConfig), ("adam", AdamConfig), ("sgd", SGDConfig)):
+    register("optimizer", _name)(_cls)
