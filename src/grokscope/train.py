@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import hydra
@@ -29,6 +30,9 @@ from grokscope.training.module import GrokModule
 from grokscope.training.outputs import ArrayStore, write_json
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+# Lightning's CSV logger warns because Hydra has already written .hydra/ into the run dir; nothing is lost.
+warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
+warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
 
 
 def build(config: Config):
@@ -114,7 +118,15 @@ def _hydra_main(cfg: DictConfig) -> None:
     overrides = hc.job.override_dirname
     group = hc.sweep.dir if hc.mode.name == "MULTIRUN" else None
     name = "_".join(filter(None, [cfg.task.name, cfg.model.name, overrides])) or None
-    run(cfg, Path(hc.runtime.output_dir), run_name=name, group=group)
+    try:
+        run(cfg, Path(hc.runtime.output_dir), run_name=name, group=group)
+    except ConfigError as err:  # exit here, before Hydra reports the job as crashed
+        _fail(err)
+
+
+def _fail(err: BaseException) -> None:
+    print(f"grokscope-train: error: {one_line(err)}", file=sys.stderr)
+    sys.exit(2)
 
 
 def one_line(err: BaseException) -> str:
@@ -137,8 +149,7 @@ def main() -> None:
     try:
         _hydra_main()
     except (ConfigError, HydraException, OmegaConfBaseException) as err:
-        print(f"grokscope-train: error: {one_line(err)}", file=sys.stderr)
-        sys.exit(2)
+        _fail(err)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ class TransformerConfig(Checked):
     act: str
     layer_norm: bool
     attn_only: bool
+    attn_bias: bool
+    unembed_bias: bool
     causal: bool
     init: str
     freeze_biases: bool
@@ -79,16 +81,24 @@ class Attention(nn.Module):
         h, d, dh = cfg.n_heads, cfg.d_model, cfg.d_head
         self.W_Q, self.W_K, self.W_V = (nn.Parameter(torch.empty(h, d, dh)) for _ in range(3))
         self.W_O = nn.Parameter(torch.empty(h, dh, d))
-        self.b_Q, self.b_K, self.b_V = (nn.Parameter(torch.zeros(h, dh)) for _ in range(3))
-        self.b_O = nn.Parameter(torch.zeros(d))
+        if cfg.attn_bias:
+            self.b_Q, self.b_K, self.b_V = (nn.Parameter(torch.zeros(h, dh)) for _ in range(3))
+            self.b_O = nn.Parameter(torch.zeros(d))
+        else:  # Nanda's original attention has no biases
+            self.b_Q = self.b_K = self.b_V = self.b_O = None
         self.causal, self.scale = cfg.causal, 1.0 / math.sqrt(dh)
         for name in ("q", "k", "v", "attn_scores", "pattern", "z"):
             setattr(self, f"hook_{name}", HookPoint())
 
+    @staticmethod
+    def _project(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        out = einsum(x, W, "b p d, h d e -> b p h e")
+        return out if b is None else out + b
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q = self.hook_q(einsum(x, self.W_Q, "b p d, h d e -> b p h e") + self.b_Q)
-        k = self.hook_k(einsum(x, self.W_K, "b p d, h d e -> b p h e") + self.b_K)
-        v = self.hook_v(einsum(x, self.W_V, "b p d, h d e -> b p h e") + self.b_V)
+        q = self.hook_q(self._project(x, self.W_Q, self.b_Q))
+        k = self.hook_k(self._project(x, self.W_K, self.b_K))
+        v = self.hook_v(self._project(x, self.W_V, self.b_V))
         scores = einsum(q, k, "b q h e, b k h e -> b h q k") * self.scale
         if self.causal:
             n = x.shape[1]
@@ -96,7 +106,8 @@ class Attention(nn.Module):
             scores = scores.masked_fill(future, float("-inf"))
         pattern = self.hook_pattern(self.hook_attn_scores(scores).softmax(dim=-1))
         z = self.hook_z(einsum(pattern, v, "b h q k, b k h e -> b q h e"))
-        return einsum(z, self.W_O, "b q h e, h e d -> b q d") + self.b_O
+        out = einsum(z, self.W_O, "b q h e, h e d -> b q d")
+        return out if self.b_O is None else out + self.b_O
 
 
 class MLPBlock(nn.Module):
@@ -147,7 +158,7 @@ class Transformer(GrokModel):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_final = LayerNorm(cfg.d_model) if cfg.layer_norm else nn.Identity()
         self.W_U = nn.Parameter(torch.empty(cfg.d_model, d_vocab_out))
-        self.b_U = nn.Parameter(torch.zeros(d_vocab_out))
+        self.b_U = nn.Parameter(torch.zeros(d_vocab_out)) if cfg.unembed_bias else None
         self.hook_embed, self.hook_pos_embed = HookPoint(), HookPoint()
         self.d_vocab = d_vocab
         self._init_weights()
@@ -176,4 +187,5 @@ class Transformer(GrokModel):
         x = self.hook_embed(self.W_E[tokens]) + self.hook_pos_embed(self.W_pos[: tokens.shape[1]])
         for block in self.blocks:
             x = block(x)
-        return self.ln_final(x[:, -1]) @ self.W_U + self.b_U
+        logits = self.ln_final(x[:, -1]) @ self.W_U
+        return logits if self.b_U is None else logits + self.b_U

@@ -1,0 +1,69 @@
+"""Read an offline WandB run (``run-*.wandb``) without syncing it: config, history rows, summary.
+
+The ``.wandb`` file is a LevelDB-style record log: a 7-byte file header (``:W&B``, magic, version), then
+32 KiB blocks of records, each with a 7-byte header (CRC32C, little-endian ``uint16`` length, type:
+1 full, 2 first, 3 middle, 4 last) followed by a serialised ``wandb.proto.Record``.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+BLOCK = 32 * 1024
+FILE_HEADER, RECORD_HEADER = 7, 7
+FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
+
+
+def _payloads(data: bytes):
+    """Yield each record's payload, joining records split across blocks."""
+    pos, parts = FILE_HEADER, []
+    while pos + RECORD_HEADER <= len(data):
+        room = BLOCK - pos % BLOCK
+        if room < RECORD_HEADER:  # block trailer padding
+            pos += room
+            continue
+        length, kind = struct.unpack_from("<HB", data, pos + 4)
+        if kind == 0 and length == 0:  # zero padding at the end of a block or file
+            pos += room
+            continue
+        chunk = data[pos + RECORD_HEADER : pos + RECORD_HEADER + length]
+        pos += RECORD_HEADER + length
+        if kind == FULL:
+            yield chunk
+        elif kind == FIRST:
+            parts = [chunk]
+        elif kind == MIDDLE:
+            parts.append(chunk)
+        elif kind == LAST:
+            yield b"".join([*parts, chunk])
+
+
+def read_offline_run(path: Path | str) -> dict:
+    """``{"config": {...}, "history": [{key: value}, ...], "summary": {...}}`` of an offline run.
+
+    ``path`` is a ``run-*.wandb`` file or an ``offline-run-*`` directory holding one.
+    """
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    path = Path(path)
+    if path.is_dir():
+        path = next(path.glob("run-*.wandb"))
+    run: dict = {"config": {}, "history": [], "summary": {}}
+    for payload in _payloads(path.read_bytes()):
+        record = pb.Record()
+        record.ParseFromString(payload)
+        kind = record.WhichOneof("record_type")
+        if kind in ("run", "config"):
+            updates = record.run.config.update if kind == "run" else record.config.update
+            values = {i.key: json.loads(i.value_json) for i in updates}
+            run["config"].update({k: v["value"] if isinstance(v, dict) and "value" in v else v
+                                  for k, v in values.items() if not k.startswith("_")})
+        elif kind == "history":
+            run["history"].append({i.key or "/".join(i.nested_key): json.loads(i.value_json)
+                                   for i in record.history.item})
+        elif kind == "summary":
+            run["summary"].update({i.key or "/".join(i.nested_key): json.loads(i.value_json)
+                                   for i in record.summary.update})
+    return run

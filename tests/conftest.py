@@ -1,0 +1,43 @@
+"""Shared helpers: compose real configs from conf/ and train short runs in a temporary directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from grokscope.train import CONF_DIR, run
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+
+def make_config(*overrides: str):
+    """The composed ``conf/train.yaml`` with ``overrides`` (as on the command line)."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+def train(run_dir: Path, *overrides: str) -> dict:
+    """Train a short run with CSV logging only and no progress bar; return its summary."""
+    cfg = make_config("logger=csv", "progress_bar=false", *overrides)
+    return run(cfg, run_dir)
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``grokscope-train`` (as ``python -m grokscope.train``) in ``cwd``."""
+    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": ""}
+    env.pop("HYDRA_FULL_ERROR")
+    return subprocess.run([sys.executable, "-m", "grokscope.train", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def short_run(tmp_path_factory) -> tuple[Path, dict]:
+    """One 300-epoch run of the default experiment, shared by the tests that only read its outputs."""
+    run_dir = tmp_path_factory.mktemp("default_run")
+    return run_dir, train(run_dir, "max_epochs=300", "metrics.every_n_epochs=50")

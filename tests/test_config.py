@@ -1,0 +1,57 @@
+"""Bad input exits non-zero with one line naming the key; nothing is trained."""
+
+from __future__ import annotations
+
+import pytest
+
+from grokscope.config import ConfigError, validate
+from tests.conftest import cli, make_config
+
+BAD = [
+    (["task.frac_train=1.5"], "task.frac_train"),
+    (["task.p=1"], "task.p"),
+    (["task.op=div", "task.p=100"], "task.p"),
+    (["model.d_embed=0"], "model.d_embed"),
+    (["optimizer.lr=-1"], "optimizer.lr"),
+    (["model.d_embed=abc"], "model.d_embed"),
+    (["foo=1"], "foo"),
+    (["model.foo=1"], "model.foo"),
+    (["model=foo"], "model/foo"),
+    (["device=tpu"], "device"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "key"), BAD[:6] + BAD[9:])
+def test_validate_names_the_key(overrides, key):
+    with pytest.raises(ConfigError) as err:
+        validate(make_config(*overrides))
+    assert err.value.key == key
+    assert key in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("overrides", "key"), BAD)
+def test_cli_bad_input_one_line(tmp_path, overrides, key):
+    proc = cli(*overrides, "logger=csv", cwd=tmp_path)
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert key in lines[0] and "Traceback" not in proc.stderr
+    assert not list(tmp_path.rglob("metrics.csv")) and not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_default_config_is_valid():
+    config = validate(make_config())
+    assert config.task.p == 97 and config.model.name == "mlp"
+    assert config.run.seeds.data == config.run.seeds.model == config.run.seeds.embedding == config.run.seed
+
+
+def test_seeds_follow_seed_unless_set():
+    config = validate(make_config("seed=5", "seeds.data=9"))
+    assert (config.run.seeds.data, config.run.seeds.model, config.run.seeds.embedding) == (9, 5, 5)
+
+
+def test_nanda_experiment_composes():
+    config = validate(make_config("experiment=nanda_2023"))
+    assert (config.task.p, config.task.frac_train, config.model.name) == (113, 0.3, "transformer")
+    assert (config.model.d_model, config.model.n_heads, config.model.d_head, config.model.d_mlp) == (128, 4, 32, 512)
+    assert config.optimizer.weight_decay == 1.0 and config.run.max_epochs == 40000
