@@ -57,6 +57,7 @@ def resolve_device(device: str) -> str:
 def run(cfg: DictConfig, run_dir: Path, run_name: str | None = None, group: str | None = None) -> dict:
     """Train one run into ``run_dir`` and return its summary (also written to ``summary.json``)."""
     start = time.time()
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     config = validate(cfg)
     device = resolve_device(config.run.device)
     torch.set_float32_matmul_precision(config.run.matmul_precision)
@@ -145,7 +146,6 @@ def main() -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let errors reach us instead of Hydra's own report
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     try:
         _hydra_main()
     except (ConfigError, HydraException, OmegaConfBaseException) as err:
