@@ -97,7 +97,8 @@ class MLP(GrokModel):
         return self.W_E[operand_tokens + offsets]
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        emb = self.hook_embed(self.W_E[tokens[:, self.positions] + self.table_offsets])  # [batch, n_op, d]
+        # F.embedding: its CPU backward is deterministic, unlike the scatter-add of advanced indexing
+        emb = self.hook_embed(nn.functional.embedding(tokens[:, self.positions] + self.table_offsets, self.W_E))
         x = rearrange(emb, "b n d -> b (n d)") if self.cfg.combine == "concat" else emb.sum(dim=1)
         for layer in self.layers:
             x = layer(x)

@@ -184,7 +184,9 @@ class Transformer(GrokModel):
             self.W_E.normal_(0.0, self._std("W_E"), generator=generator)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        x = self.hook_embed(self.W_E[tokens]) + self.hook_pos_embed(self.W_pos[: tokens.shape[1]])
+        # F.embedding: its CPU backward is deterministic, unlike the scatter-add of advanced indexing
+        x = self.hook_embed(nn.functional.embedding(tokens, self.W_E))
+        x = x + self.hook_pos_embed(self.W_pos[: tokens.shape[1]])
         for block in self.blocks:
             x = block(x)
         logits = self.ln_final(x[:, -1]) @ self.W_U
