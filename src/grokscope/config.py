@@ -65,11 +65,14 @@ class RunConfig(Checked):
     steps_per_call: int
     checkpoint_every_n_epochs: int
     progress_bar: bool
+    resume: str
 
     def check(self, prefix: str = "") -> None:
         require(self.max_epochs >= 1, "max_epochs", self.max_epochs, "must be an integer >= 1")
         require_choice("device", self.device, ("auto", "cpu", "cuda"))
         require_choice("loss_dtype", self.loss_dtype, ("float32", "float64"))
+        self.resume = str(self.resume).lower()  # resume=true arrives as a YAML boolean
+        require_choice("resume", self.resume, ("auto", "true", "false"))
         require_choice("matmul_precision", self.matmul_precision, ("highest", "high", "medium"))
         for key in ("log_every_n_epochs", "steps_per_call", "checkpoint_every_n_epochs"):
             require(getattr(self, key) >= 1, key, getattr(self, key), "must be an integer >= 1")
@@ -131,7 +134,7 @@ def _import_components() -> None:
 def validate(cfg: DictConfig) -> Config:
     """Check a composed config and return it typed; raise :class:`ConfigError` on the first problem."""
     _import_components()
-    top = {k: v for k, v in cfg.items() if k not in (*GROUPS, "intervention", "experiment")}
+    top = {k: v for k, v in cfg.items() if k not in (*GROUPS, "intervention", "experiment", "local")}
     run = _typed(RunConfig, OmegaConf.create(top), "")
     groups = {}
     for group in GROUPS:

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 import warnings
 from pathlib import Path
 
@@ -18,15 +19,17 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from grokscope.analysis.plots import plot_curves, plot_spectrum
 from grokscope.config import Config, ConfigError, validate
 from grokscope.metrics import build_metrics
+from grokscope.sweep import is_completed
 from grokscope.training.cadence import Cadence, log_spaced_epochs
 from grokscope.training.callbacks import CheckpointCallback, EpochProgressBar, MetricsCallback
 from grokscope.training.loggers import build_loggers
-from grokscope.training.module import GrokModule
+from grokscope.training.module import Diverged, GrokModule
 from grokscope.training.outputs import ArrayStore, write_json
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -54,27 +57,44 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def run(cfg: DictConfig, run_dir: Path, run_name: str | None = None, group: str | None = None) -> dict:
-    """Train one run into ``run_dir`` and return its summary (also written to ``summary.json``)."""
+def run(cfg: DictConfig, run_dir: Path, run_name: str | None = None, group: str | None = None,
+        tags: tuple[str, ...] = ()) -> dict:
+    """Train one run into ``run_dir`` and return its summary (also written to ``summary.json``).
+
+    A run that raises writes ``summary.json`` with ``status: failed`` and the error, then re-raises; a run
+    whose loss stops being finite ends early with ``status: diverged``.
+    """
     start = time.time()
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    config = validate(cfg)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        return _run(validate(cfg), resolved, run_dir, run_name, group, tags, start)
+    except Exception as err:
+        write_json(run_dir / "summary.json", {
+            "status": "failed", "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc(),
+            "wall_time_s": time.time() - start, "config": resolved,
+        })
+        raise
+
+
+def _run(config: Config, resolved: dict, run_dir: Path, run_name, group, tags, start: float) -> dict:
     device = resolve_device(config.run.device)
     torch.set_float32_matmul_precision(config.run.matmul_precision)
     task, model = build(config)
     run_name = config.run.name or run_name or f"{task.name}_{config.model.name}_seed{config.run.seed}"
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    resume_from = resume_checkpoint(config.run.resume, checkpoint)
+    resumed_epoch = torch.load(resume_from, weights_only=False)["grokscope"]["epoch"] if resume_from else None
 
     arrays = ArrayStore(run_dir / "arrays")
     metric_cadence = Cadence(config.metrics.every_n_epochs,
                              log_spaced_epochs(config.metrics.log_points, config.run.max_epochs))
     metrics_cb = MetricsCallback(build_metrics(config.metrics, task), Cadence(config.run.log_every_n_epochs),
                                  metric_cadence, arrays)
-    callbacks = [metrics_cb, CheckpointCallback(run_dir / "checkpoints" / "last.ckpt",
-                                                Cadence(config.run.checkpoint_every_n_epochs), arrays)]
+    callbacks = [metrics_cb, CheckpointCallback(checkpoint, Cadence(config.run.checkpoint_every_n_epochs), arrays)]
     if config.run.progress_bar:
         callbacks.append(EpochProgressBar(metrics_cb))
-    loggers = build_loggers(config.logger, run_dir, run_name, group, resolved)
+    loggers = build_loggers(config.logger, run_dir, run_name, group, resolved, tags)
     module = GrokModule(model, task, config.optimizer, config.run.max_epochs, config.run.steps_per_call,
                         config.run.loss_dtype)
     trainer = L.Trainer(
@@ -82,17 +102,25 @@ def run(cfg: DictConfig, run_dir: Path, run_name: str | None = None, group: str 
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=run_dir,
     )
+    status, error = "completed", None
     try:
-        trainer.fit(module)
+        trainer.fit(module, ckpt_path=resume_from, weights_only=False)  # our own checkpoint: numpy RNG state
+    except Diverged as err:
+        status, error = "diverged", str(err)
+        for logger in loggers:
+            logger.save()
+        arrays.save()
     finally:
         if config.logger.wandb.enabled:
             import wandb
 
             wandb.finish()
     summary = {
-        "status": "completed",
+        "status": status,
+        "error": error,
         "run_name": run_name,
         "epochs": module.epoch,
+        "resumed_from_epoch": resumed_epoch,
         "wall_time_s": time.time() - start,
         "device": device,
         "final": metrics_cb.history[-1],
@@ -102,6 +130,15 @@ def run(cfg: DictConfig, run_dir: Path, run_name: str | None = None, group: str 
     write_json(run_dir / "summary.json", summary)
     _plots(run_dir, metrics_cb.history, task.eval_masks, arrays)
     return summary
+
+
+def resume_checkpoint(resume: str, checkpoint: Path) -> Path | None:
+    """The checkpoint to resume from: ``auto`` uses one if present, ``true`` requires one, ``false`` none."""
+    if resume == "false":
+        return None
+    if resume == "true" and not checkpoint.exists():
+        raise ConfigError("resume", resume, f"no checkpoint at {checkpoint} (use resume=auto or resume=false)")
+    return checkpoint if checkpoint.exists() else None
 
 
 def _plots(run_dir: Path, history: list[dict], masks, arrays: ArrayStore) -> None:
@@ -115,14 +152,24 @@ def _plots(run_dir: Path, history: list[dict], masks, arrays: ArrayStore) -> Non
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def _hydra_main(cfg: DictConfig) -> None:
+    """One job. In a sweep a job that fails is recorded in its ``summary.json`` and the sweep goes on."""
     hc = HydraConfig.get()
-    overrides = hc.job.override_dirname
-    group = hc.sweep.dir if hc.mode.name == "MULTIRUN" else None
-    name = "_".join(filter(None, [cfg.task.name, cfg.model.name, overrides])) or None
+    run_dir, multirun = Path(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN
+    if is_completed(run_dir, OmegaConf.to_container(cfg, resolve=True)):
+        print(f"skipped {run_dir}: completed with the same config", file=sys.stderr)
+        return
+    name = "_".join(filter(None, [cfg.task.name, cfg.model.name, hc.job.override_dirname])) or None
     try:
-        run(cfg, Path(hc.runtime.output_dir), run_name=name, group=group)
-    except ConfigError as err:  # exit here, before Hydra reports the job as crashed
-        _fail(err)
+        run(cfg, run_dir, run_name=name, group=hc.sweep.dir if multirun else None,
+            tags=tuple(hc.overrides.task) if multirun else ())
+    except ConfigError as err:
+        if not multirun:  # exit here, before Hydra reports the job as crashed
+            _fail(err)
+        print(f"job {hc.job.num} failed: {one_line(err)}", file=sys.stderr)
+    except Exception:
+        if not multirun:
+            raise
+        print(f"job {hc.job.num} failed:\n{traceback.format_exc()}", file=sys.stderr)
 
 
 def _fail(err: BaseException) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+from lightning.pytorch.loggers import CSVLogger
 from tqdm.auto import tqdm
 
 from grokscope.metrics import evaluate, split_scores
@@ -37,8 +38,23 @@ class MetricsCallback(L.Callback):
         pl_module.cadences += [self.eval_cadence, self.metric_cadence]
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self.grok_epochs = {m: None for m in pl_module.task.eval_masks}
-        self.record(trainer, pl_module)
+        if self.history:  # resumed: metrics.csv was started afresh, so write back the rows up to the checkpoint
+            for logger in trainer.loggers:
+                if isinstance(logger, CSVLogger):
+                    for row in self.history:
+                        logger.log_metrics(row, step=row["epoch"])
+                    logger.save()
+        else:
+            self.grok_epochs = {m: None for m in pl_module.task.eval_masks}
+        if not self.history or self.history[-1]["epoch"] != pl_module.epoch:
+            self.record(trainer, pl_module)
+
+    def state_dict(self) -> dict:
+        return {"history": self.history, "grok_epochs": self.grok_epochs, "arrays": self.arrays.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.history, self.grok_epochs = state_dict["history"], state_dict["grok_epochs"]
+        self.arrays.load_state_dict(state_dict["arrays"])
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.record(trainer, pl_module)

@@ -44,15 +44,32 @@ for _name in ("default", "csv"):
     register("logger", _name)(LoggerConfig)
 
 
-def build_loggers(cfg: LoggerConfig, run_dir: Path, run_name: str, group: str | None,
-                  config: dict) -> list[Logger]:
-    """A CSV logger writing ``run_dir/metrics.csv`` and, if enabled, a WandB logger under ``run_dir/wandb``."""
+def build_loggers(cfg: LoggerConfig, run_dir: Path, run_name: str, group: str | None, config: dict,
+                  tags: tuple[str, ...] = ()) -> list[Logger]:
+    """A CSV logger writing ``run_dir/metrics.csv`` and, if enabled, a WandB logger under ``run_dir/wandb``.
+
+    The WandB run id is kept in ``run_dir/wandb_id`` so that a resumed run continues the same WandB run.
+    """
     loggers: list[Logger] = [CSVLogger(save_dir=run_dir, name="", version="")]
     if cfg.wandb.enabled:
         from lightning.pytorch.loggers import WandbLogger
 
         loggers.append(WandbLogger(
             name=run_name, project=cfg.wandb.project, entity=cfg.wandb.entity, group=cfg.wandb.group or group,
-            tags=list(cfg.wandb.tags), save_dir=str(run_dir), mode=cfg.wandb.resolved_mode(), config=config,
+            tags=[*cfg.wandb.tags, *tags], save_dir=str(run_dir), mode=cfg.wandb.resolved_mode(), config=config,
+            id=wandb_run_id(run_dir), resume="allow",
         ))
     return loggers
+
+
+def wandb_run_id(run_dir: Path) -> str:
+    """The WandB id of the run in ``run_dir``: read from ``wandb_id``, or made and written there."""
+    path = run_dir / "wandb_id"
+    if path.exists():
+        return path.read_text().strip()
+    from wandb.util import generate_id
+
+    run_id = generate_id()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(run_id)
+    return run_id

@@ -19,6 +19,14 @@ from grokscope.tasks.base import Task
 from grokscope.training.cadence import Cadence
 
 
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+        super().__init__(f"training loss is not finite by epoch {epoch}")
+
+
 class GrokModule(L.LightningModule):
     """Trains ``model`` on ``task``'s loss terms: ``sum_t weight_t * mean CE(rows of mask_t)``."""
 
@@ -64,8 +72,10 @@ class GrokModule(L.LightningModule):
         scheduler = self.lr_schedulers()
         params = [p for g in optimizer.param_groups for p in g["params"]]
         clip = self.optimizer_cfg.grad_clip
+        finite = torch.ones((), dtype=torch.bool, device=self.device)
         for _ in range(self._epochs_this_call()):
             loss = self.training_loss()
+            finite &= torch.isfinite(loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if clip is not None:
@@ -73,6 +83,8 @@ class GrokModule(L.LightningModule):
             optimizer.step()
             scheduler.step()
             self.epoch += 1
+        if not finite:  # the one host sync of a call: stop a diverging run promptly
+            raise Diverged(self.epoch)
         if self.epoch >= self.max_epochs:
             self.trainer.should_stop = True
 

@@ -52,6 +52,13 @@ class ArrayStore:
         if self.epochs[namespace][-1:] != [epoch]:
             self.epochs[namespace].append(epoch)
 
+    def state_dict(self) -> dict:
+        return {"values": dict(self.values), "epochs": dict(self.epochs)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.values = defaultdict(list, state["values"])
+        self.epochs = defaultdict(list, state["epochs"])
+
     def save(self) -> None:
         by_namespace: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
         for key, values in self.values.items():

@@ -1,0 +1,79 @@
+"""Exact resume after SIGKILL, sweep restart, failure isolation, divergence guard."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from tests.conftest import cli, train
+
+SMALL = ["task.p=31", "model.d_embed=16", "model.hidden=[32]", "logger=csv", "progress_bar=false",
+         "checkpoint_every_n_epochs=100", "log_every_n_epochs=20", "metrics.every_n_epochs=100"]
+
+
+def test_resume_after_kill_is_bit_identical(tmp_path):
+    args = [*SMALL, "max_epochs=1500"]
+    whole = cli(*args, f"hydra.run.dir={tmp_path / 'whole'}", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+
+    killed_dir = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "grokscope.train", *args, f"hydra.run.dir={killed_dir}"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = killed_dir / "checkpoints" / "last.ckpt"
+    while not ckpt.exists() and proc.poll() is None:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed_dir / "summary.json").exists(), "the run finished before it could be killed"
+
+    resumed = cli(*args, f"hydra.run.dir={killed_dir}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads((killed_dir / "summary.json").read_text())
+    assert summary["resumed_from_epoch"] is not None and summary["resumed_from_epoch"] < 1500
+    assert (killed_dir / "metrics.csv").read_text() == (tmp_path / "whole" / "metrics.csv").read_text()
+    assert summary["final"] == json.loads((tmp_path / "whole" / "summary.json").read_text())["final"]
+
+
+def test_sweep_isolates_failures_and_restarts(tmp_path):
+    sweep = ["-m", *SMALL, "max_epochs=40", f"hydra.sweep.dir={tmp_path / 'sweep'}", "task.frac_train=0.5,1.5"]
+    first = cli(*sweep, cwd=tmp_path)
+    assert first.returncode != 0
+    assert "1 completed, 1 failed, 0 diverged" in first.stderr
+    jobs = sorted((tmp_path / "sweep").glob("*/summary.json"))
+    statuses = [json.loads(p.read_text())["status"] for p in jobs]
+    assert statuses == ["completed", "failed"]
+    assert "task.frac_train" in json.loads(jobs[1].read_text())["error"]
+
+    again = cli(*sweep, cwd=tmp_path)
+    assert "skipped" in again.stderr and again.stderr.count("skipped") == 1
+    assert "1 completed, 1 failed" in again.stderr
+
+
+def test_divergence_stops_the_run(tmp_path):
+    summary = train(tmp_path, "optimizer=sgd", "optimizer.lr=1e12", "max_epochs=2000", "steps_per_call=50")
+    assert summary["status"] == "diverged" and summary["epochs"] <= 50
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "diverged"
+
+
+def test_collect_builds_tidy_and_aggregated_tables(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    proc = cli("-m", *SMALL, "max_epochs=30", f"hydra.sweep.dir={sweep_dir}", "seed=0,1",
+               "task.frac_train=0.3,0.6", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    from grokscope.analysis.collect import aggregate, collect, main
+
+    runs = collect([sweep_dir])
+    assert len(runs) == 4 and set(runs["status"]) == {"completed"}
+    assert {"seed", "task.frac_train", "test/acc", "grok_epoch/test"} <= set(runs.columns)
+    assert "task.p" not in runs.columns  # only the values that vary
+    table = aggregate(runs)
+    assert sorted(table["task.frac_train"]) == [0.3, 0.6] and set(table["test/acc:n"]) == {2}
+    mean = runs[runs["task.frac_train"] == 0.3]["test/acc"].mean()
+    assert abs(table.loc[table["task.frac_train"] == 0.3, "test/acc:mean"].item() - mean) < 1e-12
+    main([str(sweep_dir), "--plot", "test/acc", "--x", "task.frac_train"])
+    assert (sweep_dir / "runs.csv").exists() and (sweep_dir / "runs_by_setting.csv").exists()
+    assert (sweep_dir / "test_acc_vs_task.frac_train.png").stat().st_size > 0
