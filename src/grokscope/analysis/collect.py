@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -20,8 +21,14 @@ SEED_KEYS = ("seed", "seeds.data", "seeds.model", "seeds.embedding")
 
 
 def find_run_dirs(paths) -> list[Path]:
-    """Every directory under ``paths`` that Hydra ran a job in (it holds ``.hydra/config.yaml``)."""
-    found = {p.parent.parent for path in map(Path, paths) for p in path.rglob(".hydra/config.yaml")}
+    """Every directory under ``paths`` that Hydra ran a job in (it holds ``.hydra/config.yaml``); a path
+    with none is named on stderr and skipped."""
+    found: set[Path] = set()
+    for path in map(Path, paths):
+        dirs = {p.parent.parent for p in path.rglob(".hydra/config.yaml")}
+        if not dirs:
+            print(f"grokscope-collect: no run dirs under {path}", file=sys.stderr)
+        found |= dirs
     return sorted(found)
 
 
@@ -37,9 +44,13 @@ def flatten(tree: dict, prefix: str = "") -> dict:
     return out
 
 
-def _run_row(run_dir: Path) -> dict:
+def _run_row(run_dir: Path) -> dict | None:
     summary_path = run_dir / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    try:
+        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        print(f"grokscope-collect: skipping {summary_path}: unreadable ({err})", file=sys.stderr)
+        return None
     config = summary.get("config") or yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
     overrides_path = run_dir / ".hydra" / "overrides.yaml"
     overrides = yaml.safe_load(overrides_path.read_text()) if overrides_path.exists() else []
@@ -54,7 +65,7 @@ def _run_row(run_dir: Path) -> dict:
 def collect(paths) -> pd.DataFrame:
     """One row per run: run dir, status, the config values that vary between runs (``config.*``), the
     grokking epochs and the final metrics."""
-    runs = pd.DataFrame([_run_row(d) for d in find_run_dirs(paths)])
+    runs = pd.DataFrame([row for d in find_run_dirs(paths) if (row := _run_row(d)) is not None])
     if runs.empty:
         return runs
     config_cols = [c for c in runs.columns if c.startswith("config.")]
