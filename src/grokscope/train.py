@@ -31,6 +31,15 @@ from grokscope.training.outputs import ArrayStore, write_json
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
+def compose(overrides: list[str]) -> DictConfig:
+    """The config ``grokscope-train OVERRIDES`` would run, composed without running it (tests, notebooks)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose("train", overrides=overrides)
+
+
 def build(config: Config):
     """The task (split from ``seeds.data``) and the model (init from ``seeds.model``, embedding from
     ``seeds.embedding``)."""
@@ -57,7 +66,8 @@ def run(cfg: DictConfig, run_dir: Path, run_name: str | None = None, group: str 
     device = resolve_device(config.run.device)
     torch.set_float32_matmul_precision(config.run.matmul_precision)
     task, model = build(config)
-    run_name = config.run.name or run_name or f"{task.name}_{config.model.name}_seed{config.run.seed}"
+    run_name = (config.run.name or task.run_name or run_name
+                or f"{task.name}_{config.model.name}_seed{config.run.seed}")
     resolved = OmegaConf.to_container(cfg, resolve=True)
 
     arrays = ArrayStore(run_dir / "arrays")
@@ -71,7 +81,7 @@ def run(cfg: DictConfig, run_dir: Path, run_name: str | None = None, group: str 
         callbacks.append(EpochProgressBar(metrics_cb))
     loggers = build_loggers(config.logger, run_dir, run_name, group, resolved)
     module = GrokModule(model, task, config.optimizer, config.run.max_epochs, config.run.steps_per_call,
-                        config.run.loss_dtype)
+                        config.run.loss_dtype, config.run.batch_size, config.run.seeds.sampler)
     trainer = L.Trainer(
         accelerator=device, devices=1, min_epochs=0, max_epochs=1, logger=loggers, callbacks=callbacks,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
