@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 import lightning as L
@@ -124,7 +125,10 @@ def _hydra_main(cfg: DictConfig) -> None:
     overrides = hc.job.override_dirname
     group = hc.sweep.dir if hc.mode.name == "MULTIRUN" else None
     name = "_".join(filter(None, [cfg.task.name, cfg.model.name, overrides])) or None
-    run(cfg, Path(hc.runtime.output_dir), run_name=name, group=group)
+    try:
+        run(cfg, Path(hc.runtime.output_dir), run_name=name, group=group)
+    except ConfigError as err:  # reported here: Hydra adds its own line to errors that leave a job
+        report(err)
 
 
 def one_line(err: BaseException) -> str:
@@ -137,6 +141,12 @@ def one_line(err: BaseException) -> str:
     return " ".join(lines)
 
 
+def report(err: BaseException) -> NoReturn:
+    """How a user mistake ends: one line on stderr naming the key, exit status 2."""
+    print(f"grokscope-train: error: {one_line(err)}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main() -> None:
     """Console entry: user mistakes exit with status 2 and one line naming the key; bugs keep tracebacks."""
     from hydra.errors import HydraException
@@ -147,8 +157,7 @@ def main() -> None:
     try:
         _hydra_main()
     except (ConfigError, HydraException, OmegaConfBaseException) as err:
-        print(f"grokscope-train: error: {one_line(err)}", file=sys.stderr)
-        sys.exit(2)
+        report(err)
 
 
 if __name__ == "__main__":
