@@ -2,7 +2,7 @@
 # The OOCL question (reference/oocl.md §1) on a CPU: is there a holdout fraction where table 1 alone,
 # (k1, k2, k3) = (1, 0, 0), fails to generalise but table 1 + alias table + linkages, (1, 1, 1), succeeds?
 # 3 objectives x 3 holdout fractions (h1 = h2, independent masks) x 2 seeds = 18 runs of experiment=oocl_small
-# (about 15 minutes on one CPU core), then the table (CSV + markdown) and plot of the sweep.
+# (about 17 minutes of one CPU core), then the table (CSV + markdown) and plot of the sweep.
 #
 #   scripts/sweep_oocl.sh [OUT_DIR]        # OUT_DIR (default: the sweep dir) receives oocl_summary.md etc.
 set -euo pipefail

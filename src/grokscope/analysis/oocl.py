@@ -43,7 +43,7 @@ def load_runs(sweep_dir: Path) -> list[dict]:
             **{key: summary["final"][key] for key in FINAL_KEYS},
             "grok_epoch1": summary["grok_epochs"]["holdout1"],
         })
-    return runs
+    return sorted(runs, key=lambda r: (r["holdout1"], r["holdout2"], r["k"], r["seed"]))
 
 
 def summarize(runs: list[dict]) -> list[dict]:
