@@ -63,16 +63,17 @@ class GrokModule(L.LightningModule):
         self.prepare_terms()
 
     def prepare_terms(self) -> None:
-        """Rows (``term_rows``, indices into the task's table), weights and batch generators of the trained
-        terms, on the task's device; the full batch is gathered once here."""
+        """Rows (``term_rows``, indices into the task's table) and weights of the trained terms, on the task's
+        device; then the full batch, gathered once, or the batch generators."""
         t = self.task
         trained = [(i, term) for i, term in enumerate(t.loss_terms) if term.weight > 0]
         self.term_rows = [t.masks[term.mask].nonzero().squeeze(1) for _, term in trained]
         self._weights = [term.weight for _, term in trained]
-        rows = torch.cat(self.term_rows)
-        self._full_batch = (t.tokens[rows], t.labels[rows], [len(r) for r in self.term_rows])
-        if self.batch_size is not None:
-            self._generators = [torch.Generator(device=rows.device).manual_seed(term_seed(self.sampler_seed, i))
+        if self.batch_size is None:
+            rows = torch.cat(self.term_rows)
+            self._full_batch = (t.tokens[rows], t.labels[rows], [len(r) for r in self.term_rows])
+        else:
+            self._generators = [torch.Generator(device=t.tokens.device).manual_seed(term_seed(self.sampler_seed, i))
                                 for i, _ in trained]
         if self._sampler_states is not None:
             for generator, state in zip(self._generators, self._sampler_states):
