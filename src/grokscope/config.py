@@ -43,11 +43,13 @@ class Checked:
 
 @dataclass
 class Seeds(Checked):
-    """Independent seeds of the data split, the network init and the embedding init (all default to ``seed``)."""
+    """Independent seeds of the data split, the network init, the embedding init and the batch sampler (all
+    default to ``seed``)."""
 
     data: int
     model: int
     embedding: int
+    sampler: int
 
 
 @dataclass
@@ -58,6 +60,7 @@ class RunConfig(Checked):
     seed: int
     seeds: Seeds
     max_epochs: int
+    batch_size: int | None
     device: str
     loss_dtype: str
     matmul_precision: str
@@ -69,6 +72,8 @@ class RunConfig(Checked):
 
     def check(self, prefix: str = "") -> None:
         require(self.max_epochs >= 1, "max_epochs", self.max_epochs, "must be an integer >= 1")
+        require(self.batch_size is None or self.batch_size >= 1, "batch_size", self.batch_size,
+                "must be an integer >= 1 or null (full batch)")
         require_choice("device", self.device, ("auto", "cpu", "cuda"))
         require_choice("loss_dtype", self.loss_dtype, ("float32", "float64"))
         self.resume = str(self.resume).lower()  # resume=true arrives as a YAML boolean

@@ -14,6 +14,7 @@ import time
 import traceback
 import warnings
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 import lightning as L
@@ -36,6 +37,15 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 # Lightning's CSV logger warns because Hydra has already written .hydra/ into the run dir; nothing is lost.
 warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
+
+
+def compose(overrides: list[str]) -> DictConfig:
+    """The config ``grokscope-train OVERRIDES`` would run, composed without running it (tests, notebooks)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose("train", overrides=overrides)
 
 
 def build(config: Config):
@@ -81,7 +91,8 @@ def _run(config: Config, resolved: dict, run_dir: Path, run_name, group, tags, s
     device = resolve_device(config.run.device)
     torch.set_float32_matmul_precision(config.run.matmul_precision)
     task, model = build(config)
-    run_name = config.run.name or run_name or f"{task.name}_{config.model.name}_seed{config.run.seed}"
+    run_name = (config.run.name or task.run_name or run_name
+                or f"{task.name}_{config.model.name}_seed{config.run.seed}")
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     resume_from = resume_checkpoint(config.run.resume, checkpoint)
     resumed_epoch = torch.load(resume_from, weights_only=False)["grokscope"]["epoch"] if resume_from else None
@@ -96,7 +107,7 @@ def _run(config: Config, resolved: dict, run_dir: Path, run_name, group, tags, s
         callbacks.append(EpochProgressBar(metrics_cb))
     loggers = build_loggers(config.logger, run_dir, run_name, group, resolved, tags)
     module = GrokModule(model, task, config.optimizer, config.run.max_epochs, config.run.steps_per_call,
-                        config.run.loss_dtype)
+                        config.run.loss_dtype, config.run.batch_size, config.run.seeds.sampler)
     trainer = L.Trainer(
         accelerator=device, devices=1, min_epochs=0, max_epochs=1, logger=loggers, callbacks=callbacks,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
@@ -164,17 +175,13 @@ def _hydra_main(cfg: DictConfig) -> None:
             tags=tuple(hc.overrides.task) if multirun else ())
     except ConfigError as err:
         if not multirun:  # exit here, before Hydra reports the job as crashed
-            _fail(err)
+            report(err)
         print(f"job {hc.job.num} failed: {one_line(err)}", file=sys.stderr)
     except Exception:
         if not multirun:
             raise
         print(f"job {hc.job.num} failed:\n{traceback.format_exc()}", file=sys.stderr)
 
-
-def _fail(err: BaseException) -> None:
-    print(f"grokscope-train: error: {one_line(err)}", file=sys.stderr)
-    sys.exit(2)
 
 
 def one_line(err: BaseException) -> str:
@@ -187,6 +194,12 @@ def one_line(err: BaseException) -> str:
     return " ".join(lines)
 
 
+def report(err: BaseException) -> NoReturn:
+    """How a user mistake ends: one line on stderr naming the key, exit status 2."""
+    print(f"grokscope-train: error: {one_line(err)}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main() -> None:
     """Console entry: user mistakes exit with status 2 and one line naming the key; bugs keep tracebacks."""
     from hydra.errors import HydraException
@@ -196,7 +209,7 @@ def main() -> None:
     try:
         _hydra_main()
     except (ConfigError, HydraException, OmegaConfBaseException) as err:
-        _fail(err)
+        report(err)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-SEED_KEYS = ("seed", "seeds.data", "seeds.model", "seeds.embedding")
+
+def is_seed_key(key: str) -> bool:
+    """``seed`` and every ``seeds.*`` key: what a setting is averaged over."""
+    return key == "seed" or key.startswith("seeds.")
 
 
 def find_run_dirs(paths) -> list[Path]:
@@ -78,7 +81,7 @@ def setting_keys(runs: pd.DataFrame) -> list[str]:
     """The varying config keys of a collected table, seeds excluded."""
     fixed = {"run_dir", "status", "epochs", "overrides"}
     metrics = {c for c in runs.columns if "/" in c}
-    return [c for c in runs.columns if c not in fixed | metrics and c not in SEED_KEYS]
+    return [c for c in runs.columns if c not in fixed | metrics and not is_seed_key(c)]
 
 
 def aggregate(runs: pd.DataFrame) -> pd.DataFrame:

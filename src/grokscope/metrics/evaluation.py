@@ -25,16 +25,24 @@ def cross_entropy_rows(logits: torch.Tensor, labels: torch.Tensor, dtype: torch.
     return torch.nn.functional.cross_entropy(logits.to(dtype), labels, reduction="none")
 
 
+#: Rows per forward pass of :func:`evaluate`: bounds the activation memory of big tables (the OOCL original's
+#: 2M rows would need ~80 GB in one pass); tables up to this size run in one pass.
+EVAL_CHUNK_ROWS = 1 << 16
+
+
 def evaluate(model: torch.nn.Module, task: Task, loss_dtype: torch.dtype, hooks=()) -> Evaluation:
-    """Run all ``N`` rows once; cache the activations named in ``hooks``."""
+    """Run all ``N`` rows, ``EVAL_CHUNK_ROWS`` at a time; cache the activations named in ``hooks``."""
     was_training = model.training
     model.eval()
-    logits, cache = run_with_cache(model, task.tokens, hooks)
+    chunks = [run_with_cache(model, tokens, hooks) for tokens in task.tokens.split(EVAL_CHUNK_ROWS)]
     model.train(was_training)
+    row_loss = torch.cat([cross_entropy_rows(logits, labels, loss_dtype)
+                          for (logits, _), labels in zip(chunks, task.labels.split(EVAL_CHUNK_ROWS))])
+    logits = torch.cat([logits for logits, _ in chunks])
     return Evaluation(
         logits=logits,
-        cache=cache,
-        row_loss=cross_entropy_rows(logits, task.labels, loss_dtype),
+        cache={name: torch.cat([cache[name] for _, cache in chunks]) for name in hooks},
+        row_loss=row_loss,
         correct=logits.argmax(dim=-1) == task.labels,
     )
 

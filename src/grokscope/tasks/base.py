@@ -29,7 +29,8 @@ class Task:
     ``operand_tokens[n_operands, n_elements]`` the token id that stands for element ``x`` at operand
     position ``i``, ``operand_positions`` the sequence positions of the operands, ``modulus`` the ``p``
     of residue operands (``None`` when the operands are not residues) and ``group`` the finite group of
-    the operands, where there is one.
+    the operands, where there is one. ``run_name`` is the task's suggestion for the run's (WandB) name when
+    the config's ``name`` is null.
     """
 
     name: str
@@ -45,6 +46,7 @@ class Task:
     eval_masks: tuple[str, ...] = ("train", "test")
     modulus: int | None = None
     group: Any = None
+    run_name: str | None = None
     token_names: tuple[str, ...] = field(default=(), repr=False)
 
     @property

@@ -1,10 +1,11 @@
-"""The LightningModule: full-batch optimizer steps on device-resident tensors.
+"""The LightningModule: optimizer steps on device-resident tensors, full batch or sampled per loss term.
 
-An *epoch* is one optimizer step on the whole training set (for every loss term). To keep Lightning's
-per-step overhead off tiny models, one Lightning ``training_step`` runs several epochs in a row: it stops at
-the next epoch where any registered :class:`~grokscope.training.cadence.Cadence` (metrics, logging,
-checkpoints) is due, or after ``steps_per_call`` epochs. Callbacks read ``module.epoch``, never Lightning's
-step counters. No host synchronisation happens inside the step loop.
+An *epoch* is one optimizer step: on every training row of every loss term (full batch, the default), or
+on ``batch_size`` rows per term drawn with replacement. To keep Lightning's per-step overhead off tiny
+models, one Lightning ``training_step`` runs several epochs in a row: it stops at the next epoch where any
+registered :class:`~grokscope.training.cadence.Cadence` (metrics, logging, checkpoints) is due, or after
+``steps_per_call`` epochs. Callbacks read ``module.epoch``, never Lightning's step counters. No host
+synchronisation happens inside the step loop.
 """
 
 from __future__ import annotations
@@ -27,19 +28,35 @@ class Diverged(RuntimeError):
         super().__init__(f"training loss is not finite by epoch {epoch}")
 
 
+def term_seed(sampler_seed: int, term_index: int) -> int:
+    """Seed of the batch generator of loss term ``term_index``: independent streams per term and seed."""
+    return int(np.random.SeedSequence([sampler_seed, term_index]).generate_state(1)[0])
+
+
 class GrokModule(L.LightningModule):
-    """Trains ``model`` on ``task``'s loss terms: ``sum_t weight_t * mean CE(rows of mask_t)``."""
+    """Trains ``model`` on ``task``'s loss terms: ``L = sum_t w_t * mean_{r in B_t} CE(model(tokens_r), labels_r)``.
+
+    ``B_t`` is every row of term ``t``'s mask (``batch_size`` None) or ``batch_size`` rows drawn from it
+    uniformly with replacement, on the device, by one generator per term seeded from ``sampler_seed`` and the
+    term's index (oocl.md §5: one batch per term per step). Terms of weight 0 are skipped. The rows of all
+    terms go through one forward pass: models act on each row independently.
+    """
 
     def __init__(self, model: torch.nn.Module, task: Task, optimizer_cfg, max_epochs: int,
-                 steps_per_call: int, loss_dtype: str):
+                 steps_per_call: int, loss_dtype: str, batch_size: int | None, sampler_seed: int):
         super().__init__()
         self.model, self.task, self.optimizer_cfg = model, task, optimizer_cfg
         self.max_epochs, self.steps_per_call = max_epochs, steps_per_call
         self.loss_dtype = getattr(torch, loss_dtype)
+        self.batch_size, self.sampler_seed = batch_size, sampler_seed
         self.automatic_optimization = False
         self.epoch = 0
         self.cadences: list[Cadence] = []
-        self._terms: list[tuple[float, torch.Tensor, torch.Tensor]] = []
+        self.term_rows: list[torch.Tensor] = []
+        self._weights: list[float] = []
+        self._full_batch: tuple[torch.Tensor, torch.Tensor, list[int]] | None = None
+        self._generators: list[torch.Generator] = []
+        self._sampler_states: list[torch.Tensor] | None = None
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.model(tokens)
@@ -51,17 +68,46 @@ class GrokModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self.task = self.task.to(self.device)
+        self.prepare_terms()
+
+    def prepare_terms(self) -> None:
+        """Rows (``term_rows``, indices into the task's table) and weights of the trained terms, on the task's
+        device; then the full batch, gathered once, or the batch generators."""
         t = self.task
-        self._terms = [(term.weight, t.tokens[t.masks[term.mask]], t.labels[t.masks[term.mask]])
-                       for term in t.loss_terms if term.weight > 0]
+        trained = [(i, term) for i, term in enumerate(t.loss_terms) if term.weight > 0]
+        self.term_rows = [t.masks[term.mask].nonzero().squeeze(1) for _, term in trained]
+        self._weights = [term.weight for _, term in trained]
+        if self.batch_size is None:
+            rows = torch.cat(self.term_rows)
+            self._full_batch = (t.tokens[rows], t.labels[rows], [len(r) for r in self.term_rows])
+        else:
+            self._generators = [torch.Generator(device=t.tokens.device).manual_seed(term_seed(self.sampler_seed, i))
+                                for i, _ in trained]
+        if self._sampler_states is not None:
+            for generator, state in zip(self._generators, self._sampler_states):
+                generator.set_state(state)
 
     def train_dataloader(self):
         return _Endless()
 
+    def sample_rows(self) -> list[torch.Tensor]:
+        """``batch_size`` rows of each trained term, uniform with replacement over its rows (no host sync)."""
+        return [rows[torch.randint(len(rows), (self.batch_size,), generator=g, device=rows.device)]
+                for rows, g in zip(self.term_rows, self._generators)]
+
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """Tokens and labels of this step's rows, term after term, and the number of rows per term."""
+        if self.batch_size is None:
+            return self._full_batch
+        rows = torch.cat(self.sample_rows())
+        return self.task.tokens[rows], self.task.labels[rows], [self.batch_size] * len(self.term_rows)
+
     def training_loss(self) -> torch.Tensor:
-        """The training objective on the current parameters (one forward per loss term)."""
-        return sum(w * torch.nn.functional.cross_entropy(self.model(tok).to(self.loss_dtype), lab)
-                   for w, tok, lab in self._terms)
+        """The training objective on the current parameters and this step's batch (one forward pass)."""
+        tokens, labels, sizes = self._batch()
+        logits = self.model(tokens).to(self.loss_dtype)
+        return sum(w * torch.nn.functional.cross_entropy(term_logits, term_labels)
+                   for w, term_logits, term_labels in zip(self._weights, logits.split(sizes), labels.split(sizes)))
 
     def _epochs_this_call(self) -> int:
         nxt = min([self.max_epochs, *(c.next_after(self.epoch) for c in self.cadences)])
@@ -91,6 +137,7 @@ class GrokModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["grokscope"] = {
             "epoch": self.epoch,
+            "sampler": [g.get_state() for g in self._generators],
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         }
@@ -98,6 +145,7 @@ class GrokModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint["grokscope"]
         self.epoch = state["epoch"]
+        self._sampler_states = state["sampler"]
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
