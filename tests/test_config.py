@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from grokscope.config import ConfigError, validate
+from grokscope.train import main
 from tests.conftest import cli, make_config
 
 BAD = [
@@ -30,13 +33,21 @@ def test_validate_names_the_key(overrides, key):
 
 
 @pytest.mark.parametrize(("overrides", "key"), BAD)
-def test_cli_bad_input_one_line(tmp_path, overrides, key):
-    proc = cli(*overrides, "logger=csv", cwd=tmp_path)
-    assert proc.returncode != 0
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
-    assert key in lines[0] and "Traceback" not in proc.stderr
+def test_console_entry_bad_input_one_line(tmp_path, monkeypatch, capsys, overrides, key):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["grokscope-train", *overrides, "logger=csv"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and key in lines[0] and lines[0].startswith("grokscope-train: error: ")
     assert not list(tmp_path.rglob("metrics.csv")) and not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_cli_process_exits_non_zero_without_traceback(tmp_path):
+    proc = cli("task.frac_train=1.5", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == "grokscope-train: error: task.frac_train=1.5: must be in (0, 1)"
 
 
 def test_default_config_is_valid():
