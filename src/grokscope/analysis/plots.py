@@ -67,10 +67,10 @@ def plot_progress_losses(history: list[dict], restricted: str, excluded: str, pa
     """Train, test, restricted and excluded loss over epochs on log axes (Nanda et al. 2023's progress
     measures figure; Chughtai et al. 2023's "Res. Loss" and "Exc. Loss")."""
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    for key, label in (("train/loss", "train"), ("test/loss", "test"), (restricted, "restricted"),
-                       (excluded, "excluded")):
+    for key, label in (("train/loss", "train"), ("test/loss", "test"), (restricted, f"restricted ({restricted})"),
+                       (excluded, f"excluded ({excluded})")):
         ax.plot(*_series(history, key), label=label)
-    ax.set(xscale="log", yscale="log", xlabel="epoch + 1", ylabel="loss", title=f"{restricted} / {excluded}")
+    ax.set(xscale="log", yscale="log", xlabel="epoch + 1", ylabel="loss", title="Restricted and excluded loss")
     ax.grid(alpha=0.3)
     ax.legend()
     _save(fig, path)

@@ -56,65 +56,79 @@ def fourier_norms(values: torch.Tensor, p: int) -> torch.Tensor:
     return (fourier_basis(p, dtype=torch.float64, device=values.device) @ values.double()).norm(dim=1)
 
 
-class ProgressMetric:
-    """``progress/...``: key frequencies, restricted loss (all inputs, with the per-class bias correction),
-    excluded loss (training inputs; all key frequencies at once, and each key frequency alone as the original
-    online code), and the Gini
-    coefficients of the Fourier norms of ``W_E`` and ``W_L = W_out W_U`` (nanda_progress_measures.md §5).
+def progress_losses(ev: Evaluation, task, key: torch.Tensor) -> dict[str, float | np.ndarray]:
+    """Restricted loss ``CE_all(L^res)`` (and ``CE_train``), ``L^res = L^K`` plus the per-class mean of the
+    logits (§5.2: the trivial irrep's xy part); excluded loss ``CE_train(L - L^K)`` with all key frequencies
+    ``K`` removed at once (§5.3), and with each key frequency alone (NaN for the other frequencies).
 
-    Key frequencies are the frequencies of the neurons of the current model, recomputed at every metric epoch
-    (the paper's figures use the final model's; ``key_freqs`` fixes the set, e.g. to a finished run's final
-    key frequencies). ``exclude_top_freq`` never assigns ``(p-1)/2``, as the original code.
+    ``L^K`` and the class means are xy projections of the logits on the irreps ``freq_k`` and ``trivial`` of
+    ``C_p`` (the module docstring), tables over the label.
+    """
+    p, labels, train = task.modulus, task.labels, task.masks["train"]
+    basis = group_basis(task.group, ev.logits.device)
+    logits = ev.logits[:, :p]
+    tables = basis.projections(class_sums(logits, labels, p)) / (len(logits) / p)  # [R, p, p], trivial first
+    freq_tables = tables[[basis.names.index(f"freq_{k}") for k in range(1, len(key) + 1)]]  # [K, p, p]
+    kept = freq_tables[key].sum(dim=0)
+    counts = torch.stack([torch.bincount(labels, minlength=p), torch.bincount(labels[train], minlength=p)])
+    restricted = table_loss((tables[0] + kept)[None], counts)[0]  # [all inputs, train inputs]
+    excluded = torch.full((len(key) + 1,), torch.nan, dtype=torch.float64)  # all key freqs at once, then each k
+    excluded[torch.cat([key.new_ones(1), key])] = shifted_losses(
+        logits, train.nonzero().squeeze(1), labels, torch.cat([kept[None], freq_tables[key]])).cpu()
+    test_loss = ev.row_loss[task.masks["test"]].double().mean()
+    return {
+        "progress/restricted_loss": float(restricted[0]),
+        "progress/restricted_loss_train": float(restricted[1]),
+        "progress/excluded_loss": float(excluded[0]),
+        "progress/test_loss_restricted_loss_ratio": float(test_loss / restricted[0]),
+        **{f"progress/excluded_loss/freq_{k}": float(excluded[k]) for k in (key.nonzero().squeeze(1) + 1).tolist()},
+        "progress/excluded_loss_per_freq": excluded[1:].numpy(),
+    }
+
+
+def fourier_ginis(model, task) -> dict[str, float | np.ndarray]:
+    """Gini coefficients of the Fourier norms of ``W_E`` (the first operand's embeddings) and of the
+    neuron-to-logit map ``W_L = (W_out W_U)ᵀ [p, d_hidden]`` (§5.4), and the norms themselves."""
+    p = task.modulus
+    norms = {
+        "W_E": fourier_norms(model.operand_embeddings(task.operand_tokens)[0], p),
+        "W_L": fourier_norms(rearrange(model.hidden_unembed()[:, :p], "h p -> p h"), p),
+    }
+    return {
+        **{f"progress/gini_{name}": float(gini(x)) for name, x in norms.items()},
+        **{f"progress/fourier_norms_{name}": x.cpu().numpy() for name, x in norms.items()},
+    }
+
+
+class ProgressMetric:
+    """``progress/...``: key frequencies, restricted and excluded losses (:func:`progress_losses`) and Gini
+    coefficients (:func:`fourier_ginis`) of Nanda et al. 2023 (nanda_progress_measures.md §5).
+
+    Key frequencies are the distinct frequencies of the neurons of the current model, recomputed at every metric
+    epoch (the paper's figures use the final model's; ``key_freqs`` fixes the set, e.g. to a finished run's
+    final key frequencies). ``exclude_top_freq`` never assigns ``(p-1)/2`` to a neuron, as the original code.
     """
 
     def __init__(self, model, task, exclude_top_freq: bool, key_freqs: list[int] | None):
-        p = task.modulus
-        self.n_assignable = (p - 1) // 2 - int(exclude_top_freq)
+        self.n_freqs = (task.modulus - 1) // 2
         if key_freqs is not None:
-            require(all(1 <= k <= (p - 1) // 2 for k in key_freqs), "metrics.key_freqs", key_freqs,
-                    f"frequencies must lie in 1..{(p - 1) // 2} for p={p}")
+            require(all(1 <= k <= self.n_freqs for k in key_freqs), "metrics.key_freqs", key_freqs,
+                    f"frequencies must lie in 1..{self.n_freqs} for p={task.modulus}")
+        self.n_assignable = self.n_freqs - int(exclude_top_freq)
         self.key_freqs = key_freqs
         self.hooks = (model.hidden_hook,)
 
     @torch.no_grad()
     def __call__(self, model, task, ev: Evaluation) -> dict[str, float | np.ndarray]:
-        p, labels, train = task.modulus, task.labels, task.masks["train"]
-        basis = group_basis(task.group, ev.logits.device)
-        logits = ev.logits[:, :p]
-        fractions = frequency_fractions(model.hidden(ev.cache), task.operands, p)[: self.n_assignable]
-        neuron_freq = neuron_frequencies(fractions)
-        key = self._key_mask(neuron_freq.cpu(), (p - 1) // 2)
-        # xy projections of the logits per irrep: trivial first, then freq_1, freq_2, ... (sign for even p)
-        tables = basis.projections(class_sums(logits, labels, p)) / (len(logits) / p)  # [R, p, p]
-        freq_rows = torch.tensor([basis.names.index(f"freq_{k}") for k in range(1, len(key) + 1)])
-        kept = tables[freq_rows[key]].sum(dim=0)
-        counts = torch.stack([torch.bincount(labels, minlength=p), torch.bincount(labels[train], minlength=p)])
-        restricted = table_loss((tables[0] + kept)[None], counts)[0]  # [all, train]
-        excluded = torch.full((len(key) + 1,), torch.nan, dtype=torch.float64)  # all key freqs, then each k
-        excluded[torch.cat([key.new_ones(1), key])] = shifted_losses(
-            logits, train.nonzero().squeeze(1), labels, torch.cat([kept[None], tables[freq_rows[key]]])).cpu()
-        test_loss = ev.row_loss[task.masks["test"]].double().mean()
-        W_E = model.operand_embeddings(task.operand_tokens)[0]
-        W_L = rearrange(model.hidden_unembed()[:, :p], "h p -> p h")
-        norms = {"W_E": fourier_norms(W_E, p), "W_L": fourier_norms(W_L, p)}
-        out: dict[str, float | np.ndarray] = {
-            "progress/n_key_freqs": int(key.sum()),
-            "progress/restricted_loss": float(restricted[0]),
-            "progress/restricted_loss_train": float(restricted[1]),
-            "progress/excluded_loss": float(excluded[0]),
-            "progress/test_loss_restricted_loss_ratio": float(test_loss / restricted[0]),
-            **{f"progress/gini_{name}": float(gini(x)) for name, x in norms.items()},
-            **{f"progress/excluded_loss/freq_{k}": float(excluded[k]) for k in (key.nonzero().squeeze(1) + 1).tolist()},
-            "progress/key_freqs": key.cpu().numpy(),
-            "progress/neuron_freq": neuron_freq.cpu().numpy(),
-            "progress/excluded_loss_per_freq": excluded[1:].cpu().numpy(),
-            **{f"progress/fourier_norms_{name}": x.cpu().numpy() for name, x in norms.items()},
-        }
-        return out
-
-    def _key_mask(self, neuron_freq: torch.Tensor, n_freqs: int) -> torch.Tensor:
-        """Bool ``[n_freqs]`` over ``k = 1..n_freqs``: ``key_freqs`` if fixed, else the distinct neuron frequencies."""
+        fractions = frequency_fractions(model.hidden(ev.cache), task.operands, task.modulus)
+        neuron_freq = neuron_frequencies(fractions[: self.n_assignable]).cpu()
         chosen = self.key_freqs if self.key_freqs is not None else neuron_freq[neuron_freq > 0].unique().tolist()
-        mask = torch.zeros(n_freqs, dtype=torch.bool)
-        mask[torch.tensor(chosen, dtype=torch.long) - 1] = True
-        return mask
+        key = torch.zeros(self.n_freqs, dtype=torch.bool)  # over k = 1..n_freqs
+        key[torch.tensor(chosen, dtype=torch.long) - 1] = True
+        return {
+            "progress/n_key_freqs": int(key.sum()),
+            "progress/key_freqs": key.numpy(),
+            "progress/neuron_freq": neuron_freq.numpy(),
+            **progress_losses(ev, task, key),
+            **fourier_ginis(model, task),
+        }

@@ -94,6 +94,34 @@ def restricted_and_excluded(
     return restricted, excluded
 
 
+def hidden_metrics(model, task, ev: Evaluation, basis: GroupBasis, key: torch.Tensor) -> tuple[dict, dict]:
+    """Per-irrep (``[R]``) and total metrics of the hidden layer ``H`` and its unembedding ``U`` (rep_theory.md
+    §6): fractions of variance of ``U`` and of ``H`` in the x, y and xy subspaces, restricted and excluded
+    losses of the xy projections ``H_ρ U``, and test loss over the total restricted loss."""
+    labels = task.labels
+    hidden = model.hidden(ev.cache)
+    unembed = model.hidden_unembed()[:, : basis.order]
+    restricted, excluded = restricted_and_excluded(hidden_tables(hidden, labels, unembed, basis), key, hidden,
+                                                   labels, task.masks["train"], unembed)
+    x, y, xy = hidden_fractions(hidden, torch.stack([*task.operands.unbind(dim=1), labels]), basis)
+    per_irrep = {
+        "percent_unembed": irrep_fractions(unembed.T, basis),
+        "percent_hidden_x": x,
+        "percent_hidden_y": y,
+        "percent_hidden_xy": xy,
+        "total_percent_hidden": x + y + xy,
+        "hidden_restricted_loss": restricted[:-1],
+        "hidden_excluded_loss": excluded[:-1],
+    }
+    test_loss = ev.row_loss[task.masks["test"]].double().mean()
+    totals = {
+        "total_hidden_restricted_loss": restricted[-1],
+        "total_hidden_excluded_loss": excluded[-1],
+        "test_loss_restricted_loss_ratio": test_loss / restricted[-1],
+    }
+    return per_irrep, totals
+
+
 #: ``percent_{name}_explained`` = sum over the key irreps of this per-irrep metric (rep_theory.md §6).
 EXPLAINED = {"x_embed": "percent_x_embed", "y_embed": "percent_y_embed", "unembed": "percent_unembed",
              "hidden": "total_percent_hidden", "hidden_xy": "percent_hidden_xy"}
@@ -121,7 +149,7 @@ class RepTheoryMetric:
         if self.key_irreps is not None:
             return torch.tensor([name in self.key_irreps for name in names], device=similarity.device)
         mask = similarity > self.threshold
-        mask[0] = False  # trivial
+        mask[0] = False  # the trivial irrep comes first
         return mask
 
     @torch.no_grad()
@@ -148,35 +176,13 @@ class RepTheoryMetric:
             "total_logit_excluded_loss": excluded[-1],
         }
         if self.hooks:
-            self._add_hidden(model, task, ev, basis, key, per_irrep, totals)
+            hidden_per_irrep, hidden_totals = hidden_metrics(model, task, ev, basis, key)
+            per_irrep |= hidden_per_irrep
+            totals |= hidden_totals
         for name, source in EXPLAINED.items():
             if source in per_irrep:
                 totals[f"percent_{name}_explained"] = per_irrep[source][key].sum()
         return _flatten(per_irrep, totals, basis.names, key)
-
-    @staticmethod
-    def _add_hidden(model, task, ev: Evaluation, basis: GroupBasis, key, per_irrep: dict, totals: dict) -> None:
-        labels = task.labels
-        hidden = model.hidden(ev.cache)
-        unembed = model.hidden_unembed()[:, : basis.order]
-        restricted, excluded = restricted_and_excluded(hidden_tables(hidden, labels, unembed, basis), key, hidden,
-                                                       labels, task.masks["train"], unembed)
-        x, y, xy = hidden_fractions(hidden, torch.stack([*task.operands.unbind(dim=1), labels]), basis)
-        per_irrep |= {
-            "percent_unembed": irrep_fractions(unembed.T, basis),
-            "percent_hidden_x": x,
-            "percent_hidden_y": y,
-            "percent_hidden_xy": xy,
-            "total_percent_hidden": x + y + xy,
-            "hidden_restricted_loss": restricted[:-1],
-            "hidden_excluded_loss": excluded[:-1],
-        }
-        test_loss = ev.row_loss[task.masks["test"]].double().mean()
-        totals |= {
-            "total_hidden_restricted_loss": restricted[-1],
-            "total_hidden_excluded_loss": excluded[-1],
-            "test_loss_restricted_loss_ratio": test_loss / restricted[-1],
-        }
 
 
 def _flatten(per_irrep: dict, totals: dict, names: tuple[str, ...], key: torch.Tensor) -> dict:

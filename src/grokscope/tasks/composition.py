@@ -16,8 +16,8 @@ from grokscope.tasks.base import LossTerm, Task, split_masks
 #: form -> label from the Cayley table ``t``, the inverses ``inv`` and the operands ``a``, ``b``.
 FORMS = {
     "ab": lambda t, inv, a, b: t[a, b],
-    "ab^-1": lambda t, inv, a, b: t[a, inv[b]],
-    "aba^-1": lambda t, inv, a, b: t[t[a, b], inv[a]],
+    "ab_inv": lambda t, inv, a, b: t[a, inv[b]],
+    "aba_inv": lambda t, inv, a, b: t[t[a, b], inv[a]],
 }
 
 
