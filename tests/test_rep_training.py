@@ -75,3 +75,21 @@ def test_chughtai_experiments(name):
 def test_nanda_experiment_turns_progress_measures_on():
     config = validate(make_config("experiment=nanda_2023"))
     assert config.metrics.progress and not config.metrics.exclude_top_freq
+
+
+@pytest.mark.slow
+def test_progress_measures_through_grokking(tmp_path):
+    """Nanda et al. 2023 §5.7 on the default experiment: after memorisation the excluded loss rises while the
+    restricted loss falls, the network groks, and the Fourier spectra become sparse (Gini rises)."""
+    summary = train(tmp_path, "max_epochs=3000", "metrics.every_n_epochs=100")
+    with open(tmp_path / "metrics.csv") as f:
+        rows = [row for row in csv.DictReader(f) if row["progress/excluded_loss"]]
+    series = {key: np.array([float(row[f"progress/{key}"]) for row in rows])
+              for key in ("excluded_loss", "restricted_loss", "gini_W_E", "gini_W_L", "n_key_freqs")}
+    assert summary["grok_epochs"]["test"] is not None and summary["final"]["test/acc"] > 0.99
+    excluded = series["excluded_loss"]
+    assert excluded[-1] > 2 * excluded.min() and excluded.argmin() < len(excluded) - 1
+    assert series["restricted_loss"][-1] < 0.01 * series["restricted_loss"][0]
+    assert series["gini_W_E"][-1] > series["gini_W_E"][0] + 0.2 and series["gini_W_L"][-1] > series["gini_W_L"][0]
+    assert series["n_key_freqs"][-1] < series["n_key_freqs"][0]
+    assert summary["final"]["rep/percent_logits_explained"] > 0.5
