@@ -197,3 +197,29 @@ def test_sum_of_squared_weights_counts_transformer_weights():
                    if name.rsplit(".", 1)[-1].startswith("W_"))
     assert expected > 0
     assert weight_norms(model)["weights/sum_sq"] == pytest.approx(expected, rel=1e-6)
+
+
+# ---------------------------------------------------------------- the models' side of the metrics
+
+
+def test_mlp_effective_embeddings_add_up_to_the_first_layer():
+    task, model = build(validate(make_config("task=composition", "group=symmetric", "group.n=3",
+                                             "model.combine=concat_separate", "model.bias=false")))
+    W_a, W_b = model.effective_embeddings(task.operand_tokens)  # [6, hidden] each
+    a, b = task.operands.unbind(dim=1)
+    emb = torch.cat([model.W_E[a], model.W_E[task.d_vocab + b]], dim=1)
+    assert torch.allclose(W_a[a] + W_b[b], emb @ model.layers[0].W_in, atol=1e-5)
+
+
+@pytest.mark.parametrize("task_overrides", [["task=composition", "group=symmetric", "group.n=3"], ["task.p=7"]])
+def test_transformer_metrics_use_the_last_mlp(task_overrides):
+    task, model = build(validate(make_config(*task_overrides, "model=transformer", "model.d_model=16",
+                                             "model.n_heads=2", "model.d_head=8", "model.d_mlp=24")))
+    out, _ = run_metric(RepTheoryMetric, model, task, 0.005, None)
+    assert out["rep/percent_unembed"].shape == (len(group_basis(task.group).names),)
+    for name in ("percent_x_embed", "percent_unembed"):
+        assert out[f"rep/{name}"].sum() == pytest.approx(1, rel=1e-9)
+    assert 0 < out["rep/total_percent_hidden"].sum() <= 1 + 1e-9
+    if task.modulus is not None:
+        progress, _ = run_metric(ProgressMetric, model, task, False, None)
+        assert progress["progress/neuron_freq"].shape == (24,) and 0 <= progress["progress/gini_W_L"] < 1

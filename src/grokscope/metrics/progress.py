@@ -69,12 +69,13 @@ def progress_losses(ev: Evaluation, task, key: torch.Tensor) -> dict[str, float 
     logits = ev.logits[:, :p]
     tables = basis.projections(class_sums(logits, labels, p)) / (len(logits) / p)  # [R, p, p], trivial first
     freq_tables = tables[[basis.names.index(f"freq_{k}") for k in range(1, len(key) + 1)]]  # [K, p, p]
-    kept = freq_tables[key].sum(dim=0)
+    freq_tables = freq_tables[key.to(tables.device)]  # the key frequencies only
+    kept = freq_tables.sum(dim=0)
     counts = torch.stack([torch.bincount(labels, minlength=p), torch.bincount(labels[train], minlength=p)])
     restricted = table_loss((tables[0] + kept)[None], counts)[0]  # [all inputs, train inputs]
     excluded = torch.full((len(key) + 1,), torch.nan, dtype=torch.float64)  # all key freqs at once, then each k
     excluded[torch.cat([key.new_ones(1), key])] = shifted_losses(
-        logits, train.nonzero().squeeze(1), labels, torch.cat([kept[None], freq_tables[key]])).cpu()
+        logits, train.nonzero().squeeze(1), labels, torch.cat([kept[None], freq_tables])).cpu()
     test_loss = ev.row_loss[task.masks["test"]].double().mean()
     return {
         "progress/restricted_loss": float(restricted[0]),
