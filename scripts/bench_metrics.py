@@ -46,8 +46,9 @@ def main() -> None:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         config = validate(compose(config_name="train", overrides=args.overrides))
     task, model = build(config)
-    module = GrokModule(model, task, config.optimizer, config.run.max_epochs, config.run.steps_per_call,
-                        config.run.loss_dtype)
+    run = config.run
+    module = GrokModule(model, task, config.optimizer, run.max_epochs, run.steps_per_call, run.loss_dtype,
+                        run.batch_size, run.seeds.sampler)
     module.on_fit_start()
     optimizer = config.optimizer.build([p for p in model.parameters() if p.requires_grad])
     metrics = build_metrics(config.metrics, task, model)
@@ -72,7 +73,7 @@ def main() -> None:
         t_metric.append(timed(metric_evaluation, args.evals))
     t_epoch, t_metric = statistics.median(t_epoch), statistics.median(t_metric)
 
-    run, cfg = config.run, config.metrics
+    cfg = config.metrics
     cadence = Cadence(cfg.every_n_epochs, log_spaced_epochs(cfg.log_points, run.max_epochs))
     n_metric = sum(cadence.due(e) for e in range(run.max_epochs + 1))
     train_s, metrics_s = run.max_epochs * t_epoch, n_metric * t_metric

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import runpy
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,3 +96,12 @@ def test_progress_measures_through_grokking(tmp_path):
     assert series["gini_W_E"][-1] > series["gini_W_E"][0] + 0.2 and series["gini_W_L"][-1] > series["gini_W_L"][0]
     assert series["n_key_freqs"][-1] < series["n_key_freqs"][0]
     assert summary["final"]["rep/percent_logits_explained"] > 0.5
+
+
+def test_bench_metrics_script_runs(monkeypatch, capsys):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_metrics.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "task=composition", "group=symmetric", "group.n=3",
+                                      "--epochs", "2", "--evals", "1", "--rounds", "1"])
+    runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "RepTheoryMetric" in out and "metrics callback / training time:" in out
