@@ -86,6 +86,9 @@ class RunConfig(Checked):
 #: group name -> option ``name`` -> schema dataclass. Components register their own schemas here.
 SCHEMAS: dict[str, dict[str, type]] = {}
 GROUPS = ("task", "model", "optimizer", "metrics", "logger")
+#: Config groups that only some tasks use: validated when selected, and required by a task schema that
+#: names them in its ``requires`` class attribute (``task=composition`` requires ``group``).
+OPTIONAL_GROUPS = ("group",)
 
 
 def register(group: str, name: str):
@@ -108,6 +111,7 @@ class Config:
     optimizer: Any
     metrics: Any
     logger: Any
+    group: Any = None
     intervention: dict = field(default_factory=dict)
     raw: DictConfig | None = None
 
@@ -133,22 +137,31 @@ def _typed(schema: type, node: DictConfig, prefix: str):
 def _import_components() -> None:
     """Import the modules whose schemas register themselves in :data:`SCHEMAS`."""
     from grokscope import metrics, models, tasks  # noqa: F401
+    from grokscope.groups import config  # noqa: F401
     from grokscope.training import loggers, optim  # noqa: F401
 
 
 def validate(cfg: DictConfig) -> Config:
     """Check a composed config and return it typed; raise :class:`ConfigError` on the first problem."""
     _import_components()
-    top = {k: v for k, v in cfg.items() if k not in (*GROUPS, "intervention", "experiment", "local")}
+    skip = (*GROUPS, *OPTIONAL_GROUPS, "intervention", "experiment", "local")
+    top = {k: v for k, v in cfg.items() if k not in skip}
     run = _typed(RunConfig, OmegaConf.create(top), "")
     groups = {}
-    for group in GROUPS:
+    for group in (*GROUPS, *OPTIONAL_GROUPS):
         node = cfg.get(group)
+        if node is None and group in OPTIONAL_GROUPS:
+            groups[group] = None
+            continue
         require(node is not None, group, node, "a config group option must be selected")
         name = node.get("name")
         options = SCHEMAS.get(group, {})
         require_choice(f"{group}.name", name, tuple(options))
         groups[group] = _typed(options[name], node, group)
+    task = groups["task"]
+    for needed in getattr(task, "requires", ()):
+        require(groups[needed] is not None, needed, None,
+                f"task={task.name} needs one: {needed}={'|'.join(SCHEMAS[needed])}")
     node = cfg.get("intervention")
     intervention = OmegaConf.to_container(node, resolve=True) if node is not None else {}
     return Config(run=run, intervention=intervention, raw=cfg, **groups)

@@ -23,7 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from grokscope.analysis.plots import plot_curves, plot_spectrum
+from grokscope.analysis.plots import plot_curves, plot_irrep_similarity, plot_progress_losses, plot_spectrum
 from grokscope.config import Config, ConfigError, validate
 from grokscope.metrics import build_metrics
 from grokscope.sweep import is_completed
@@ -49,10 +49,10 @@ def compose(overrides: list[str]) -> DictConfig:
 
 
 def build(config: Config):
-    """The task (split from ``seeds.data``) and the model (init from ``seeds.model``, embedding from
-    ``seeds.embedding``)."""
+    """The task (split from ``seeds.data``, plus the config groups it ``requires``) and the model (init from
+    ``seeds.model``, embedding from ``seeds.embedding``)."""
     seeds = config.run.seeds
-    task = config.task.build(seeds.data)
+    task = config.task.build(seeds.data, *(getattr(config, name) for name in getattr(config.task, "requires", ())))
     torch.manual_seed(seeds.model)
     model = config.model.build(task)
     model.init_embedding(torch.Generator().manual_seed(seeds.embedding))
@@ -100,8 +100,8 @@ def _run(config: Config, resolved: dict, run_dir: Path, run_name, group, tags, s
     arrays = ArrayStore(run_dir / "arrays")
     metric_cadence = Cadence(config.metrics.every_n_epochs,
                              log_spaced_epochs(config.metrics.log_points, config.run.max_epochs))
-    metrics_cb = MetricsCallback(build_metrics(config.metrics, task), Cadence(config.run.log_every_n_epochs),
-                                 metric_cadence, arrays)
+    metrics = build_metrics(config.metrics, task, model)
+    metrics_cb = MetricsCallback(metrics, Cadence(config.run.log_every_n_epochs), metric_cadence, arrays)
     callbacks = [metrics_cb, CheckpointCallback(checkpoint, Cadence(config.run.checkpoint_every_n_epochs), arrays)]
     if config.run.progress_bar:
         callbacks.append(EpochProgressBar(metrics_cb))
@@ -152,8 +152,21 @@ def resume_checkpoint(resume: str, checkpoint: Path) -> Path | None:
     return checkpoint if checkpoint.exists() else None
 
 
+#: plot name -> (restricted, excluded) loss keys, plotted with the train and test losses when logged.
+PROGRESS_PLOTS = {
+    "progress_losses": ("progress/restricted_loss", "progress/excluded_loss"),
+    "rep_losses": ("rep/total_hidden_restricted_loss", "rep/total_hidden_excluded_loss"),
+}
+
+
 def _plots(run_dir: Path, history: list[dict], masks, arrays: ArrayStore) -> None:
     plot_curves(history, masks, run_dir / "plots" / "curves.png")
+    logged = set().union(*history)
+    if "rep/logit_similarity/trivial" in logged:
+        plot_irrep_similarity(history, run_dir / "plots" / "rep_logit_similarity.png")
+    for name, (restricted, excluded) in PROGRESS_PLOTS.items():
+        if restricted in logged:
+            plot_progress_losses(history, restricted, excluded, run_dir / "plots" / f"{name}.png")
     if "fourier/W_E_power" in arrays.values:
         import numpy as np
 

@@ -1,4 +1,5 @@
-"""Plots of one run: loss/accuracy curves on a log epoch axis, Fourier spectrum of W_E over epochs."""
+"""Plots of one run: loss/accuracy curves on a log epoch axis, Fourier spectrum of W_E over epochs, logit
+similarity of each irrep, and restricted/excluded/test losses over epochs."""
 
 from __future__ import annotations
 
@@ -37,6 +38,41 @@ def plot_spectrum(epochs: np.ndarray, power: np.ndarray, path: Path, title: str 
     ax.set_yticks(ticks, [str(epochs[i]) for i in ticks])
     ax.set(xlabel="frequency k", ylabel="epoch", title=title)
     fig.colorbar(mesh, ax=ax, label="share of non-constant power")
+    _save(fig, path)
+
+
+def _series(history: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(epoch + 1, value)`` of the rows of ``history`` that hold ``key``."""
+    rows = [row for row in history if key in row]
+    return np.array([row["epoch"] for row in rows]) + 1, np.array([row[key] for row in rows])
+
+
+def plot_irrep_similarity(history: list[dict], path: Path, max_labels: int = 10) -> None:
+    """Logit similarity ``rep/logit_similarity/{irrep}`` of every non-trivial irrep over epochs; the legend names
+    the ``max_labels`` irreps with the highest peak (Chughtai et al. 2023, rep_theory.md §6)."""
+    prefix = "rep/logit_similarity/"
+    irreps = sorted({key.removeprefix(prefix) for row in history for key in row if key.startswith(prefix)})
+    series = {irrep: _series(history, prefix + irrep) for irrep in irreps if irrep != "trivial"}
+    labelled = sorted(series, key=lambda irrep: -series[irrep][1].max())[:max_labels]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for irrep, (epochs, values) in series.items():
+        ax.plot(epochs, values, label=irrep if irrep in labelled else None, lw=1.5 if irrep in labelled else 0.7)
+    ax.set(xscale="log", xlabel="epoch + 1", ylabel="logit similarity", title="Logit similarity per irrep")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", ncol=2)
+    _save(fig, path)
+
+
+def plot_progress_losses(history: list[dict], restricted: str, excluded: str, path: Path) -> None:
+    """Train, test, restricted and excluded loss over epochs on log axes (Nanda et al. 2023's progress
+    measures figure; Chughtai et al. 2023's "Res. Loss" and "Exc. Loss")."""
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for key, label in (("train/loss", "train"), ("test/loss", "test"), (restricted, f"restricted ({restricted})"),
+                       (excluded, f"excluded ({excluded})")):
+        ax.plot(*_series(history, key), label=label)
+    ax.set(xscale="log", yscale="log", xlabel="epoch + 1", ylabel="loss", title="Restricted and excluded loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
     _save(fig, path)
 
 

@@ -13,6 +13,8 @@ import numpy as np
 from grokscope.config import Checked, register, require
 from grokscope.metrics.evaluation import Evaluation, evaluate, split_scores
 from grokscope.metrics.fourier import embedding_spectrum
+from grokscope.metrics.progress import ProgressMetric
+from grokscope.metrics.rep_theory import RepTheoryMetric
 from grokscope.metrics.weights import weight_norms
 
 
@@ -27,7 +29,13 @@ class Metric(Protocol):
 @dataclass
 class MetricsConfig(Checked):
     """``metrics=default|none``: which metrics run, on epochs ``0, every_n_epochs, ...`` plus
-    ``log_points`` log-spaced epochs (0 for none)."""
+    ``log_points`` log-spaced epochs (0 for none).
+
+    ``rep`` (tasks over a finite group): :class:`~grokscope.metrics.rep_theory.RepTheoryMetric` with key
+    irreps above ``key_irrep_threshold`` or fixed to ``key_irreps``. ``progress`` (addition in ``Z_p``):
+    :class:`~grokscope.metrics.progress.ProgressMetric` with key frequencies fixed to ``key_freqs`` or found
+    from the neurons (``exclude_top_freq`` as the original code).
+    """
 
     name: str
     every_n_epochs: int
@@ -35,11 +43,19 @@ class MetricsConfig(Checked):
     weights: bool
     fourier: bool
     fourier_top_k: int
+    rep: bool
+    key_irrep_threshold: float
+    key_irreps: list[str] | None
+    progress: bool
+    exclude_top_freq: bool
+    key_freqs: list[int] | None
 
     def check(self, prefix: str) -> None:
         require(self.every_n_epochs >= 0, f"{prefix}.every_n_epochs", self.every_n_epochs, "must be >= 0")
         require(self.log_points >= 0, f"{prefix}.log_points", self.log_points, "must be >= 0")
         require(self.fourier_top_k >= 1, f"{prefix}.fourier_top_k", self.fourier_top_k, "must be >= 1")
+        require(0 <= self.key_irrep_threshold < 1, f"{prefix}.key_irrep_threshold", self.key_irrep_threshold,
+                "must be in [0, 1)")
 
 
 for _name in ("default", "none"):
@@ -57,13 +73,22 @@ class FunctionMetric:
         return self.fn(model, task)
 
 
-def build_metrics(cfg: MetricsConfig, task) -> list[Metric]:
-    """The metrics ``cfg`` asks for that apply to ``task``."""
+def build_metrics(cfg: MetricsConfig, task, model) -> list[Metric]:
+    """The metrics ``cfg`` asks for that apply to ``task`` and ``model``.
+
+    The group metrics need the whole table of pairs of the task's group; Nanda's progress measures also need
+    residues (``task.modulus``) and a hidden layer.
+    """
     metrics: list[Metric] = []
     if cfg.weights:
         metrics.append(FunctionMetric(lambda model, _task: weight_norms(model)))
     if cfg.fourier and task.modulus is not None:
         metrics.append(FunctionMetric(lambda model, t: embedding_spectrum(model, t, cfg.fourier_top_k)))
+    all_pairs = task.group is not None and len(task.labels) == task.group.order**2
+    if cfg.rep and all_pairs:
+        metrics.append(RepTheoryMetric(model, task, cfg.key_irrep_threshold, cfg.key_irreps))
+    if cfg.progress and all_pairs and task.modulus is not None and model.hidden_hook is not None:
+        metrics.append(ProgressMetric(model, task, cfg.exclude_top_freq, cfg.key_freqs))
     return metrics
 
 

@@ -17,10 +17,25 @@ class GrokModel(nn.Module):
 
     W_E: nn.Parameter
     W_U: nn.Parameter
+    #: Hook point of the hidden layer that the unembedding reads (``None``: the model has none).
+    hidden_hook: str | None
 
     def operand_embeddings(self, operand_tokens: torch.Tensor) -> torch.Tensor:
         """Embedding vectors ``[n_operands, n_elements, d_embed]`` of each element at each operand slot."""
         return self.W_E[operand_tokens]
+
+    def effective_embeddings(self, operand_tokens: torch.Tensor) -> torch.Tensor:
+        """What each element contributes at each operand slot, ``[n_operands, n_elements, d]``: the vectors whose
+        irrep content the metrics measure (rep_theory.md §4, §6; the embeddings themselves by default)."""
+        return self.operand_embeddings(operand_tokens)
+
+    def hidden(self, cache: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Hidden activations ``[batch, d_hidden]`` at the answer position, from a cache holding ``hidden_hook``."""
+        return cache[self.hidden_hook]
+
+    def hidden_unembed(self) -> torch.Tensor:
+        """The linear map ``U [d_hidden, d_vocab_out]`` from the hidden layer to the logits (rep_theory.md §6)."""
+        raise NotImplementedError
 
     def init_embedding(self, generator: torch.Generator) -> None:
         """Draw ``W_E`` from ``generator`` (``seeds.embedding``), independently of the rest of the init."""

@@ -5,22 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from einops import rearrange
+from einops import einsum, rearrange
 from torch import nn
 
 from grokscope.config import Checked, register, require, require_choice
 from grokscope.models.base import ACTIVATIONS, GrokModel, resolve_d_vocab_out
 from grokscope.models.hooks import HookPoint
 
-COMBINES = ("concat", "sum", "sum_separate")
+COMBINES = ("concat", "concat_separate", "sum", "sum_separate")
+INITS = ("torch", "fan_in")
 
 
 @dataclass
 class MLPConfig(Checked):
     """``model=mlp``.
 
-    ``combine``: ``concat`` ``[W_E[a]; W_E[b]]``, ``sum`` ``W_E[a] + W_E[b]`` (one shared table) or
-    ``sum_separate`` ``W_E[a] + W_E[d_vocab + b]`` (one table per operand, stacked in ``W_E``).
+    ``combine``: ``concat`` ``[W_E[a]; W_E[b]]``, ``sum`` ``W_E[a] + W_E[b]`` (one shared table), or with one
+    table per operand stacked in ``W_E`` (``W_E[d_vocab + b]`` for ``b``): ``concat_separate``
+    ``[W_E[a]; W_E[d_vocab + b]]`` (Chughtai et al. 2023's ``W_x``, ``W_y``) and ``sum_separate``.
+
+    ``init`` of ``W_in`` and ``W_U``: ``torch`` is PyTorch's ``nn.Linear`` default (uniform, std
+    ``1/sqrt(3 fan_in)``, biases uniform too); ``fan_in`` draws ``N(0, 1/fan_in)`` with zero biases
+    (rep_theory.md §4).
     """
 
     name: str
@@ -29,6 +35,7 @@ class MLPConfig(Checked):
     hidden: list[int]
     act: str
     bias: bool
+    init: str
     embed_init_std: float
     d_vocab_out: str
 
@@ -37,6 +44,7 @@ class MLPConfig(Checked):
         require(self.d_embed >= 1, f"{prefix}.d_embed", self.d_embed, "must be an integer >= 1")
         require(all(h >= 1 for h in self.hidden), f"{prefix}.hidden", self.hidden, "widths must be >= 1")
         require_choice(f"{prefix}.act", self.act, tuple(ACTIVATIONS))
+        require_choice(f"{prefix}.init", self.init, INITS)
         require(self.embed_init_std > 0, f"{prefix}.embed_init_std", self.embed_init_std, "must be > 0")
         require_choice(f"{prefix}.d_vocab_out", self.d_vocab_out, ("answers", "vocab"))
 
@@ -69,16 +77,19 @@ class MLPLayer(nn.Module):
 class MLP(GrokModel):
     """``logits = h W_U + b_U`` with ``h`` the last hidden layer applied to the combined operand embeddings."""
 
+    hidden_hook = "hook_hidden"
+
     def __init__(self, cfg: MLPConfig, d_vocab: int, d_vocab_out: int, operand_positions: tuple[int, ...]):
         super().__init__()
         self.cfg, self.d_vocab = cfg, d_vocab
         self.register_buffer("positions", torch.tensor(operand_positions), persistent=False)
         n_op = len(operand_positions)
-        n_tables = n_op if cfg.combine == "sum_separate" else 1
+        n_tables = n_op if cfg.combine.endswith("_separate") else 1
         offsets = torch.arange(n_op) * d_vocab if n_tables > 1 else torch.zeros(n_op, dtype=torch.long)
         self.register_buffer("table_offsets", offsets, persistent=False)
         self.W_E = nn.Parameter(torch.empty(n_tables * d_vocab, cfg.d_embed))
-        d_in = cfg.d_embed * (n_op if cfg.combine == "concat" else 1)
+        self.concat = cfg.combine.startswith("concat")
+        d_in = cfg.d_embed * (n_op if self.concat else 1)
         widths = [d_in, *cfg.hidden]
         self.layers = nn.ModuleList(MLPLayer(i, o, cfg.bias, cfg.act) for i, o in zip(widths, widths[1:]))
         unembed = nn.Linear(widths[-1], d_vocab_out, bias=cfg.bias)
@@ -86,7 +97,18 @@ class MLP(GrokModel):
         self.b_U = nn.Parameter(unembed.bias.detach()) if cfg.bias else None
         self.hook_embed = HookPoint()
         self.hook_hidden = HookPoint()
+        if cfg.init == "fan_in":
+            self._init_fan_in()
         self.init_embedding(None)
+
+    def _init_fan_in(self) -> None:
+        """``N(0, 1/fan_in)`` for every ``W_in`` and ``W_U``, zero biases (rep_theory.md §4)."""
+        with torch.no_grad():
+            for weight in [*(layer.W_in for layer in self.layers), self.W_U]:
+                weight.normal_(0.0, weight.shape[0] ** -0.5)
+            for name, param in self.named_parameters():
+                if name.rsplit(".", 1)[-1].startswith("b_"):
+                    param.zero_()
 
     def init_embedding(self, generator: torch.Generator | None) -> None:
         with torch.no_grad():
@@ -96,10 +118,24 @@ class MLP(GrokModel):
         offsets = rearrange(self.table_offsets, "n -> n 1")
         return self.W_E[operand_tokens + offsets]
 
+    def effective_embeddings(self, operand_tokens: torch.Tensor) -> torch.Tensor:
+        """Each operand's share of the first layer's pre-activation: for ``concat``, ``W_a = W_E[a] W_in[:d]``
+        and ``W_b = W_E[b] W_in[d:]`` (rep_theory.md §4); for ``sum``, ``W_E[x] W_in``."""
+        emb = self.operand_embeddings(operand_tokens)  # [n_op, n_elements, d_embed]
+        if not self.layers:
+            return emb
+        W_in = self.layers[0].W_in
+        if self.concat:
+            return einsum(emb, rearrange(W_in, "(n d) h -> n d h", n=len(emb)), "n e d, n d h -> n e h")
+        return einsum(emb, W_in, "n e d, d h -> n e h")
+
+    def hidden_unembed(self) -> torch.Tensor:
+        return self.W_U
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         # F.embedding: its CPU backward is deterministic, unlike the scatter-add of advanced indexing
         emb = self.hook_embed(nn.functional.embedding(tokens[:, self.positions] + self.table_offsets, self.W_E))
-        x = rearrange(emb, "b n d -> b (n d)") if self.cfg.combine == "concat" else emb.sum(dim=1)
+        x = rearrange(emb, "b n d -> b (n d)") if self.concat else emb.sum(dim=1)
         for layer in self.layers:
             x = layer(x)
         x = self.hook_hidden(x)

@@ -183,6 +183,18 @@ class Transformer(GrokModel):
         with torch.no_grad():
             self.W_E.normal_(0.0, self._std("W_E"), generator=generator)
 
+    @property
+    def hidden_hook(self) -> str | None:
+        """The last block's MLP activations (``None`` for attention-only models)."""
+        return None if self.cfg.attn_only else f"blocks.{self.cfg.n_layers - 1}.mlp.hook_post"
+
+    def hidden(self, cache: dict[str, torch.Tensor]) -> torch.Tensor:
+        return cache[self.hidden_hook][:, -1]
+
+    def hidden_unembed(self) -> torch.Tensor:
+        """``W_out W_U``: the direct path from the last MLP to the logits, ignoring ``ln_final``."""
+        return self.blocks[-1].mlp.W_out @ self.W_U
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         # F.embedding: its CPU backward is deterministic, unlike the scatter-add of advanced indexing
         x = self.hook_embed(nn.functional.embedding(tokens, self.W_E))

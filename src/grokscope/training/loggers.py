@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,9 +68,7 @@ def wandb_run_id(run_dir: Path) -> str:
     path = run_dir / "wandb_id"
     if path.exists():
         return path.read_text().strip()
-    from wandb.util import generate_id
-
-    run_id = generate_id()
+    run_id = uuid.uuid4().hex[:8]  # wandb.util.generate_id is gone from recent wandb
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(run_id)
     return run_id

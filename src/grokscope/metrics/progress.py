@@ -1,0 +1,135 @@
+"""Nanda et al. 2023's progress measures for addition in ``Z_p`` (nanda_progress_measures.md §5).
+
+The frequency-``k`` directions ``u^cos_k, u^sin_k`` of the input space are the xy-subspace of the cyclic
+group's irrep ``freq_k`` (functions of ``c = a + b``), so the restricted and excluded losses reuse the class-sum
+projections of :mod:`grokscope.metrics.group_basis`: ``ℓ^K_c[r] = (1/m) Σ_{k∈K} (Q_k Q_kᵀ M)[c_r]`` with ``M`` the
+class sums of the logits by output and ``m = p`` rows per output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from einops import einsum, rearrange
+
+from grokscope.config import require
+from grokscope.groups import fourier_basis
+from grokscope.metrics.cross_entropy import shifted_losses, table_loss
+from grokscope.metrics.evaluation import Evaluation
+from grokscope.metrics.group_basis import class_sums, group_basis
+
+
+def frequency_fractions(hidden: torch.Tensor, operands: torch.Tensor, p: int) -> torch.Tensor:
+    """``[K, d_hidden]``: ``frac_n(k)``, the share of neuron ``n``'s 2-D Fourier power in the block of frequency
+    ``k`` (nanda_progress_measures.md §5.1), ``k = 1..⌈p/2⌉-1``.
+
+    ``Â_n = F N̄_n Fᵀ`` with ``N̄_n`` the neuron's activations centred over inputs and reshaped to ``[p, p]`` by
+    ``(a, b)``; ``frac_n(k) = Σ_{i,j ∈ {0, 2k-1, 2k}} Â_n[i,j]² / Σ_{i,j} Â_n[i,j]²`` (0 for dead neurons).
+    """
+    grid = torch.zeros(p, p, hidden.shape[1], dtype=hidden.dtype, device=hidden.device)
+    grid[operands[:, 0], operands[:, 1]] = hidden
+    grid -= grid.mean(dim=(0, 1))
+    F = fourier_basis(p, dtype=hidden.dtype, device=hidden.device)
+    power = einsum(F, einsum(F, grid, "j b, a b n -> a j n"), "i a, a j n -> i j n").pow(2)
+    k = torch.arange(1, (p - 1) // 2 + 1, device=hidden.device)
+    block = torch.stack([torch.zeros_like(k), 2 * k - 1, 2 * k], dim=1)  # [K, 3] rows of F per frequency
+    in_block = power[block[:, :, None], block[:, None, :]].sum(dim=(1, 2))  # [K, n]
+    total = power.sum(dim=(0, 1))
+    return in_block / total.clamp_min(torch.finfo(total.dtype).tiny)
+
+
+def neuron_frequencies(fractions: torch.Tensor) -> torch.Tensor:
+    """Long ``[d_hidden]``: ``k_n = argmax_k frac_n(k)`` (1-based), 0 for dead neurons (§5.1 step 5)."""
+    return torch.where(fractions.sum(dim=0) > 0, fractions.argmax(dim=0) + 1, 0)
+
+
+def gini(x: torch.Tensor) -> torch.Tensor:
+    """Gini coefficient of ``x ≥ 0``: ``Σ_i (2i - N - 1) x_(i) / (N Σ_i x_i)`` over ``x`` sorted ascending
+    (nanda_progress_measures.md §5.4). 0 for equal entries, ``1 - 1/N`` for a single non-zero entry."""
+    x = x.double().sort().values
+    ranks = torch.arange(1, len(x) + 1, dtype=torch.float64, device=x.device)
+    return ((2 * ranks - len(x) - 1) @ x) / (len(x) * x.sum())
+
+
+def fourier_norms(values: torch.Tensor, p: int) -> torch.Tensor:
+    """``[p]``: ``x_f = ||(F V)_f||_2`` for ``values [p, d]`` (norm over the second axis, §5.4)."""
+    return (fourier_basis(p, dtype=torch.float64, device=values.device) @ values.double()).norm(dim=1)
+
+
+def progress_losses(ev: Evaluation, task, key: torch.Tensor) -> dict[str, float | np.ndarray]:
+    """Restricted loss ``CE_all(L^res)`` (and ``CE_train``), ``L^res = L^K`` plus the per-class mean of the
+    logits (§5.2: the trivial irrep's xy part); excluded loss ``CE_train(L - L^K)`` with all key frequencies
+    ``K`` removed at once (§5.3), and with each key frequency alone (NaN for the other frequencies).
+
+    ``L^K`` and the class means are xy projections of the logits on the irreps ``freq_k`` and ``trivial`` of
+    ``C_p`` (the module docstring), tables over the label.
+    """
+    p, labels, train = task.modulus, task.labels, task.masks["train"]
+    basis = group_basis(task.group, ev.logits.device)
+    logits = ev.logits[:, :p]
+    tables = basis.projections(class_sums(logits, labels, p)) / (len(logits) / p)  # [R, p, p], trivial first
+    freq_tables = tables[[basis.names.index(f"freq_{k}") for k in range(1, len(key) + 1)]]  # [K, p, p]
+    freq_tables = freq_tables[key.to(tables.device)]  # the key frequencies only
+    kept = freq_tables.sum(dim=0)
+    counts = torch.stack([torch.bincount(labels, minlength=p), torch.bincount(labels[train], minlength=p)])
+    restricted = table_loss((tables[0] + kept)[None], counts)[0]  # [all inputs, train inputs]
+    excluded = torch.full((len(key) + 1,), torch.nan, dtype=torch.float64)  # all key freqs at once, then each k
+    excluded[torch.cat([key.new_ones(1), key])] = shifted_losses(
+        logits, train.nonzero().squeeze(1), labels, torch.cat([kept[None], freq_tables])).cpu()
+    test_loss = ev.row_loss[task.masks["test"]].double().mean()
+    return {
+        "progress/restricted_loss": float(restricted[0]),
+        "progress/restricted_loss_train": float(restricted[1]),
+        "progress/excluded_loss": float(excluded[0]),
+        "progress/test_loss_restricted_loss_ratio": float(test_loss / restricted[0]),
+        **{f"progress/excluded_loss/freq_{k}": float(excluded[k]) for k in (key.nonzero().squeeze(1) + 1).tolist()},
+        "progress/excluded_loss_per_freq": excluded[1:].numpy(),
+    }
+
+
+def fourier_ginis(model, task) -> dict[str, float | np.ndarray]:
+    """Gini coefficients of the Fourier norms of ``W_E`` (the first operand's embeddings) and of the
+    neuron-to-logit map ``W_L = (W_out W_U)ᵀ [p, d_hidden]`` (§5.4), and the norms themselves."""
+    p = task.modulus
+    norms = {
+        "W_E": fourier_norms(model.operand_embeddings(task.operand_tokens)[0], p),
+        "W_L": fourier_norms(rearrange(model.hidden_unembed()[:, :p], "h p -> p h"), p),
+    }
+    return {
+        **{f"progress/gini_{name}": float(gini(x)) for name, x in norms.items()},
+        **{f"progress/fourier_norms_{name}": x.cpu().numpy() for name, x in norms.items()},
+    }
+
+
+class ProgressMetric:
+    """``progress/...``: key frequencies, restricted and excluded losses (:func:`progress_losses`) and Gini
+    coefficients (:func:`fourier_ginis`) of Nanda et al. 2023 (nanda_progress_measures.md §5).
+
+    Key frequencies are the distinct frequencies of the neurons of the current model, recomputed at every metric
+    epoch (the paper's figures use the final model's; ``key_freqs`` fixes the set, e.g. to a finished run's
+    final key frequencies). ``exclude_top_freq`` never assigns ``(p-1)/2`` to a neuron, as the original code.
+    """
+
+    def __init__(self, model, task, exclude_top_freq: bool, key_freqs: list[int] | None):
+        self.n_freqs = (task.modulus - 1) // 2
+        if key_freqs is not None:
+            require(all(1 <= k <= self.n_freqs for k in key_freqs), "metrics.key_freqs", key_freqs,
+                    f"frequencies must lie in 1..{self.n_freqs} for p={task.modulus}")
+        self.n_assignable = self.n_freqs - int(exclude_top_freq)
+        self.key_freqs = key_freqs
+        self.hooks = (model.hidden_hook,)
+
+    @torch.no_grad()
+    def __call__(self, model, task, ev: Evaluation) -> dict[str, float | np.ndarray]:
+        fractions = frequency_fractions(model.hidden(ev.cache), task.operands, task.modulus)
+        neuron_freq = neuron_frequencies(fractions[: self.n_assignable]).cpu()
+        chosen = self.key_freqs if self.key_freqs is not None else neuron_freq[neuron_freq > 0].unique().tolist()
+        key = torch.zeros(self.n_freqs, dtype=torch.bool)  # over k = 1..n_freqs
+        key[torch.tensor(chosen, dtype=torch.long) - 1] = True
+        return {
+            "progress/n_key_freqs": int(key.sum()),
+            "progress/key_freqs": key.numpy(),
+            "progress/neuron_freq": neuron_freq.numpy(),
+            **progress_losses(ev, task, key),
+            **fourier_ginis(model, task),
+        }

@@ -1,0 +1,197 @@
+"""Representation-theory metrics of group composition (Chughtai et al. 2023; rep_theory.md §6–7).
+
+Notation: ``N`` rows (all ordered pairs ``(a, b)``), output ``c_r`` = the row's label (``a ∘ b`` for
+``form=ab``), ``n = |G|``, ``m = N / n`` rows per output, ``R`` real irreps. Nothing of size ``N·n`` per irrep
+is ever stored: every projection used here depends on a row only through ``c_r`` (or ``a_r``, ``b_r``), so
+it is a table over ``n`` outputs built from class sums (rep_theory.md §7).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from grokscope.config import require
+from grokscope.metrics.cross_entropy import shifted_losses, table_loss
+from grokscope.metrics.evaluation import Evaluation
+from grokscope.metrics.group_basis import GroupBasis, class_sums, group_basis, row_chunks
+
+
+def logit_similarity(logits: torch.Tensor, labels: torch.Tensor, basis: GroupBasis) -> tuple[torch.Tensor, ...]:
+    """Trace similarity ``s_ρ = <L̃, T_ρ> / (||L̃|| ||T_ρ||)`` and projection coefficient
+    ``α_ρ = <L̃, T_ρ> / ||T_ρ||²`` of every irrep, both ``[R]`` (rep_theory.md §6).
+
+    ``L̃`` are the logits ``[N, n]`` centred per row and ``T_ρ[r, z] = χ_ρ(c_r z⁻¹)``. Computed without the cube
+    (§7): with ``M[c, z] = Σ_{r: c_r = c} L̃[r, z]``, ``<L̃, T_ρ> = Σ_g χ_ρ(g) Σ_{(c, z): c z⁻¹ = g} M[c, z]``,
+    and ``||T_ρ||² = N n <χ_ρ, χ_ρ>``. ``P_ρ = α_ρ T_ρ`` is the projection of ``L̃`` on ``T_ρ``.
+    """
+    n = basis.order
+    sums = torch.zeros(n, n, dtype=torch.float64, device=logits.device)
+    norm_sq = torch.zeros((), dtype=torch.float64, device=logits.device)
+    for rows in row_chunks(len(logits), n):
+        centred = logits[rows].double()
+        centred = centred - centred.mean(dim=1, keepdim=True)
+        sums.index_add_(0, labels[rows], centred)
+        norm_sq += centred.pow(2).sum()
+    by_element = torch.zeros(n, dtype=torch.float64, device=logits.device)
+    by_element.index_add_(0, basis.quotient.flatten(), sums.flatten())  # Σ over c z⁻¹ = g
+    inner = basis.characters @ by_element
+    cube_norm_sq = len(logits) * n * basis.norms
+    return inner / (norm_sq.sqrt() * cube_norm_sq.sqrt()), inner / cube_norm_sq
+
+
+def logit_tables(coefficients: torch.Tensor, basis: GroupBasis) -> torch.Tensor:
+    """``[R, n, n]``: ``P_ρ`` as a table over outputs, ``α_ρ χ_ρ(c z⁻¹)`` at ``[ρ, c, z]``."""
+    return coefficients[:, None, None] * basis.characters[:, basis.quotient]
+
+
+def irrep_fractions(values: torch.Tensor, basis: GroupBasis) -> torch.Tensor:
+    """``[R]``: ``||Q_ρᵀ V||_F² / ||V||_F²`` for functions ``V [n, k]`` on the group (embeddings, unembedding;
+    rep_theory.md §6 ``percent_*``). Sums to 1 over all irreps."""
+    return basis.irrep_power(values) / values.double().pow(2).sum()
+
+
+def hidden_fractions(hidden: torch.Tensor, indices: torch.Tensor, basis: GroupBasis) -> torch.Tensor:
+    """``[k, R]``: ``||Q^{•ᵀ}_ρ H̄||_F² / ||H̄||_F²`` with ``Q^•_ρ[r] = Q_ρ[index_r] / √m`` for each row of
+    ``indices [k, N]`` (``a``, ``b``, ``c``: the x, y and xy subspaces of rep_theory.md §6 ``percent_hidden_*``).
+
+    ``H̄`` is ``H`` centred per neuron; via class sums (§7): ``||Q^{•ᵀ}_ρ H̄||² = ||Q_ρᵀ M̄||² / m``, where
+    ``M̄[g] = Σ_{r: index_r = g} H̄_r = M[g] - Σ_r H_r / n`` (every ``g`` has ``m = N / n`` rows).
+    """
+    n, m = basis.order, len(hidden) / basis.order
+    total = class_sums(hidden, torch.zeros_like(indices[0]), 1)  # [1, h]: Σ_r H_r
+    sum_sq = sum(hidden[rows].double().pow(2).sum() for rows in row_chunks(*hidden.shape))
+    centred_sq = sum_sq - total.pow(2).sum() / len(hidden)
+    return torch.stack([basis.irrep_power(class_sums(hidden, index, n) - total / n) for index in indices]) / (
+        m * centred_sq)
+
+
+def hidden_tables(hidden: torch.Tensor, labels: torch.Tensor, unembed: torch.Tensor, basis: GroupBasis):
+    """``[R, n, n_classes]``: the logits ``H_ρ U`` as tables over outputs (rep_theory.md §6 hidden losses).
+
+    ``H_ρ = Q^{xy}_ρ Q^{xyᵀ}_ρ H`` (uncentred ``H``) is ``H_ρ[r] = (P_ρ M)[c_r] / m`` with ``M`` the class sums
+    of ``H`` by output (§7), so ``H_ρ U`` is row ``c_r`` of ``Q_ρ Q_ρᵀ (M U) / m``.
+    """
+    m = len(hidden) / basis.order
+    return basis.projections(class_sums(hidden, labels, basis.order) @ unembed.double()) / m
+
+
+def restricted_and_excluded(
+    tables: torch.Tensor, key: torch.Tensor, values: torch.Tensor, labels: torch.Tensor, train: torch.Tensor,
+    unembed: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Restricted (``CE_all`` of the projection) and excluded (``CE_train`` of the logits minus it) losses,
+    ``[R + 1]`` each: every irrep alone, then the sum over the ``key`` irreps (rep_theory.md §6).
+
+    A single irrep's excluded loss costs a pass over the training rows and is only informative for an irrep
+    the model uses, so it is computed for the key irreps only (NaN for the others).
+    """
+    tables = torch.cat([tables, tables[key].sum(dim=0, keepdim=True)])
+    restricted = table_loss(tables, torch.bincount(labels, minlength=tables.shape[1]))
+    chosen = torch.cat([key, key.new_ones(1)])
+    excluded = torch.full_like(restricted, torch.nan)
+    excluded[chosen] = shifted_losses(values, train.nonzero().squeeze(1), labels, tables[chosen], unembed)
+    return restricted, excluded
+
+
+def hidden_metrics(model, task, ev: Evaluation, basis: GroupBasis, key: torch.Tensor) -> tuple[dict, dict]:
+    """Per-irrep (``[R]``) and total metrics of the hidden layer ``H`` and its unembedding ``U`` (rep_theory.md
+    §6): fractions of variance of ``U`` and of ``H`` in the x, y and xy subspaces, restricted and excluded
+    losses of the xy projections ``H_ρ U``, and test loss over the total restricted loss."""
+    labels = task.labels
+    hidden = model.hidden(ev.cache)
+    unembed = model.hidden_unembed()[:, : basis.order]
+    restricted, excluded = restricted_and_excluded(hidden_tables(hidden, labels, unembed, basis), key, hidden,
+                                                   labels, task.masks["train"], unembed)
+    x, y, xy = hidden_fractions(hidden, torch.stack([*task.operands.unbind(dim=1), labels]), basis)
+    per_irrep = {
+        "percent_unembed": irrep_fractions(unembed.T, basis),
+        "percent_hidden_x": x,
+        "percent_hidden_y": y,
+        "percent_hidden_xy": xy,
+        "total_percent_hidden": x + y + xy,
+        "hidden_restricted_loss": restricted[:-1],
+        "hidden_excluded_loss": excluded[:-1],
+    }
+    test_loss = ev.row_loss[task.masks["test"]].double().mean()
+    totals = {
+        "total_hidden_restricted_loss": restricted[-1],
+        "total_hidden_excluded_loss": excluded[-1],
+        "test_loss_restricted_loss_ratio": test_loss / restricted[-1],
+    }
+    return per_irrep, totals
+
+
+#: ``percent_{name}_explained`` = sum over the key irreps of this per-irrep metric (rep_theory.md §6).
+EXPLAINED = {"x_embed": "percent_x_embed", "y_embed": "percent_y_embed", "unembed": "percent_unembed",
+             "hidden": "total_percent_hidden", "hidden_xy": "percent_hidden_xy"}
+
+
+class RepTheoryMetric:
+    """``rep/...``: logit similarity, key irreps, fractions of variance, restricted and excluded losses.
+
+    Key irreps are the non-trivial irreps with logit similarity above ``threshold``. The paper takes them from
+    the final model; online there is no final model yet, so they are recomputed at every metric epoch from
+    the current model, unless ``key_irreps`` fixes the set (e.g. to a finished run's final key irreps).
+    Hidden-layer metrics need a model with a hidden layer (``model.hidden_hook``).
+    """
+
+    def __init__(self, model, task, threshold: float, key_irreps: list[str] | None):
+        names = group_basis(task.group).names
+        if key_irreps is not None:
+            unknown = sorted(set(key_irreps) - set(names[1:]))
+            require(not unknown, "metrics.key_irreps", key_irreps, f"must name non-trivial irreps of "
+                    f"{task.group.name}: {', '.join(names[1:])}")
+        self.threshold, self.key_irreps = threshold, key_irreps
+        self.hooks = (model.hidden_hook,) if model.hidden_hook is not None else ()
+
+    def key_mask(self, similarity: torch.Tensor, names: tuple[str, ...]) -> torch.Tensor:
+        if self.key_irreps is not None:
+            return torch.tensor([name in self.key_irreps for name in names], device=similarity.device)
+        mask = similarity > self.threshold
+        mask[0] = False  # the trivial irrep comes first
+        return mask
+
+    @torch.no_grad()
+    def __call__(self, model, task, ev: Evaluation) -> dict[str, float | np.ndarray]:
+        basis = group_basis(task.group, ev.logits.device)
+        labels, train = task.labels, task.masks["train"]
+        logits = ev.logits[:, : basis.order]
+        similarity, coefficients = logit_similarity(logits, labels, basis)
+        key = self.key_mask(similarity, basis.names)
+        restricted, excluded = restricted_and_excluded(logit_tables(coefficients, basis), key, logits, labels,
+                                                       train)
+        embeddings = model.effective_embeddings(task.operand_tokens)
+        per_irrep = {
+            "logit_similarity": similarity,
+            "logit_restricted_loss": restricted[:-1],
+            "logit_excluded_loss": excluded[:-1],
+            "percent_x_embed": irrep_fractions(embeddings[0], basis),
+            "percent_y_embed": irrep_fractions(embeddings[-1], basis),
+        }
+        totals = {
+            "percent_logits_explained": similarity[1:].pow(2).sum(),
+            "n_key_irreps": key.sum(),
+            "total_logit_restricted_loss": restricted[-1],
+            "total_logit_excluded_loss": excluded[-1],
+        }
+        if self.hooks:
+            hidden_per_irrep, hidden_totals = hidden_metrics(model, task, ev, basis, key)
+            per_irrep |= hidden_per_irrep
+            totals |= hidden_totals
+        for name, source in EXPLAINED.items():
+            if source in per_irrep:
+                totals[f"percent_{name}_explained"] = per_irrep[source][key].sum()
+        return _flatten(per_irrep, totals, basis.names, key)
+
+
+def _flatten(per_irrep: dict, totals: dict, names: tuple[str, ...], key: torch.Tensor) -> dict:
+    """Scalars ``rep/{metric}/{irrep}`` (NaN entries left out) and ``rep/{total}``; vectors ``rep/{metric}``
+    (``[R]``) and the key mask ``rep/key_irreps`` for ``arrays/``."""
+    vectors = {name: value.cpu().numpy() for name, value in per_irrep.items()}
+    out: dict[str, float | np.ndarray] = {f"rep/{name}": vector for name, vector in vectors.items()}
+    out["rep/key_irreps"] = key.cpu().numpy()
+    for name, vector in vectors.items():
+        out.update({f"rep/{name}/{irrep}": float(v) for irrep, v in zip(names, vector) if not np.isnan(v)})
+    out.update({f"rep/{name}": float(value) for name, value in totals.items()})
+    return out
