@@ -67,7 +67,7 @@ def test_chughtai_experiments(name):
     config = validate(make_config(f"experiment=chughtai_{name}"))
     assert (config.group.name, config.group.n, config.task.frac_train, config.run.max_epochs) == PAPER_RUNS[name]
     assert config.task.name == "composition" and config.optimizer.weight_decay == 1.0
-    assert config.optimizer.warmup_steps == 0 and config.metrics.rep
+    assert config.optimizer.warmup_steps == 0 and config.metrics.rep in ("auto", "true")
     if name.endswith("mlp"):
         model = config.model
         assert (model.combine, model.d_embed, model.hidden, model.bias) == ("concat_separate", 256, [128], False)

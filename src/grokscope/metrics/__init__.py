@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from grokscope.config import Checked, register, require
+from grokscope.config import Checked, register, require, require_choice
 from grokscope.metrics.evaluation import Evaluation, evaluate, split_scores
 from grokscope.metrics.fourier import embedding_spectrum
 from grokscope.metrics.progress import ProgressMetric
@@ -43,7 +43,7 @@ class MetricsConfig(Checked):
     weights: bool
     fourier: bool
     fourier_top_k: int
-    rep: bool
+    rep: str
     key_irrep_threshold: float
     key_irreps: list[str] | None
     progress: bool
@@ -54,6 +54,8 @@ class MetricsConfig(Checked):
         require(self.every_n_epochs >= 0, f"{prefix}.every_n_epochs", self.every_n_epochs, "must be >= 0")
         require(self.log_points >= 0, f"{prefix}.log_points", self.log_points, "must be >= 0")
         require(self.fourier_top_k >= 1, f"{prefix}.fourier_top_k", self.fourier_top_k, "must be >= 1")
+        self.rep = str(self.rep).lower()  # rep=true arrives as a YAML boolean
+        require_choice(f"{prefix}.rep", self.rep, ("auto", "true", "false"))
         require(0 <= self.key_irrep_threshold < 1, f"{prefix}.key_irrep_threshold", self.key_irrep_threshold,
                 "must be in [0, 1)")
 
@@ -85,7 +87,9 @@ def build_metrics(cfg: MetricsConfig, task, model) -> list[Metric]:
     if cfg.fourier and task.modulus is not None:
         metrics.append(FunctionMetric(lambda model, t: embedding_spectrum(model, t, cfg.fourier_top_k)))
     all_pairs = task.group is not None and len(task.labels) == task.group.order**2
-    if cfg.rep and all_pairs:
+    # auto: the progress measures already are the cyclic case of the irrep metrics for modular arithmetic
+    rep = cfg.rep == "true" or (cfg.rep == "auto" and not task.name.startswith("modular"))
+    if rep and all_pairs:
         metrics.append(RepTheoryMetric(model, task, cfg.key_irrep_threshold, cfg.key_irreps))
     if cfg.progress and all_pairs and task.modulus is not None and model.hidden_hook is not None:
         metrics.append(ProgressMetric(model, task, cfg.exclude_top_freq, cfg.key_freqs))
