@@ -18,9 +18,17 @@ class GrokModel(nn.Module):
     W_E: nn.Parameter
     W_U: nn.Parameter
 
+    def operand_rows(self, operand_tokens: torch.Tensor) -> torch.Tensor:
+        """Rows of ``W_E`` ``[n_operands, n_elements]`` that embed each element at each operand slot."""
+        return operand_tokens
+
     def operand_embeddings(self, operand_tokens: torch.Tensor) -> torch.Tensor:
         """Embedding vectors ``[n_operands, n_elements, d_embed]`` of each element at each operand slot."""
-        return self.W_E[operand_tokens]
+        return self.W_E[self.operand_rows(operand_tokens)]
+
+    def operand_slots(self, operand_positions: tuple[int, ...]) -> tuple[int, ...]:
+        """Index of each operand along the second axis of ``hook_embed``'s output ``[batch, slot, d_embed]``."""
+        return operand_positions
 
     def init_embedding(self, generator: torch.Generator) -> None:
         """Draw ``W_E`` from ``generator`` (``seeds.embedding``), independently of the rest of the init."""
