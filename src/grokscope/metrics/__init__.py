@@ -13,6 +13,7 @@ import numpy as np
 from grokscope.config import Checked, register, require
 from grokscope.metrics.evaluation import Evaluation, evaluate, split_scores
 from grokscope.metrics.fourier import embedding_spectrum
+from grokscope.metrics.pizza import PizzaMetrics, PizzaMetricsConfig
 from grokscope.metrics.weights import weight_norms
 
 
@@ -27,7 +28,7 @@ class Metric(Protocol):
 @dataclass
 class MetricsConfig(Checked):
     """``metrics=default|none``: which metrics run, on epochs ``0, every_n_epochs, ...`` plus
-    ``log_points`` log-spaced epochs (0 for none)."""
+    ``log_points`` log-spaced epochs (0 for none). ``pizza``: the clock-vs-pizza metrics (:mod:`.pizza`)."""
 
     name: str
     every_n_epochs: int
@@ -35,6 +36,7 @@ class MetricsConfig(Checked):
     weights: bool
     fourier: bool
     fourier_top_k: int
+    pizza: PizzaMetricsConfig
 
     def check(self, prefix: str) -> None:
         require(self.every_n_epochs >= 0, f"{prefix}.every_n_epochs", self.every_n_epochs, "must be >= 0")
@@ -64,6 +66,8 @@ def build_metrics(cfg: MetricsConfig, task) -> list[Metric]:
         metrics.append(FunctionMetric(lambda model, _task: weight_norms(model)))
     if cfg.fourier and task.modulus is not None:
         metrics.append(FunctionMetric(lambda model, t: embedding_spectrum(model, t, cfg.fourier_top_k)))
+    if cfg.pizza.enabled:
+        metrics.append(PizzaMetrics(cfg.pizza, task))
     return metrics
 
 
