@@ -214,7 +214,7 @@ def test_pizza_metrics_need_modular_addition():
         build_metrics(config.metrics, config.task.build(0))
 
 
-def test_cli_bad_attention_rate_one_line(tmp_path):
+def test_cli_indivisible_width_one_line(tmp_path):
     proc = cli("experiment=pizza_model_b", "model.d_model=130", "logger=csv", cwd=tmp_path)
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert proc.returncode != 0 and len(lines) == 1 and "model.d_model=130" in lines[0], proc.stderr
@@ -222,14 +222,15 @@ def test_cli_bad_attention_rate_one_line(tmp_path):
 
 def test_phase_diagram_from_a_small_sweep(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    proc = cli("-m", *SMALL_TRANSFORMER, "model.attention_rate=0,0.5,1", "max_epochs=20", "metrics.every_n_epochs=20",
-               "logger=csv", "progress_bar=false", "checkpoint_every_n_epochs=20", f"hydra.sweep.dir={sweep_dir}",
-               cwd=tmp_path)
+    proc = cli("-m", *SMALL_TRANSFORMER, "model.attention_rate=0,0.5,1", "model.d_model=8,16", "max_epochs=20",
+               "metrics.every_n_epochs=20", "logger=csv", "progress_bar=false", "checkpoint_every_n_epochs=20",
+               f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     from grokscope.analysis.phase_diagram import main
 
     main([str(sweep_dir), "--min-circularity", "0", "--out", str(tmp_path / "plots")])
-    assert (tmp_path / "plots" / "phase_attention_rate.png").stat().st_size > 0
+    for name in ("phase_attention_rate.png", "phase_width.png"):
+        assert (tmp_path / "plots" / name).stat().st_size > 0
     with pytest.raises(SystemExit):  # an impossible circularity filter leaves no run: one error line
         main([str(sweep_dir), "--min-circularity", "2"])
 

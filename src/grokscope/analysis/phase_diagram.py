@@ -47,7 +47,8 @@ def circular_runs(runs: pd.DataFrame, di: str, min_circularity: float) -> pd.Dat
 
 def _scatter(ax, runs: pd.DataFrame, x: str, y: str, colour: str) -> None:
     ys = np.log2(runs[y].astype(float)) if y == WIDTH else runs[y]
-    points = ax.scatter(runs[x], ys, c=runs[colour], cmap="viridis", s=28, edgecolors="k", linewidths=0.3)
+    points = ax.scatter(runs[x], ys, c=runs[colour], cmap="viridis", vmin=0, vmax=1, s=28, edgecolors="k",
+                        linewidths=0.3)
     ax.set(xlabel=LABELS[x], ylabel=LABELS[y])
     ax.grid(alpha=0.3)
     plt.colorbar(points, ax=ax, label=LABELS[colour])

@@ -75,7 +75,8 @@ def pizza_template(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, w: float) 
 
 def fraction_of_variance_explained(values: torch.Tensor, template: torch.Tensor) -> float:
     """``1 - Var(z(values) - z(template)) / Var(z(values))`` with ``z`` the z-score over all entries: sklearn's
-    ``explained_variance_score`` of the z-scored arrays, as in the paper's notebook (pizza.md §6.5)."""
+    ``explained_variance_score`` of the z-scored arrays, as in the paper's notebook (pizza.md §6.5). It equals
+    ``2 rho - 1`` for the Pearson correlation ``rho``: 1 for a perfect fit, -1 for an uncorrelated template."""
     def z(x: torch.Tensor) -> torch.Tensor:
         return (x - x.mean()) / x.std(correction=0)
 

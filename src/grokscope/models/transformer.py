@@ -121,15 +121,15 @@ class Attention(nn.Module):
         k = self.hook_k(self._project(x, self.W_K, self.b_K))
         v = self.hook_v(self._project(x, self.W_V, self.b_V))
         scores = einsum(q, k, "b q h e, b k h e -> b h q k") * self.scale
-        visible = 1.0
+        future = None
         if self.causal:
             n = x.shape[1]
             future = torch.triu(torch.ones(n, n, dtype=torch.bool, device=x.device), diagonal=1)
             scores = scores.masked_fill(future, float("-inf"))
-            visible = (~future).to(scores.dtype)
         pattern = self.hook_attn_scores(scores).softmax(dim=-1)
-        if self.attention_rate != 1.0:
-            pattern = self.attention_rate * pattern + (1.0 - self.attention_rate) * visible
+        if self.attention_rate != 1.0:  # 1 - α added to every (visible) entry
+            constant = 1.0 - self.attention_rate
+            pattern = self.attention_rate * pattern + (constant if future is None else constant * ~future)
         pattern = self.hook_pattern(pattern)
         z = self.hook_z(einsum(pattern, v, "b h q k, b k h e -> b q h e"))
         out = einsum(z, self.W_O, "b q h e, h e d -> b q d")
