@@ -6,10 +6,13 @@ import json
 import math
 import random
 
+import pandas as pd
 import pytest
 import torch
 from einops import einsum
 
+from grokscope.analysis import phase_diagram
+from grokscope.analysis.phase_diagram import ALPHA, DI, GS, circular_runs, phase_diagrams
 from grokscope.config import ConfigError, validate
 from grokscope.metrics import build_metrics
 from grokscope.metrics.circles import circle_template_fve, circularity, pizza_template, principal_components
@@ -222,29 +225,43 @@ def test_cli_indivisible_width_one_line(tmp_path):
 
 def test_phase_diagram_from_a_small_sweep(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    proc = cli("-m", *SMALL_TRANSFORMER, "model.attention_rate=0,0.5,1", "model.d_model=8,16", "max_epochs=20",
-               "metrics.every_n_epochs=20", "logger=csv", "progress_bar=false", "checkpoint_every_n_epochs=20",
-               f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    proc = cli("-m", *SMALL_TRANSFORMER, "model.attention_rate=0,0.5,1", "max_epochs=20", "metrics.every_n_epochs=20",
+               "logger=csv", "progress_bar=false", "checkpoint_every_n_epochs=20", f"hydra.sweep.dir={sweep_dir}",
+               cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    from grokscope.analysis.phase_diagram import main
-
-    main([str(sweep_dir), "--min-circularity", "0", "--out", str(tmp_path / "plots")])
-    for name in ("phase_attention_rate.png", "phase_width.png"):
-        assert (tmp_path / "plots" / name).stat().st_size > 0
+    phase_diagram.main([str(sweep_dir), "--min-circularity", "0", "--out", str(tmp_path / "plots")])
+    assert (tmp_path / "plots" / "phase_attention_rate.png").stat().st_size > 0
+    assert not (tmp_path / "plots" / "phase_width.png").exists()  # d_model does not vary
     with pytest.raises(SystemExit):  # an impossible circularity filter leaves no run: one error line
-        main([str(sweep_dir), "--min-circularity", "2"])
+        phase_diagram.main([str(sweep_dir), "--min-circularity", "2"])
+
+
+def test_phase_diagrams_filter_on_circularity_and_plot_width(tmp_path):
+    alphas, widths = [0.0, 0.5, 1.0] * 2, [32] * 3 + [128] * 3
+    runs = pd.DataFrame({"status": ["completed"] * 5 + ["failed"], ALPHA: alphas, "model.d_model": widths,
+                         GS: [0.99, 0.9, 0.7, 0.99, 0.95, 0.8], DI["correct"]: [0.2, 0.5, 0.9, 0.1, 0.3, 0.8],
+                         "pizza/circularity": [0.999, 0.99, 0.998, 0.997, 0.996, 0.999]})
+    assert circular_runs(runs, DI["correct"], 0.995).index.tolist() == [0, 2, 3, 4]
+    paths = phase_diagrams(runs, tmp_path)
+    assert [p.name for p in paths] == ["phase_attention_rate.png", "phase_width.png"]
+    assert all(p.stat().st_size > 0 for p in paths)
 
 
 @pytest.mark.slow
 def test_archetypes_model_a_pizza_model_b_clock(tmp_path):
-    """Reduced-epoch runs of the paper's Model A (α = 0) and Model B (α = 1)."""
+    """1000 of the paper's 20k epochs of Model A (α = 0) and Model B (α = 1), seed 0 (about 6 min on one core).
+    Measured: A GS 0.994, DI 0.51 (max-wrong 0.61), its main circle fits the pizza template (0.95 vs clock 0.73);
+    B GS 0.757, DI 0.69 (max-wrong 0.84), its main circle fits the clock template (0.86 vs pizza 0.78)."""
     final = {}
     for name in ("a", "b"):
-        summary = train(tmp_path / name, f"experiment=pizza_model_{name}", "max_epochs=3000",
-                        "metrics.every_n_epochs=1000")
+        summary = train(tmp_path / name, f"experiment=pizza_model_{name}", "max_epochs=1000",
+                        "metrics.every_n_epochs=500")
         final[name] = summary["final"]
         print(name, json.dumps({k: v for k, v in final[name].items() if k.startswith(("pizza/", "test/acc"))}))
     a, b = final["a"], final["b"]
-    assert a["test/acc"] > 0.95 and b["test/acc"] > 0.95
-    assert a["pizza/gradient_symmetricity"] > b["pizza/gradient_symmetricity"] + 0.05
-    assert a["pizza/distance_irrelevance"] < b["pizza/distance_irrelevance"] - 0.2
+    assert a["test/acc"] > 0.99 and b["test/acc"] > 0.99
+    assert a[GS] > 0.98 and a[GS] > b[GS] + 0.1
+    for di in DI.values():
+        assert a[di] < b[di] - 0.1
+    assert a["pizza/circle1_fve_pizza"] > a["pizza/circle1_fve_clock"] + 0.1
+    assert b["pizza/circle1_fve_clock"] > b["pizza/circle1_fve_pizza"]
