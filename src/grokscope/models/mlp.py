@@ -24,8 +24,8 @@ class MLPConfig(Checked):
     ``sum_separate`` ``W_E[a] + W_E[d_vocab + b]`` (one table per operand, stacked in ``W_E``) or
     ``sum_first_layer`` ``act((W_E[a] W_in + b_in) + (W_E[b] W_in + b_in))`` (the first hidden layer applied to
     each operand, then summed: ``b_in`` enters once per operand; Zhong et al.'s model C).
-    ``bias``: biases of the hidden layers; ``unembed_bias``: ``b_U``. ``unembed_init_std``: ``W_U`` ~ N(0, std^2),
-    or null for PyTorch's default ``Linear`` init.
+    ``bias``: every bias (hidden layers and ``b_U``); ``unembed_bias: false`` drops ``b_U`` alone.
+    ``unembed_init_std``: ``W_U`` ~ N(0, std^2), or null for PyTorch's default ``Linear`` init.
     """
 
     name: str
@@ -95,12 +95,13 @@ class MLP(GrokModel):
         d_in = cfg.d_embed * (n_op if cfg.combine == "concat" else 1)
         widths = [d_in, *cfg.hidden]
         self.layers = nn.ModuleList(MLPLayer(i, o, cfg.bias, cfg.act) for i, o in zip(widths, widths[1:]))
-        unembed = nn.Linear(widths[-1], d_vocab_out, bias=cfg.unembed_bias)
+        unembed_bias = cfg.bias and cfg.unembed_bias
+        unembed = nn.Linear(widths[-1], d_vocab_out, bias=unembed_bias)
         self.W_U = nn.Parameter(unembed.weight.detach().T.contiguous())  # [d_hidden, d_vocab_out]
         if cfg.unembed_init_std is not None:
             with torch.no_grad():
                 self.W_U.normal_(0.0, cfg.unembed_init_std)
-        self.b_U = nn.Parameter(unembed.bias.detach()) if cfg.unembed_bias else None
+        self.b_U = nn.Parameter(unembed.bias.detach()) if unembed_bias else None
         self.hook_embed = HookPoint()
         self.hook_hidden = HookPoint()
         self.init_embedding(None)
