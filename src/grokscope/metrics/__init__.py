@@ -13,6 +13,7 @@ import numpy as np
 from grokscope.config import Checked, register, require, require_choice
 from grokscope.metrics.evaluation import Evaluation, evaluate, split_scores
 from grokscope.metrics.fourier import embedding_spectrum
+from grokscope.metrics.pizza import PizzaMetrics, PizzaMetricsConfig
 from grokscope.metrics.progress import ProgressMetric
 from grokscope.metrics.rep_theory import RepTheoryMetric
 from grokscope.metrics.weights import weight_norms
@@ -34,7 +35,8 @@ class MetricsConfig(Checked):
     ``rep`` (tasks over a finite group): :class:`~grokscope.metrics.rep_theory.RepTheoryMetric` with key
     irreps above ``key_irrep_threshold`` or fixed to ``key_irreps``. ``progress`` (addition in ``Z_p``):
     :class:`~grokscope.metrics.progress.ProgressMetric` with key frequencies fixed to ``key_freqs`` or found
-    from the neurons (``exclude_top_freq`` as the original code).
+    from the neurons (``exclude_top_freq`` as the original code). ``pizza``: the clock-vs-pizza metrics
+    (:mod:`.pizza`).
     """
 
     name: str
@@ -49,6 +51,7 @@ class MetricsConfig(Checked):
     progress: bool
     exclude_top_freq: bool
     key_freqs: list[int] | None
+    pizza: PizzaMetricsConfig
 
     def check(self, prefix: str) -> None:
         require(self.every_n_epochs >= 0, f"{prefix}.every_n_epochs", self.every_n_epochs, "must be >= 0")
@@ -93,6 +96,8 @@ def build_metrics(cfg: MetricsConfig, task, model) -> list[Metric]:
         metrics.append(RepTheoryMetric(model, task, cfg.key_irrep_threshold, cfg.key_irreps))
     if cfg.progress and all_pairs and task.modulus is not None and model.hidden_hook is not None:
         metrics.append(ProgressMetric(model, task, cfg.exclude_top_freq, cfg.key_freqs))
+    if cfg.pizza.enabled:
+        metrics.append(PizzaMetrics(cfg.pizza, task))
     return metrics
 
 

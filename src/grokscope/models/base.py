@@ -20,9 +20,17 @@ class GrokModel(nn.Module):
     #: Hook point of the hidden layer that the unembedding reads (``None``: the model has none).
     hidden_hook: str | None
 
+    def operand_rows(self, operand_tokens: torch.Tensor) -> torch.Tensor:
+        """Rows of ``W_E`` ``[n_operands, n_elements]`` that embed each element at each operand slot."""
+        return operand_tokens
+
     def operand_embeddings(self, operand_tokens: torch.Tensor) -> torch.Tensor:
         """Embedding vectors ``[n_operands, n_elements, d_embed]`` of each element at each operand slot."""
-        return self.W_E[operand_tokens]
+        return self.W_E[self.operand_rows(operand_tokens)]
+
+    def operand_slots(self, operand_positions: tuple[int, ...]) -> tuple[int, ...]:
+        """Index of each operand along the second axis of ``hook_embed``'s output ``[batch, slot, d_embed]``."""
+        return operand_positions
 
     def effective_embeddings(self, operand_tokens: torch.Tensor) -> torch.Tensor:
         """What each element contributes at each operand slot, ``[n_operands, n_elements, d]``: the vectors whose

@@ -1,4 +1,5 @@
-"""Embedding -> MLP -> unembedding on the two operands (Liu et al. 2022; Chughtai et al. 2023; Ding et al. 2024)."""
+"""Embedding -> MLP -> unembedding on the two operands (Liu et al. 2022; Chughtai et al. 2023; Ding et al. 2024;
+the "linear" models A, B, C, D, X of Zhong et al. 2023, pizza.md §3)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from grokscope.config import Checked, register, require, require_choice
 from grokscope.models.base import ACTIVATIONS, GrokModel, resolve_d_vocab_out
 from grokscope.models.hooks import HookPoint
 
-COMBINES = ("concat", "concat_separate", "sum", "sum_separate")
+COMBINES = ("concat", "concat_separate", "sum", "sum_separate", "sum_first_layer")
 INITS = ("torch", "fan_in")
 
 
@@ -20,13 +21,16 @@ INITS = ("torch", "fan_in")
 class MLPConfig(Checked):
     """``model=mlp``.
 
-    ``combine``: ``concat`` ``[W_E[a]; W_E[b]]``, ``sum`` ``W_E[a] + W_E[b]`` (one shared table), or with one
+    ``combine``: ``concat`` ``[W_E[a]; W_E[b]]``, ``sum`` ``W_E[a] + W_E[b]`` (one shared table), with one
     table per operand stacked in ``W_E`` (``W_E[d_vocab + b]`` for ``b``): ``concat_separate``
-    ``[W_E[a]; W_E[d_vocab + b]]`` (Chughtai et al. 2023's ``W_x``, ``W_y``) and ``sum_separate``.
+    ``[W_E[a]; W_E[d_vocab + b]]`` (Chughtai et al. 2023's ``W_x``, ``W_y``) and ``sum_separate``; or
+    ``sum_first_layer`` ``act((W_E[a] W_in + b_in) + (W_E[b] W_in + b_in))`` (the first hidden layer applied to
+    each operand, then summed: ``b_in`` enters once per operand; Zhong et al.'s model C).
+    ``bias``: every bias (hidden layers and ``b_U``); ``unembed_bias: false`` drops ``b_U`` alone.
 
     ``init`` of ``W_in`` and ``W_U``: ``torch`` is PyTorch's ``nn.Linear`` default (uniform, std
     ``1/sqrt(3 fan_in)``, biases uniform too); ``fan_in`` draws ``N(0, 1/fan_in)`` with zero biases
-    (rep_theory.md §4).
+    (rep_theory.md §4). ``unembed_init_std``, if not null, then redraws ``W_U`` from N(0, std^2).
     """
 
     name: str
@@ -35,8 +39,10 @@ class MLPConfig(Checked):
     hidden: list[int]
     act: str
     bias: bool
+    unembed_bias: bool
     init: str
     embed_init_std: float
+    unembed_init_std: float | None
     d_vocab_out: str
 
     def check(self, prefix: str) -> None:
@@ -45,7 +51,11 @@ class MLPConfig(Checked):
         require(all(h >= 1 for h in self.hidden), f"{prefix}.hidden", self.hidden, "widths must be >= 1")
         require_choice(f"{prefix}.act", self.act, tuple(ACTIVATIONS))
         require_choice(f"{prefix}.init", self.init, INITS)
+        if self.combine == "sum_first_layer":
+            require(len(self.hidden) >= 1, f"{prefix}.hidden", self.hidden, "combine=sum_first_layer needs a layer")
         require(self.embed_init_std > 0, f"{prefix}.embed_init_std", self.embed_init_std, "must be > 0")
+        require(self.unembed_init_std is None or self.unembed_init_std > 0, f"{prefix}.unembed_init_std",
+                self.unembed_init_std, "must be > 0 or null")
         require_choice(f"{prefix}.d_vocab_out", self.d_vocab_out, ("answers", "vocab"))
 
     def build(self, task) -> MLP:
@@ -67,10 +77,13 @@ class MLPLayer(nn.Module):
         self.act = ACTIVATIONS[act]
         self.hook_post = HookPoint()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sum_dim: int | None = None) -> torch.Tensor:
+        """``act(x W_in + b_in)``; with ``sum_dim``, the pre-activations are summed over that axis first."""
         pre = x @ self.W_in
         if self.b_in is not None:
             pre = pre + self.b_in
+        if sum_dim is not None:
+            pre = pre.sum(dim=sum_dim)
         return self.hook_post(self.act(pre))
 
 
@@ -92,13 +105,17 @@ class MLP(GrokModel):
         d_in = cfg.d_embed * (n_op if self.concat else 1)
         widths = [d_in, *cfg.hidden]
         self.layers = nn.ModuleList(MLPLayer(i, o, cfg.bias, cfg.act) for i, o in zip(widths, widths[1:]))
-        unembed = nn.Linear(widths[-1], d_vocab_out, bias=cfg.bias)
+        unembed_bias = cfg.bias and cfg.unembed_bias
+        unembed = nn.Linear(widths[-1], d_vocab_out, bias=unembed_bias)
         self.W_U = nn.Parameter(unembed.weight.detach().T.contiguous())  # [d_hidden, d_vocab_out]
-        self.b_U = nn.Parameter(unembed.bias.detach()) if cfg.bias else None
+        self.b_U = nn.Parameter(unembed.bias.detach()) if unembed_bias else None
         self.hook_embed = HookPoint()
         self.hook_hidden = HookPoint()
         if cfg.init == "fan_in":
             self._init_fan_in()
+        if cfg.unembed_init_std is not None:
+            with torch.no_grad():
+                self.W_U.normal_(0.0, cfg.unembed_init_std)
         self.init_embedding(None)
 
     def _init_fan_in(self) -> None:
@@ -114,9 +131,11 @@ class MLP(GrokModel):
         with torch.no_grad():
             self.W_E.normal_(0.0, self.cfg.embed_init_std, generator=generator)
 
-    def operand_embeddings(self, operand_tokens: torch.Tensor) -> torch.Tensor:
-        offsets = rearrange(self.table_offsets, "n -> n 1")
-        return self.W_E[operand_tokens + offsets]
+    def operand_rows(self, operand_tokens: torch.Tensor) -> torch.Tensor:
+        return operand_tokens + rearrange(self.table_offsets, "n -> n 1")
+
+    def operand_slots(self, operand_positions: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(range(len(operand_positions)))  # hook_embed holds the operands only, in order
 
     def effective_embeddings(self, operand_tokens: torch.Tensor) -> torch.Tensor:
         """Each operand's share of the first layer's pre-activation: for ``concat``, ``W_a = W_E[a] W_in[:d]``
@@ -135,8 +154,14 @@ class MLP(GrokModel):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         # F.embedding: its CPU backward is deterministic, unlike the scatter-add of advanced indexing
         emb = self.hook_embed(nn.functional.embedding(tokens[:, self.positions] + self.table_offsets, self.W_E))
-        x = rearrange(emb, "b n d -> b (n d)") if self.concat else emb.sum(dim=1)
-        for layer in self.layers:
+        layers = iter(self.layers)
+        if self.concat:
+            x = rearrange(emb, "b n d -> b (n d)")
+        elif self.cfg.combine == "sum_first_layer":
+            x = next(layers)(emb, sum_dim=1)
+        else:
+            x = emb.sum(dim=1)
+        for layer in layers:
             x = layer(x)
         x = self.hook_hidden(x)
         logits = x @ self.W_U

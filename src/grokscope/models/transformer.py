@@ -1,4 +1,4 @@
-"""A TransformerLens-style decoder (Nanda et al. 2023 §2; Chughtai et al. 2023 §4; Zhong et al. 2023).
+"""A TransformerLens-style decoder (Nanda et al. 2023 §2; Chughtai et al. 2023 §4; Zhong et al. 2023 §2).
 
 Parameter names and hook points follow TransformerLens: ``W_E [d_vocab, d_model]``, ``W_pos [n_ctx, d_model]``,
 ``blocks.{i}.attn.W_Q [n_heads, d_model, d_head]``, ``W_O [n_heads, d_head, d_model]``,
@@ -18,7 +18,7 @@ from grokscope.config import Checked, register, require, require_choice
 from grokscope.models.base import ACTIVATIONS, GrokModel, resolve_d_vocab_out
 from grokscope.models.hooks import HookPoint
 
-INITS = ("nanda", "tl")
+INITS = ("nanda", "tl", "zhong")
 
 
 @dataclass
@@ -26,29 +26,44 @@ class TransformerConfig(Checked):
     """``model=transformer``.
 
     ``init``: ``nanda`` draws every weight from N(0, 1/d_model) and ``W_U`` from N(0, 1/d_vocab)
-    (nanda_progress_measures.md §2); ``tl`` draws every weight from N(0, (0.8/sqrt(d_model))^2)
-    (TransformerLens' default, rep_theory.md §4). Biases start at zero.
+    (nanda_progress_measures.md §2); ``zhong`` is the same but ``W_in`` from N(0, 1/d_mlp) (pizza.md §2);
+    ``tl`` draws every weight from N(0, (0.8/sqrt(d_model))^2) (TransformerLens' default, rep_theory.md §4).
+    Biases start at zero.
+
+    ``d_head: null`` means ``d_model / n_heads`` (which must divide) and ``d_mlp: null`` means ``4 d_model``;
+    :meth:`check` fills them in. ``attention_rate`` is the α of :class:`Attention`.
     """
 
     name: str
     n_layers: int
     d_model: int
     n_heads: int
-    d_head: int
-    d_mlp: int
+    d_head: int | None
+    d_mlp: int | None
     act: str
     layer_norm: bool
     attn_only: bool
     attn_bias: bool
     unembed_bias: bool
     causal: bool
+    attention_rate: float
     init: str
     freeze_biases: bool
     d_vocab_out: str
 
     def check(self, prefix: str) -> None:
-        for key in ("n_layers", "d_model", "n_heads", "d_head", "d_mlp"):
+        for key in ("n_layers", "d_model", "n_heads"):
             require(getattr(self, key) >= 1, f"{prefix}.{key}", getattr(self, key), "must be an integer >= 1")
+        for key in ("d_head", "d_mlp"):
+            value = getattr(self, key)
+            require(value is None or value >= 1, f"{prefix}.{key}", value, "must be an integer >= 1 or null")
+        if self.d_head is None:
+            require(self.d_model % self.n_heads == 0, f"{prefix}.d_model", self.d_model,
+                    f"must be divisible by n_heads={self.n_heads} (d_head: null means d_model / n_heads)")
+            self.d_head = self.d_model // self.n_heads
+        if self.d_mlp is None:
+            self.d_mlp = 4 * self.d_model
+        require(0 <= self.attention_rate <= 1, f"{prefix}.attention_rate", self.attention_rate, "must be in [0, 1]")
         require_choice(f"{prefix}.act", self.act, tuple(ACTIVATIONS))
         require_choice(f"{prefix}.init", self.init, INITS)
         require_choice(f"{prefix}.d_vocab_out", self.d_vocab_out, ("answers", "vocab"))
@@ -74,7 +89,13 @@ class LayerNorm(nn.Module):
 
 
 class Attention(nn.Module):
-    """Multi-head attention; scores ``q.k / sqrt(d_head)``, optional causal mask."""
+    """Multi-head attention; scores ``q.k / sqrt(d_head)``, optional causal mask, attention rate α.
+
+    The pattern is ``A = α softmax(scores) + (1 - α)`` (pizza.md §2): ``1 - α`` is *added* to every entry,
+    so rows do not sum to 1 for α < 1 and at α = 0 every query receives the sum of all value vectors
+    (constant attention); α = 1 is ordinary attention. With ``causal`` the constant is added to the visible
+    entries only (the original never masks; its models are bidirectional).
+    """
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
@@ -86,7 +107,7 @@ class Attention(nn.Module):
             self.b_O = nn.Parameter(torch.zeros(d))
         else:  # Nanda's original attention has no biases
             self.b_Q = self.b_K = self.b_V = self.b_O = None
-        self.causal, self.scale = cfg.causal, 1.0 / math.sqrt(dh)
+        self.causal, self.scale, self.attention_rate = cfg.causal, 1.0 / math.sqrt(dh), cfg.attention_rate
         for name in ("q", "k", "v", "attn_scores", "pattern", "z"):
             setattr(self, f"hook_{name}", HookPoint())
 
@@ -100,11 +121,16 @@ class Attention(nn.Module):
         k = self.hook_k(self._project(x, self.W_K, self.b_K))
         v = self.hook_v(self._project(x, self.W_V, self.b_V))
         scores = einsum(q, k, "b q h e, b k h e -> b h q k") * self.scale
+        future = None
         if self.causal:
             n = x.shape[1]
             future = torch.triu(torch.ones(n, n, dtype=torch.bool, device=x.device), diagonal=1)
             scores = scores.masked_fill(future, float("-inf"))
-        pattern = self.hook_pattern(self.hook_attn_scores(scores).softmax(dim=-1))
+        pattern = self.hook_attn_scores(scores).softmax(dim=-1)
+        if self.attention_rate != 1.0:  # 1 - α added to every (visible) entry
+            constant = 1.0 - self.attention_rate
+            pattern = self.attention_rate * pattern + (constant if future is None else constant * ~future)
+        pattern = self.hook_pattern(pattern)
         z = self.hook_z(einsum(pattern, v, "b h q k, b k h e -> b q h e"))
         out = einsum(z, self.W_O, "b q h e, h e d -> b q d")
         return out if self.b_O is None else out + self.b_O
@@ -170,6 +196,8 @@ class Transformer(GrokModel):
     def _std(self, name: str) -> float:
         if self.cfg.init == "tl":
             return 0.8 / math.sqrt(self.cfg.d_model)
+        if self.cfg.init == "zhong" and name == "W_in":
+            return 1.0 / math.sqrt(self.cfg.d_mlp)
         return 1.0 / math.sqrt(self.d_vocab if name == "W_U" else self.cfg.d_model)
 
     def _init_weights(self) -> None:

@@ -1,0 +1,163 @@
+"""Clock vs pizza (Zhong, Liu, Tegmark, Andreas 2023; reference/pizza.md §6): gradient symmetricity, distance
+irrelevance, logit-shape statistics, circularity and the clock/pizza template fits, under ``pizza/...``.
+
+Notation: ``l_c(a, b)`` is the logit of class ``c`` at the answer position. For a statistic ``q(a, b)``,
+``M[s, d] = q(a, b)`` with ``s = (a + b) mod p`` (row) and ``d = (a - b) mod p`` (column), a bijection for odd ``p``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from grokscope.config import Checked, ConfigError, require, require_choice
+from grokscope.metrics.circles import circle_template_fve, circularity, principal_components
+from grokscope.metrics.evaluation import Evaluation
+from grokscope.metrics.fourier import distinct_tables
+
+
+@dataclass
+class PizzaMetricsConfig(Checked):
+    """``metrics.pizza``: ``enabled``; gradient symmetricity on ``gs_samples`` (row, class) pairs drawn with
+    ``gs_seed``, fed as the task's own tokens (``gs_tokens: task``) or literally ``[a, b]`` as the original
+    (``raw``: wrong rows for ``b`` with ``separate_operand_vocab``, "=" dropped; matches its CSVs); circularity
+    on the operand rows (``circularity_rows: operands``) or on every ``W_E`` row as the original (``all``)."""
+
+    enabled: bool
+    gs_samples: int
+    gs_seed: int
+    gs_tokens: str
+    circularity_rows: str
+
+    def check(self, prefix: str) -> None:
+        require(self.gs_samples >= 1, f"{prefix}.gs_samples", self.gs_samples, "must be an integer >= 1")
+        require_choice(f"{prefix}.gs_tokens", self.gs_tokens, ("task", "raw"))
+        require_choice(f"{prefix}.circularity_rows", self.circularity_rows, ("operands", "all"))
+
+
+def sum_difference_matrix(values: torch.Tensor, operands: torch.Tensor, p: int) -> torch.Tensor:
+    """``M [p, p]`` with ``M[(a + b) mod p, (a - b) mod p] = values[row of (a, b)]`` (``values [p^2]``)."""
+    a, b = operands.T
+    M = values.new_empty(p, p)
+    M[(a + b) % p, (a - b) % p] = values
+    return M
+
+
+def correct_logits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``q(a, b) = l_{(a + b) mod p}(a, b)`` ``[N]``: the paper's statistic for distance irrelevance."""
+    return logits.gather(1, labels[:, None])[:, 0]
+
+
+def max_wrong_logits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``q(a, b) = max_{c != (a + b) mod p} l_c(a, b)`` ``[N]`` over every output (the original training script's
+    statistic, hence the one in its CSVs and README figures)."""
+    return logits.scatter(1, labels[:, None], float("-inf")).amax(dim=1)
+
+
+#: distance-irrelevance variant -> the statistic ``q(a, b)`` it is computed on
+LOGIT_STATISTICS = {"correct": correct_logits, "max_wrong": max_wrong_logits}
+
+
+def logit_matrix(logits: torch.Tensor, task, variant: str = "correct") -> torch.Tensor:
+    """``M [p, p]`` of the statistic ``variant`` (``correct``: the paper's; ``max_wrong``: the original CSVs')."""
+    return sum_difference_matrix(LOGIT_STATISTICS[variant](logits, task.labels), task.operands, task.modulus)
+
+
+def distance_irrelevance(M: torch.Tensor) -> float:
+    """``DI = mean_d std_s M[s, d] / std_{s,d} M`` (population stds; pizza.md §6.2): the share of the spread of
+    ``q`` that ``a - b`` does not explain. About 1 when ``q`` depends on ``a + b`` only (clock), about 0 when it
+    depends on ``a - b`` only (pizza: the correct logit scales like ``|cos(w (a - b) / 2)|``)."""
+    return (M.std(dim=0, correction=0).mean() / M.std(correction=0)).item()
+
+
+def logit_shape_statistics(M: torch.Tensor) -> dict[str, float]:
+    """On ``N = (M - min M) / (max M - min M)`` (pizza.md §6.4, the original's CSV columns):
+    ``std_med_col = std_d median_s N``, ``std_mean_col = std_d mean_s N``, ``mean_std_row = mean_s std_d N``,
+    ``med_std_row = median_s std_d N`` (population stds)."""
+    N = (M - M.min()) / (M.max() - M.min())
+    row_std = N.std(dim=1, correction=0)
+    return {
+        "pizza/std_med_col": N.quantile(0.5, dim=0).std(correction=0).item(),
+        "pizza/std_mean_col": N.mean(dim=0).std(correction=0).item(),
+        "pizza/mean_std_row": row_std.mean().item(),
+        "pizza/med_std_row": row_std.quantile(0.5).item(),
+    }
+
+
+def symmetricity_sample(n_rows: int, n_classes: int, n_samples: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows and classes ``[n_samples]``: the first ``n_samples`` of every ``(row, c)`` pair in lexicographic order
+    after ``random.Random(seed).shuffle`` (pizza.md §6.1: 100 triples ``(a, b, c)`` with seed 42; with the
+    row-major table this is the original's sample exactly)."""
+    order = list(range(n_rows * n_classes))
+    random.Random(seed).shuffle(order)
+    index = torch.tensor(order[:n_samples])
+    return index // n_classes, index % n_classes
+
+
+def gradient_symmetricity(model, tokens: torch.Tensor, classes: torch.Tensor, slots: tuple[int, int]) -> float:
+    """``GS = mean_i cos(d l_{c_i} / d e_1, d l_{c_i} / d e_2)`` over the inputs ``tokens [n, n_ctx]``, with
+    ``e_1, e_2`` the operand embedding vectors (``hook_embed``'s output at ``slots``, before any positional
+    embedding) and the raw logit of class ``c_i`` (pizza.md §6.1). The inputs are independent, so one backward
+    of ``sum_i l_{c_i}`` gives every per-input gradient. 1 for models that add the operand embeddings before
+    any nonlinearity."""
+    captured = {}
+
+    def as_leaf(_module, _inputs, output):  # gradients stop here, so a frozen W_E works too
+        captured["emb"] = output.detach().requires_grad_()
+        return captured["emb"]
+
+    was_training = model.training
+    model.eval()
+    handle = model.hook_embed.register_forward_hook(as_leaf)
+    try:
+        with torch.enable_grad():
+            logits = model(tokens)
+            (grad,) = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), captured["emb"])
+    finally:
+        handle.remove()
+        model.train(was_training)
+    grad = grad.double()  # [n, n_slots, d_embed]
+    return torch.nn.functional.cosine_similarity(grad[:, slots[0]], grad[:, slots[1]], dim=-1).mean().item()
+
+
+def is_modular_addition(task) -> bool:
+    """Whether ``task`` is the whole table of ``(a + b) mod p`` for an odd ``p`` (what these metrics assume)."""
+    p = task.modulus
+    return (p is not None and p % 2 == 1 and len(task.labels) == p * p
+            and torch.equal(task.labels, task.operands.sum(dim=1) % p))
+
+
+class PizzaMetrics:
+    """The ``pizza/...`` metrics of one run; the gradient-symmetricity sample is drawn once, here."""
+
+    hooks: tuple[str, ...] = ()
+
+    def __init__(self, cfg: PizzaMetricsConfig, task):
+        if not is_modular_addition(task):
+            raise ConfigError("metrics.pizza.enabled", True, f"needs task=modular with op=add and an odd p "
+                                                             f"(got task {task.name})")
+        self.cfg = cfg
+        rows, self.gs_classes = symmetricity_sample(len(task.labels), task.n_classes, cfg.gs_samples, cfg.gs_seed)
+        self.gs_tokens = (task.operands if cfg.gs_tokens == "raw" else task.tokens)[rows]  # [n, n_ctx]
+
+    def __call__(self, model, task, ev: Evaluation) -> dict[str, float | np.ndarray]:
+        p, device = task.modulus, task.tokens.device
+        slots = model.operand_slots(task.operand_positions)
+        out: dict[str, float | np.ndarray] = {"pizza/gradient_symmetricity": gradient_symmetricity(
+            model, self.gs_tokens.to(device), self.gs_classes.to(device), slots)}
+        correct, max_wrong = (logit_matrix(ev.logits, task, variant) for variant in ("correct", "max_wrong"))
+        out["pizza/distance_irrelevance"] = distance_irrelevance(correct)
+        out["pizza/distance_irrelevance_max_wrong"] = distance_irrelevance(max_wrong)
+        out.update(logit_shape_statistics(max_wrong))
+        out["pizza/correct_logits"] = correct.cpu().numpy()
+        out["pizza/max_wrong_logits"] = max_wrong.cpu().numpy()
+        if self.cfg.circularity_rows == "all":
+            out["pizza/circularity"] = circularity(principal_components(model.W_E).scores, p)
+        else:
+            for suffix, table in zip(("", "_b"), distinct_tables(model, task)):
+                out[f"pizza/circularity{suffix}"] = circularity(principal_components(table).scores, p)
+        out.update(circle_template_fve(model, task))
+        return out
