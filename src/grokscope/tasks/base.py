@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import torch
+from einops import rearrange
 
 
 @dataclass(frozen=True)
@@ -75,3 +76,42 @@ def split_masks(n_rows: int, frac_train: float, seed: int) -> dict[str, torch.Te
     train = torch.zeros(n_rows, dtype=torch.bool)
     train[perm[: int(frac_train * n_rows)]] = True
     return {"train": train, "test": ~train}
+
+
+def all_pairs(n: int) -> torch.Tensor:
+    """Operands ``[n², 2]`` of every ordered pair ``(a, b)``, row-major: row ``a·n + b``."""
+    a, b = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    return rearrange(torch.stack([a, b]), "two a b -> (a b) two")
+
+
+def pair_task(name: str, operands: torch.Tensor, labels: torch.Tensor, n: int, names: list[str], *,
+              frac_train: float, data_seed: int, equals_token: bool, separate_operand_vocab: bool = False,
+              modulus: int | None = None, group: Any = None) -> Task:
+    """A task over pairs of ``n`` elements with ``n`` answer classes, trained on a random ``train`` split.
+
+    Token layout: element ``x`` is token ``x`` for ``a``; for ``b`` the same, or ``n + x`` with
+    ``separate_operand_vocab``; ``=`` (with ``equals_token``) is the last token id.
+    """
+    b_offset = n if separate_operand_vocab else 0
+    tokens = operands + torch.tensor([0, b_offset])
+    names = names + ([f"{x}'" for x in names] if b_offset else [])
+    d_vocab = n + b_offset
+    if equals_token:
+        tokens = torch.cat([tokens, torch.full((len(tokens), 1), d_vocab)], dim=1)
+        names.append("=")
+        d_vocab += 1
+    return Task(
+        name=name,
+        tokens=tokens,
+        labels=labels,
+        masks=split_masks(len(labels), frac_train, data_seed),
+        loss_terms=(LossTerm("train", "train", 1.0),),
+        d_vocab=d_vocab,
+        n_classes=n,
+        operands=operands,
+        operand_tokens=torch.stack([torch.arange(n), torch.arange(n) + b_offset]),  # [2, n]
+        operand_positions=(0, 1),
+        modulus=modulus,
+        group=group,
+        token_names=tuple(names),
+    )

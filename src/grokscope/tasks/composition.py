@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from einops import rearrange
 
 from grokscope.config import Checked, register, require, require_choice
 from grokscope.groups import FiniteGroup, cyclic
-from grokscope.tasks.base import LossTerm, Task, split_masks
+from grokscope.tasks.base import Task, all_pairs, pair_task
 
 #: form -> label from the Cayley table ``t``, the inverses ``inv`` and the operands ``a``, ``b``.
 FORMS = {
@@ -53,26 +52,8 @@ def composition_task(cfg: CompositionConfig, group: FiniteGroup, data_seed: int)
     """
     n = group.order
     table, inverse = torch.tensor(group.table), torch.tensor(group.inverse)
-    a, b = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
-    operands = rearrange(torch.stack([a, b]), "two a b -> (a b) two")  # [N, 2]
+    operands = all_pairs(n)  # [N, 2]
     labels = FORMS[cfg.form](table, inverse, operands[:, 0], operands[:, 1])
-    tokens, names, d_vocab = operands, list(group.labels), n
-    if cfg.equals_token:
-        tokens = torch.cat([tokens, torch.full((len(tokens), 1), n)], dim=1)
-        names.append("=")
-        d_vocab += 1
-    return Task(
-        name=f"composition_{group.name}_{cfg.form}",
-        tokens=tokens,
-        labels=labels,
-        masks=split_masks(len(labels), cfg.frac_train, data_seed),
-        loss_terms=(LossTerm("train", "train", 1.0),),
-        d_vocab=d_vocab,
-        n_classes=n,
-        operands=operands,
-        operand_tokens=torch.stack([torch.arange(n), torch.arange(n)]),  # [2, n]
-        operand_positions=(0, 1),
-        modulus=n if group == cyclic(n) else None,
-        group=group,
-        token_names=tuple(names),
-    )
+    return pair_task(f"composition_{group.name}_{cfg.form}", operands, labels, n, list(group.labels),
+                     frac_train=cfg.frac_train, data_seed=data_seed, equals_token=cfg.equals_token,
+                     modulus=n if group == cyclic(n) else None, group=group)

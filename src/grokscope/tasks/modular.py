@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from einops import rearrange
 
 from grokscope.config import Checked, register, require, require_choice
-from grokscope.tasks.base import LossTerm, Task, split_masks
+from grokscope.tasks.base import Task, all_pairs, pair_task
 
 
 def _pow_mod(b: torch.Tensor, e: int, p: int) -> torch.Tensor:
@@ -67,39 +66,15 @@ def modular_task(cfg: ModularConfig, data_seed: int) -> Task:
     Rows are row-major over ``(a, b)``: row ``a * p + b`` (rows with ``b = 0`` dropped for ``div``).
     """
     p = cfg.p
-    a, b = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
-    operands = rearrange(torch.stack([a, b]), "two a b -> (a b) two")  # [N, 2]
+    operands = all_pairs(p)  # [N, 2]
     if cfg.op == "div":
         operands = operands[operands[:, 1] != 0]
-    labels = OPS[cfg.op](operands[:, 0], operands[:, 1], p)
-
-    b_offset = p if cfg.separate_operand_vocab else 0
-    operand_tokens = torch.stack([torch.arange(p), torch.arange(p) + b_offset])  # [2, p]
-    d_vocab = p + b_offset
-    tokens = operands + torch.tensor([0, b_offset])
-    names = [str(x) for x in range(p)] + ([f"{x}'" for x in range(p)] if b_offset else [])
-    if cfg.equals_token:
-        tokens = torch.cat([tokens, torch.full((len(tokens), 1), d_vocab)], dim=1)
-        names.append("=")
-        d_vocab += 1
-
     group = None
     if cfg.op == "add":
         from grokscope.groups import cyclic
 
         group = cyclic(p)
-    return Task(
-        name=f"modular_{cfg.op}_{p}",
-        tokens=tokens,
-        labels=labels,
-        masks=split_masks(len(labels), cfg.frac_train, data_seed),
-        loss_terms=(LossTerm("train", "train", 1.0),),
-        d_vocab=d_vocab,
-        n_classes=p,
-        operands=operands,
-        operand_tokens=operand_tokens,
-        operand_positions=(0, 1),
-        modulus=p,
-        group=group,
-        token_names=tuple(names),
-    )
+    return pair_task(f"modular_{cfg.op}_{p}", operands, OPS[cfg.op](operands[:, 0], operands[:, 1], p), p,
+                     [str(x) for x in range(p)], frac_train=cfg.frac_train, data_seed=data_seed,
+                     equals_token=cfg.equals_token, separate_operand_vocab=cfg.separate_operand_vocab,
+                     modulus=p, group=group)
