@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from grokscope.analysis.plots import plot_curves, plot_irrep_similarity, plot_progress_losses, plot_spectrum
 from grokscope.config import Config, ConfigError, validate
+from grokscope.interventions import apply_at_init, build_interventions
 from grokscope.metrics import build_metrics
 from grokscope.sweep import is_completed
 from grokscope.training.cadence import Cadence, log_spaced_epochs
@@ -50,13 +51,21 @@ def compose(overrides: list[str]) -> DictConfig:
 
 def build(config: Config):
     """The task (split from ``seeds.data``, plus the config groups it ``requires``) and the model (init from
-    ``seeds.model``, embedding from ``seeds.embedding``)."""
+    ``seeds.model``, embedding from ``seeds.embedding``, then the interventions' ``at_init``)."""
+    task, model, _ = build_run(config)
+    return task, model
+
+
+def build_run(config: Config):
+    """:func:`build` plus the interventions, which act on the model at init and later during training."""
     seeds = config.run.seeds
     task = config.task.build(seeds.data, *(getattr(config, name) for name in getattr(config.task, "requires", ())))
+    interventions = build_interventions(config.intervention, task, seeds)
     torch.manual_seed(seeds.model)
     model = config.model.build(task)
     model.init_embedding(torch.Generator().manual_seed(seeds.embedding))
-    return task, model
+    apply_at_init(interventions, model, task)
+    return task, model, interventions
 
 
 def resolve_device(device: str) -> str:
@@ -90,7 +99,7 @@ def run(cfg: DictConfig, run_dir: Path, run_name: str | None = None, group: str 
 def _run(config: Config, resolved: dict, run_dir: Path, run_name, group, tags, start: float) -> dict:
     device = resolve_device(config.run.device)
     torch.set_float32_matmul_precision(config.run.matmul_precision)
-    task, model = build(config)
+    task, model, interventions = build_run(config)
     run_name = (config.run.name or task.run_name or run_name
                 or f"{task.name}_{config.model.name}_seed{config.run.seed}")
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
@@ -100,14 +109,14 @@ def _run(config: Config, resolved: dict, run_dir: Path, run_name, group, tags, s
     arrays = ArrayStore(run_dir / "arrays")
     metric_cadence = Cadence(config.metrics.every_n_epochs,
                              log_spaced_epochs(config.metrics.log_points, config.run.max_epochs))
-    metrics = build_metrics(config.metrics, task, model)
+    metrics = build_metrics(config.metrics, task, model) + [m for i in interventions for m in i.metrics()]
     metrics_cb = MetricsCallback(metrics, Cadence(config.run.log_every_n_epochs), metric_cadence, arrays)
     callbacks = [metrics_cb, CheckpointCallback(checkpoint, Cadence(config.run.checkpoint_every_n_epochs), arrays)]
     if config.run.progress_bar:
         callbacks.append(EpochProgressBar(metrics_cb))
     loggers = build_loggers(config.logger, run_dir, run_name, group, resolved, tags)
     module = GrokModule(model, task, config.optimizer, config.run.max_epochs, config.run.steps_per_call,
-                        config.run.loss_dtype, config.run.batch_size, config.run.seeds.sampler)
+                        config.run.loss_dtype, config.run.batch_size, config.run.seeds.sampler, interventions)
     trainer = L.Trainer(
         accelerator=device, devices=1, min_epochs=0, max_epochs=1, logger=loggers, callbacks=callbacks,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
