@@ -51,7 +51,7 @@ def compose(overrides: list[str]) -> DictConfig:
 
 def build(config: Config):
     """The task (split from ``seeds.data``, plus the config groups it ``requires``) and the model (init from
-    ``seeds.model``, embedding from ``seeds.embedding``, then the interventions' ``at_init``)."""
+    ``seeds.model``, embedding from ``seeds.embedding``, in ``param_dtype``; then the interventions' ``at_init``)."""
     task, model, _ = build_run(config)
     return task, model
 
@@ -64,6 +64,7 @@ def build_run(config: Config):
     torch.manual_seed(seeds.model)
     model = config.model.build(task)
     model.init_embedding(torch.Generator().manual_seed(seeds.embedding))
+    model.to(getattr(torch, config.run.param_dtype))
     apply_at_init(interventions, model, task)
     return task, model, interventions
 
@@ -108,7 +109,8 @@ def _run(config: Config, resolved: dict, run_dir: Path, run_name, group, tags, s
 
     arrays = ArrayStore(run_dir / "arrays")
     metric_cadence = Cadence(config.metrics.every_n_epochs,
-                             log_spaced_epochs(config.metrics.log_points, config.run.max_epochs))
+                             log_spaced_epochs(config.metrics.log_points, config.run.max_epochs)
+                             | frozenset(range(1, config.metrics.dense_epochs + 1)))
     metrics = build_metrics(config.metrics, task, model) + [m for i in interventions for m in i.metrics()]
     metrics_cb = MetricsCallback(metrics, Cadence(config.run.log_every_n_epochs), metric_cadence, arrays)
     callbacks = [metrics_cb, CheckpointCallback(checkpoint, Cadence(config.run.checkpoint_every_n_epochs), arrays)]
