@@ -63,6 +63,7 @@ class RunConfig(Checked):
     batch_size: int | None
     device: str
     loss_dtype: str
+    param_dtype: str
     matmul_precision: str
     log_every_n_epochs: int
     steps_per_call: int
@@ -76,6 +77,7 @@ class RunConfig(Checked):
                 "must be an integer >= 1 or null (full batch)")
         require_choice("device", self.device, ("auto", "cpu", "cuda"))
         require_choice("loss_dtype", self.loss_dtype, ("float32", "float64"))
+        require_choice("param_dtype", self.param_dtype, ("float32", "float64"))
         self.resume = str(self.resume).lower()  # resume=true arrives as a YAML boolean
         require_choice("resume", self.resume, ("auto", "true", "false"))
         require_choice("matmul_precision", self.matmul_precision, ("highest", "high", "medium"))
