@@ -186,3 +186,11 @@ def test_signal_satisfies_parseval():
     s = fourier_signal(E, P)
     total = s[0] ** 2 + 2 * s[1:].pow(2).sum()  # k and p - k for k >= 1
     assert math.isclose(float(total), float(P * E.pow(2).sum()), rel_tol=1e-12)
+
+
+def test_float64_training_keeps_a_persistent_ablation_exact(tmp_path):
+    final = trained_W_E(tmp_path, "param_dtype=float64", "max_epochs=5", "intervention=ablate",
+                        "intervention.ablate.freqs=[4]", "intervention.ablate.when=persistent")
+    assert final.dtype == torch.float64
+    s = fourier_signal(final[:P], P)
+    assert (torch.cat([s[:4], s[5:]]) < 1e-12 * s[4]).all()
