@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from grokscope.config import validate
@@ -66,3 +70,15 @@ def test_dense_epochs_log_every_early_epoch(tmp_path):
     with np.load(tmp_path / "arrays" / "circles.npz") as data:
         assert list(data["epochs"]) == [0, 1, 2, 3, 6]
         assert data["signal"].shape == (5, 1, (P - 1) // 2 + 1)
+
+
+def test_sweep_recipe_circles_vs_dimension(tmp_path):
+    """scripts/sweep_circles.sh end to end on 2 tiny jobs: runs, table and plot of circles/n_circles vs d."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "sweep_circles.sh"
+    result = subprocess.run([str(script), "dim", "max_epochs=10", "seed=0", "model.d_embed=8,16",
+                             "metrics.dense_epochs=0"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "SWEEP_DIR": str(tmp_path / "sweep")})
+    assert result.returncode == 0, result.stderr
+    runs = pd.read_csv(tmp_path / "sweep" / "runs.csv")
+    assert sorted(runs["model.d_embed"]) == [8, 16] and "circles/n_circles" in runs
+    assert (tmp_path / "sweep" / "circles_n_circles_vs_model.d_embed.png").stat().st_size > 0
