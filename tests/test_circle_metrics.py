@@ -70,6 +70,7 @@ def test_dense_epochs_log_every_early_epoch(tmp_path):
     with np.load(tmp_path / "arrays" / "circles.npz") as data:
         assert list(data["epochs"]) == [0, 1, 2, 3, 6]
         assert data["signal"].shape == (5, 1, (P - 1) // 2 + 1)
+    assert (tmp_path / "plots" / "circle_signals.png").stat().st_size > 0
 
 
 def test_sweep_recipe_circles_vs_dimension(tmp_path):

@@ -23,7 +23,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from grokscope.analysis.plots import plot_curves, plot_irrep_similarity, plot_progress_losses, plot_spectrum
+from grokscope.analysis.plots import (
+    plot_circle_signals,
+    plot_curves,
+    plot_irrep_similarity,
+    plot_progress_losses,
+    plot_spectrum,
+)
 from grokscope.config import Config, ConfigError, validate
 from grokscope.interventions import apply_at_init, build_interventions
 from grokscope.metrics import build_metrics
@@ -171,6 +177,8 @@ PROGRESS_PLOTS = {
 
 
 def _plots(run_dir: Path, history: list[dict], masks, arrays: ArrayStore) -> None:
+    import numpy as np
+
     plot_curves(history, masks, run_dir / "plots" / "curves.png")
     logged = set().union(*history)
     if "rep/logit_similarity/trivial" in logged:
@@ -179,10 +187,11 @@ def _plots(run_dir: Path, history: list[dict], masks, arrays: ArrayStore) -> Non
         if restricted in logged:
             plot_progress_losses(history, restricted, excluded, run_dir / "plots" / f"{name}.png")
     if "fourier/W_E_power" in arrays.values:
-        import numpy as np
-
         plot_spectrum(np.asarray(arrays.epochs["fourier"]), np.stack(arrays.values["fourier/W_E_power"]),
                       run_dir / "plots" / "fourier_W_E.png")
+    if "circles/signal" in arrays.values:
+        plot_circle_signals(np.asarray(arrays.epochs["circles"]), np.stack(arrays.values["circles/signal"]),
+                            arrays.values["circles/is_circle"][-1][0], run_dir / "plots" / "circle_signals.png")
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
