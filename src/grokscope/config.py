@@ -63,6 +63,7 @@ class RunConfig(Checked):
     batch_size: int | None
     device: str
     loss_dtype: str
+    param_dtype: str
     matmul_precision: str
     log_every_n_epochs: int
     steps_per_call: int
@@ -76,6 +77,7 @@ class RunConfig(Checked):
                 "must be an integer >= 1 or null (full batch)")
         require_choice("device", self.device, ("auto", "cpu", "cuda"))
         require_choice("loss_dtype", self.loss_dtype, ("float32", "float64"))
+        require_choice("param_dtype", self.param_dtype, ("float32", "float64"))
         self.resume = str(self.resume).lower()  # resume=true arrives as a YAML boolean
         require_choice("resume", self.resume, ("auto", "true", "false"))
         require_choice("matmul_precision", self.matmul_precision, ("highest", "high", "medium"))
@@ -112,7 +114,8 @@ class Config:
     metrics: Any
     logger: Any
     group: Any = None
-    intervention: dict = field(default_factory=dict)
+    #: option name -> schema, in the order selected (``intervention=[freeze_embedding,perturb]``)
+    intervention: dict[str, Any] = field(default_factory=dict)
     raw: DictConfig | None = None
 
 
@@ -136,7 +139,7 @@ def _typed(schema: type, node: DictConfig, prefix: str):
 
 def _import_components() -> None:
     """Import the modules whose schemas register themselves in :data:`SCHEMAS`."""
-    from grokscope import metrics, models, tasks  # noqa: F401
+    from grokscope import interventions, metrics, models, tasks  # noqa: F401
     from grokscope.groups import config  # noqa: F401
     from grokscope.training import loggers, optim  # noqa: F401
 
@@ -162,6 +165,15 @@ def validate(cfg: DictConfig) -> Config:
     for needed in getattr(task, "requires", ()):
         require(groups[needed] is not None, needed, None,
                 f"task={task.name} needs one: {needed}={'|'.join(SCHEMAS[needed])}")
-    node = cfg.get("intervention")
-    intervention = OmegaConf.to_container(node, resolve=True) if node is not None else {}
-    return Config(run=run, intervention=intervention, raw=cfg, **groups)
+    return Config(run=run, intervention=_interventions(cfg.get("intervention")), raw=cfg, **groups)
+
+
+def _interventions(node: DictConfig | None) -> dict[str, Any]:
+    """The ``intervention`` node holds one key per selected option (its schema's name): type-check each."""
+    options = SCHEMAS.get("intervention", {})
+    typed = {}
+    for name, sub in (node or {}).items():
+        require_choice("intervention", name, tuple(options))
+        resolved = OmegaConf.create(OmegaConf.to_container(sub, resolve=True))  # ${seed} needs the root
+        typed[name] = _typed(options[name], resolved, f"intervention.{name}")
+    return typed

@@ -23,8 +23,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from grokscope.analysis.plots import plot_curves, plot_irrep_similarity, plot_progress_losses, plot_spectrum
+from grokscope.analysis.plots import (
+    plot_circle_signals,
+    plot_curves,
+    plot_irrep_similarity,
+    plot_progress_losses,
+    plot_spectrum,
+)
 from grokscope.config import Config, ConfigError, validate
+from grokscope.interventions import apply_at_init, build_interventions
 from grokscope.metrics import build_metrics
 from grokscope.sweep import is_completed
 from grokscope.training.cadence import Cadence, log_spaced_epochs
@@ -50,13 +57,22 @@ def compose(overrides: list[str]) -> DictConfig:
 
 def build(config: Config):
     """The task (split from ``seeds.data``, plus the config groups it ``requires``) and the model (init from
-    ``seeds.model``, embedding from ``seeds.embedding``)."""
+    ``seeds.model``, embedding from ``seeds.embedding``, in ``param_dtype``; then the interventions' ``at_init``)."""
+    task, model, _ = build_run(config)
+    return task, model
+
+
+def build_run(config: Config):
+    """:func:`build` plus the interventions, which act on the model at init and later during training."""
     seeds = config.run.seeds
     task = config.task.build(seeds.data, *(getattr(config, name) for name in getattr(config.task, "requires", ())))
+    interventions = build_interventions(config.intervention, task, seeds)
     torch.manual_seed(seeds.model)
     model = config.model.build(task)
     model.init_embedding(torch.Generator().manual_seed(seeds.embedding))
-    return task, model
+    model.to(getattr(torch, config.run.param_dtype))
+    apply_at_init(interventions, model, task)
+    return task, model, interventions
 
 
 def resolve_device(device: str) -> str:
@@ -90,7 +106,7 @@ def run(cfg: DictConfig, run_dir: Path, run_name: str | None = None, group: str 
 def _run(config: Config, resolved: dict, run_dir: Path, run_name, group, tags, start: float) -> dict:
     device = resolve_device(config.run.device)
     torch.set_float32_matmul_precision(config.run.matmul_precision)
-    task, model = build(config)
+    task, model, interventions = build_run(config)
     run_name = (config.run.name or task.run_name or run_name
                 or f"{task.name}_{config.model.name}_seed{config.run.seed}")
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
@@ -99,15 +115,16 @@ def _run(config: Config, resolved: dict, run_dir: Path, run_name, group, tags, s
 
     arrays = ArrayStore(run_dir / "arrays")
     metric_cadence = Cadence(config.metrics.every_n_epochs,
-                             log_spaced_epochs(config.metrics.log_points, config.run.max_epochs))
-    metrics = build_metrics(config.metrics, task, model)
+                             log_spaced_epochs(config.metrics.log_points, config.run.max_epochs)
+                             | frozenset(range(1, config.metrics.dense_epochs + 1)))
+    metrics = build_metrics(config.metrics, task, model) + [m for i in interventions for m in i.metrics()]
     metrics_cb = MetricsCallback(metrics, Cadence(config.run.log_every_n_epochs), metric_cadence, arrays)
     callbacks = [metrics_cb, CheckpointCallback(checkpoint, Cadence(config.run.checkpoint_every_n_epochs), arrays)]
     if config.run.progress_bar:
         callbacks.append(EpochProgressBar(metrics_cb))
     loggers = build_loggers(config.logger, run_dir, run_name, group, resolved, tags)
     module = GrokModule(model, task, config.optimizer, config.run.max_epochs, config.run.steps_per_call,
-                        config.run.loss_dtype, config.run.batch_size, config.run.seeds.sampler)
+                        config.run.loss_dtype, config.run.batch_size, config.run.seeds.sampler, interventions)
     trainer = L.Trainer(
         accelerator=device, devices=1, min_epochs=0, max_epochs=1, logger=loggers, callbacks=callbacks,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
@@ -160,6 +177,8 @@ PROGRESS_PLOTS = {
 
 
 def _plots(run_dir: Path, history: list[dict], masks, arrays: ArrayStore) -> None:
+    import numpy as np
+
     plot_curves(history, masks, run_dir / "plots" / "curves.png")
     logged = set().union(*history)
     if "rep/logit_similarity/trivial" in logged:
@@ -168,10 +187,11 @@ def _plots(run_dir: Path, history: list[dict], masks, arrays: ArrayStore) -> Non
         if restricted in logged:
             plot_progress_losses(history, restricted, excluded, run_dir / "plots" / f"{name}.png")
     if "fourier/W_E_power" in arrays.values:
-        import numpy as np
-
         plot_spectrum(np.asarray(arrays.epochs["fourier"]), np.stack(arrays.values["fourier/W_E_power"]),
                       run_dir / "plots" / "fourier_W_E.png")
+    if "circles/signal" in arrays.values:
+        plot_circle_signals(np.asarray(arrays.epochs["circles"]), np.stack(arrays.values["circles/signal"]),
+                            arrays.values["circles/is_circle"][-1][0], run_dir / "plots" / "circle_signals.png")
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")

@@ -1,5 +1,5 @@
 """Plots of one run: loss/accuracy curves on a log epoch axis, Fourier spectrum of W_E over epochs, logit
-similarity of each irrep, and restricted/excluded/test losses over epochs."""
+similarity of each irrep, restricted/excluded/test losses over epochs, and circle signals over epochs."""
 
 from __future__ import annotations
 
@@ -38,6 +38,23 @@ def plot_spectrum(epochs: np.ndarray, power: np.ndarray, path: Path, title: str 
     ax.set_yticks(ticks, [str(epochs[i]) for i in ticks])
     ax.set(xlabel="frequency k", ylabel="epoch", title=title)
     fig.colorbar(mesh, ax=ax, label="share of non-constant power")
+    _save(fig, path)
+
+
+def plot_circle_signals(epochs: np.ndarray, signal: np.ndarray, is_circle: np.ndarray, path: Path) -> None:
+    """``s_k`` over epochs (log axis, epoch 0 at the left edge) of operand ``a``'s table, from
+    ``signal [n_epochs, n_tables, K + 1]``: the final circles (``is_circle [K]``) coloured and labelled, the other
+    frequencies grey (circle_survival.md §6.9)."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    x = np.maximum(epochs, 0.5)
+    for k in range(1, signal.shape[2]):
+        if is_circle[k - 1]:
+            ax.plot(x, signal[:, 0, k], lw=2, label=f"k = {k}")
+        else:
+            ax.plot(x, signal[:, 0, k], color="0.7", lw=0.8)
+    ax.set(xscale="log", xlabel="epoch (0 at 0.5)", ylabel="signal s_k", title="circle signals of W_E")
+    if is_circle.any():
+        ax.legend(fontsize="small")
     _save(fig, path)
 
 

@@ -11,6 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from grokscope.config import Checked, register, require, require_choice
+from grokscope.metrics.circles import circle_survival
 from grokscope.metrics.evaluation import Evaluation, evaluate, split_scores
 from grokscope.metrics.fourier import embedding_spectrum
 from grokscope.metrics.pizza import PizzaMetrics, PizzaMetricsConfig
@@ -30,18 +31,20 @@ class Metric(Protocol):
 @dataclass
 class MetricsConfig(Checked):
     """``metrics=default|none``: which metrics run, on epochs ``0, every_n_epochs, ...`` plus
-    ``log_points`` log-spaced epochs (0 for none).
+    ``log_points`` log-spaced epochs (0 for none), plus every epoch up to ``dense_epochs`` (0 for none; the
+    initial-gradient analysis needs the first epochs, circle_survival.md §6.5).
 
     ``rep`` (tasks over a finite group): :class:`~grokscope.metrics.rep_theory.RepTheoryMetric` with key
     irreps above ``key_irrep_threshold`` or fixed to ``key_irreps``. ``progress`` (addition in ``Z_p``):
     :class:`~grokscope.metrics.progress.ProgressMetric` with key frequencies fixed to ``key_freqs`` or found
     from the neurons (``exclude_top_freq`` as the original code). ``pizza``: the clock-vs-pizza metrics
-    (:mod:`.pizza`).
+    (:mod:`.pizza`). ``circles`` (``Z_p`` tasks): circle survival, :func:`~grokscope.metrics.circles.circle_survival`.
     """
 
     name: str
     every_n_epochs: int
     log_points: int
+    dense_epochs: int
     weights: bool
     fourier: bool
     fourier_top_k: int
@@ -52,10 +55,12 @@ class MetricsConfig(Checked):
     exclude_top_freq: bool
     key_freqs: list[int] | None
     pizza: PizzaMetricsConfig
+    circles: bool
 
     def check(self, prefix: str) -> None:
         require(self.every_n_epochs >= 0, f"{prefix}.every_n_epochs", self.every_n_epochs, "must be >= 0")
         require(self.log_points >= 0, f"{prefix}.log_points", self.log_points, "must be >= 0")
+        require(self.dense_epochs >= 0, f"{prefix}.dense_epochs", self.dense_epochs, "must be >= 0")
         require(self.fourier_top_k >= 1, f"{prefix}.fourier_top_k", self.fourier_top_k, "must be >= 1")
         self.rep = str(self.rep).lower()  # rep=true arrives as a YAML boolean
         require_choice(f"{prefix}.rep", self.rep, ("auto", "true", "false"))
@@ -98,6 +103,8 @@ def build_metrics(cfg: MetricsConfig, task, model) -> list[Metric]:
         metrics.append(ProgressMetric(model, task, cfg.exclude_top_freq, cfg.key_freqs))
     if cfg.pizza.enabled:
         metrics.append(PizzaMetrics(cfg.pizza, task))
+    if cfg.circles and task.modulus is not None:
+        metrics.append(FunctionMetric(circle_survival))
     return metrics
 
 

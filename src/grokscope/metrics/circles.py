@@ -1,8 +1,11 @@
-"""Circles in the operand embeddings (Zhong et al. 2023; pizza.md §6.3, §6.5).
+"""Circles in the operand embeddings (Zhong et al. 2023; pizza.md §6.3, §6.5; Ding et al. 2024,
+circle_survival.md §6).
 
 PCA of the embedding rows; circularity (how close the top components are to sinusoids over the residues);
 isolation of one circle (one pair of components) with its frequency found automatically; and the fraction of
-the variance of the logits explained by the clock and pizza templates at that frequency.
+the variance of the logits explained by the clock and pizza templates at that frequency. Circle survival: the
+signal ``s_k`` of every frequency, the circles above the threshold ``2 mean s`` and the circularity of each
+frequency's plane.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
-from einops import rearrange
+from einops import einsum, rearrange
 from torch.func import functional_call
 
-from grokscope.metrics.fourier import frequency_power
+from grokscope.groups.fourier import fourier_basis
+from grokscope.metrics.fourier import distinct_tables, fourier_signal, frequency_power
 
 #: singular values below this fraction of the largest are numerical noise: their directions are arbitrary
 RANK_TOL = 1e-5
@@ -120,3 +125,69 @@ def circle_template_fve(model, task, n_circles: int = 4) -> dict[str, float]:
         out[f"pizza/circle{j}_fve_pizza"] = fraction_of_variance_explained(logits, pizza_template(a, b, c, w))
     model.train(was_training)
     return out
+
+
+def circle_threshold(signal: torch.Tensor, p: int) -> torch.Tensor:
+    """``tau = 2 mean_{k=0..p-1} s_k`` (DC included; ``s_{p-k} = s_k``) of ``signal [..., K + 1]`` (odd ``p``),
+    circle_survival.md §6.2."""
+    total = signal[..., 0] + 2 * signal[..., 1:].sum(-1)
+    return 2 * total / p
+
+
+def circle_mask(signal: torch.Tensor, p: int) -> torch.Tensor:
+    """Bool ``[..., K]``: frequency ``k = 1..K`` is a circle iff ``s_k > tau`` (each ``+-k`` pair counts once;
+    circle_survival.md §6.2, without the original's halving and pairing, §8 bug 1)."""
+    return signal[..., 1:] > rearrange(circle_threshold(signal, p), "... -> ... 1")
+
+
+def frequency_circularity(table: torch.Tensor, p: int) -> torch.Tensor:
+    """Circularity ``[K]`` of each frequency's plane in ``table [p, d]`` (circle_survival.md §6.3).
+
+    ``u_k = Re F_k / ||Re F_k||``, ``v_k = Im F_k / ||Im F_k||`` (the ``cos k`` and ``sin k`` coefficient rows
+    of the orthonormal basis, up to sign); ``r_u`` is the fraction of the power of the projections
+    ``(E_t . u_k)_t`` at frequency ``k`` (the original's ``2 |sum_t a_{t Delta} e^{2 pi i t / p}|^2`` over
+    ``k Delta = +-1``), likewise ``r_v`` (0 when the plane has no ``Im F_k``, e.g. a constructed segment);
+    circularity ``= sqrt((r_u^2 + r_v^2) / 2)``: 1 for a perfect circle, about 0.68 for N(0, 1) at p=59, d=128.
+    """
+    k_max = (p - 1) // 2
+    table = table.detach().double()
+    coeffs = einsum(fourier_basis(p, table.dtype, table.device), table, "f x, x d -> f d")
+    planes = rearrange(coeffs[1 : 2 * k_max + 1], "(k two) d -> two k d", two=2)  # cos k, sin k rows
+    planes = planes / planes.norm(dim=-1, keepdim=True)
+    projections = einsum(table, planes, "x d, two k d -> two k x")
+    power = frequency_power(rearrange(projections, "two k x -> two k x 1"), p)  # [2, K, K + 1]
+    own = power[:, torch.arange(k_max), torch.arange(1, k_max + 1)] / power.sum(-1)  # [2, K]
+    return own.nan_to_num(0.0).pow(2).mean(0).sqrt()
+
+
+def circle_survival(model, task) -> dict[str, float | np.ndarray]:
+    """Per distinct operand table of ``W_E`` (arrays ``[n_tables, ...]``): ``circles/signal`` ``s_0..s_K``,
+    ``circles/is_circle`` ``[K]``, ``circles/circularity`` ``[K]``; scalars of operand ``a``'s table:
+    ``circles/n_circles``, ``circles/threshold``, ``circles/signal/{k}`` and ``circles/circularity/{k}`` of
+    every frequency. Survivors are the final ``is_circle``; the initial signal is the epoch-0 ``signal``
+    (:func:`survivors`)."""
+    p = task.modulus
+    tables = distinct_tables(model, task).double()  # [n_tables, p, d]
+    signal = fourier_signal(tables, p)  # [n_tables, K + 1]
+    is_circle = circle_mask(signal, p)
+    circ = torch.stack([frequency_circularity(t, p) for t in tables])
+    out: dict[str, float | np.ndarray] = {
+        "circles/signal": signal.cpu().numpy(),
+        "circles/is_circle": is_circle.cpu().numpy(),
+        "circles/circularity": circ.cpu().numpy(),
+        "circles/n_circles": int(is_circle[0].sum()),
+        "circles/threshold": float(circle_threshold(signal[0], p)),
+    }
+    for k, (s_k, c_k) in enumerate(zip(signal[0, 1:].tolist(), circ[0].tolist()), start=1):
+        out[f"circles/signal/{k}"] = s_k
+        out[f"circles/circularity/{k}"] = c_k
+    return out
+
+
+def survivors(initial_signal: np.ndarray, final_is_circle: np.ndarray) -> list[dict[str, float]]:
+    """The frequencies that are circles at the end, with their initial signal and its rank among ``1..K``
+    (1 = strongest), from one table's ``signal [K + 1]`` at epoch 0 and ``is_circle [K]`` at the end."""
+    initial = initial_signal[1:]
+    rank = np.argsort(np.argsort(-initial, kind="stable"), kind="stable") + 1
+    return [{"freq": int(k) + 1, "initial_signal": float(initial[k]), "initial_rank": int(rank[k])}
+            for k in np.flatnonzero(final_is_circle)]

@@ -17,7 +17,7 @@ def frequency_power(values: torch.Tensor, p: int) -> torch.Tensor:
     ``||(F v)_{cos k}||^2 + ||(F v)_{sin k}||^2`` and frequency 0 is ``||(F v)_Const||^2``; the powers sum
     to ``||v||^2``.
     """
-    basis = fourier_basis(p).to(device=values.device, dtype=values.dtype)
+    basis = fourier_basis(p, values.dtype, values.device)
     per_row = reduce(einsum(basis, values, "f x, ... x d -> ... f d").pow(2), "... f d -> ... f", "sum")
     const, waves = per_row[..., :1], per_row[..., 1 : 2 * ((p - 1) // 2) + 1]
     pairs = reduce(waves, "... (k two) -> ... k", "sum", two=2)
@@ -43,3 +43,16 @@ def embedding_spectrum(model, task: Task, top_k: int) -> dict[str, float | np.nd
         out[f"fourier/top{j}_freq"] = idx + 1
         out[f"fourier/top{j}_frac"] = frac
     return out
+
+
+def fourier_signal(values: torch.Tensor, p: int) -> torch.Tensor:
+    """Signal ``s_k = ||F_k||`` of ``values [..., p, d] -> [..., (p-1)/2 + 1]`` (circle_survival.md §6.1).
+
+    ``F_k = sum_t v_t e^{-2 pi i k t / p}`` is the unnormalised DFT along the token axis; in the orthonormal
+    basis ``||Re F_k||^2 + ||Im F_k||^2 = (p/2) P_k`` for ``k >= 1`` and ``||F_0||^2 = p P_0``, with ``P`` the
+    :func:`frequency_power`. Hence ``sum_{k=0}^{p-1} s_k^2 = p ||v||_F^2`` (each ``k >= 1`` stands for ``+-k``).
+    """
+    power = frequency_power(values, p)
+    scale = torch.full((power.shape[-1],), p / 2, dtype=power.dtype, device=power.device)
+    scale[0] = p
+    return (power * scale).sqrt()

@@ -5,17 +5,20 @@ on ``batch_size`` rows per term drawn with replacement. To keep Lightning's per-
 models, one Lightning ``training_step`` runs several epochs in a row: it stops at the next epoch where any
 registered :class:`~grokscope.training.cadence.Cadence` (metrics, logging, checkpoints) is due, or after
 ``steps_per_call`` epochs. Callbacks read ``module.epoch``, never Lightning's step counters. No host
-synchronisation happens inside the step loop.
+synchronisation happens inside the step loop. Interventions act at the start of every call (``at_epoch``; their
+``epochs`` are cadences) and, when they have one, after every optimizer step (``after_step``).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 import lightning as L
 import numpy as np
 import torch
 
+from grokscope.interventions.base import Intervention
 from grokscope.tasks.base import Task
 from grokscope.training.cadence import Cadence
 
@@ -43,7 +46,8 @@ class GrokModule(L.LightningModule):
     """
 
     def __init__(self, model: torch.nn.Module, task: Task, optimizer_cfg, max_epochs: int,
-                 steps_per_call: int, loss_dtype: str, batch_size: int | None, sampler_seed: int):
+                 steps_per_call: int, loss_dtype: str, batch_size: int | None, sampler_seed: int,
+                 interventions: Sequence[Intervention] = ()):
         super().__init__()
         self.model, self.task, self.optimizer_cfg = model, task, optimizer_cfg
         self.max_epochs, self.steps_per_call = max_epochs, steps_per_call
@@ -57,6 +61,9 @@ class GrokModule(L.LightningModule):
         self._full_batch: tuple[torch.Tensor, torch.Tensor, list[int]] | None = None
         self._generators: list[torch.Generator] = []
         self._sampler_states: list[torch.Tensor] | None = None
+        self.interventions = tuple(interventions)
+        self._after_step = tuple(i.after_step for i in interventions if i.after_step is not None)
+        self.cadences += [Cadence(0, i.epochs) for i in interventions if i.epochs]
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.model(tokens)
@@ -119,6 +126,9 @@ class GrokModule(L.LightningModule):
         params = [p for g in optimizer.param_groups for p in g["params"]]
         clip = self.optimizer_cfg.grad_clip
         finite = torch.ones((), dtype=torch.bool, device=self.device)
+        for intervention in self.interventions:
+            intervention.at_epoch(self.model, self.epoch)
+        after_step = self._after_step
         for _ in range(self._epochs_this_call()):
             loss = self.training_loss()
             finite &= torch.isfinite(loss)
@@ -128,6 +138,8 @@ class GrokModule(L.LightningModule):
                 torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
             optimizer.step()
             scheduler.step()
+            for hook in after_step:
+                hook(self.model)
             self.epoch += 1
         if not finite:  # the one host sync of a call: stop a diverging run promptly
             raise Diverged(self.epoch)

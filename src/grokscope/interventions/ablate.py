@@ -1,0 +1,93 @@
+"""``intervention=ablate``: keep only, or remove, Fourier frequencies of ``W_E`` or ``W_U`` (circle_survival.md
+§5 "Ablation", §6.6), at init, after every optimizer step, or only in evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from grokscope.config import register, require, require_choice
+from grokscope.interventions.base import Intervention
+from grokscope.interventions.frequencies import FrequencyChoice
+from grokscope.interventions.tables import TARGETS, Table, apply_filter, fourier_filter, tables
+from grokscope.metrics.evaluation import evaluate, split_scores
+
+
+@dataclass
+class AblateConfig(FrequencyChoice):
+    """``target``: ``W_E`` (every operand table) or ``W_U`` (the answers' columns). ``mode``: ``keep``
+    ``F <- F 1[k in S u -S u D]`` or ``remove`` ``F <- F 1[k not in S u -S u D]``, with ``D = {0}`` when ``dc``.
+    ``when``: ``init`` (the initial weights), ``persistent`` (init and after every optimizer step) or ``eval``
+    (training unchanged; ``ablated/{split}/loss|acc`` logged with the filtered weights on the metrics cadence).
+    """
+
+    target: str
+    mode: str
+    dc: bool
+    when: str
+
+    def check(self, prefix: str) -> None:
+        super().check(prefix)
+        require_choice(f"{prefix}.target", self.target, TARGETS)
+        require_choice(f"{prefix}.mode", self.mode, ("keep", "remove"))
+        require_choice(f"{prefix}.when", self.when, ("init", "persistent", "eval"))
+
+    def build(self, task, seeds, prefix: str) -> Ablate:
+        require(task.modulus is not None, prefix, "ablate", f"needs a cyclic task (task.modulus), not {task.name}")
+        self.check_for(task.modulus, prefix)
+        return Ablate(self, prefix)
+
+
+register("intervention", "ablate")(AblateConfig)
+
+
+class Ablate(Intervention):
+    """Multiplies the chosen components by 1 and the others by 0 (``keep``), or the reverse (``remove``),
+    with the real filter ``G = F^T diag(g) F`` of :func:`~grokscope.interventions.tables.fourier_filter`."""
+
+    def __init__(self, cfg: AblateConfig, prefix: str):
+        self.cfg, self.prefix = cfg, prefix
+        self.tables: list[Table] = []
+        self.filter: torch.Tensor | None = None
+        self.freqs: list[int] = []
+        if cfg.when == "persistent":
+            self.after_step = self._after_step
+
+    def at_init(self, model, task) -> None:
+        cfg = self.cfg
+        self.tables = tables(model, task, cfg.target, f"{self.prefix}.target")
+        self.freqs = cfg.resolve(self.tables, self.prefix)
+        chosen, other = (1.0, 0.0) if cfg.mode == "keep" else (0.0, 1.0)
+        gain = {k: chosen for k in self.freqs} | {0: chosen if cfg.dc else other}
+        self.filter = fourier_filter(task.modulus, gain, other, self.tables[0].param.dtype)
+        if cfg.when != "eval":
+            apply_filter(self.filter, self.tables)
+
+    def _after_step(self, model) -> None:
+        device = self.tables[0].param.device
+        if self.filter.device != device:
+            self.filter = self.filter.to(device)
+        apply_filter(self.filter, self.tables)
+
+    def metrics(self) -> list:
+        return [AblatedScores(self)] if self.cfg.when == "eval" else []
+
+
+class AblatedScores:
+    """``ablated/{split}/loss`` and ``ablated/{split}/acc``: the split scores with the ablation applied to a
+    copy of the weights (the model is restored afterwards)."""
+
+    hooks: tuple[str, ...] = ()
+
+    def __init__(self, ablation: Ablate):
+        self.ablation = ablation
+
+    def __call__(self, model, task, ev) -> dict[str, float]:
+        tabs = self.ablation.tables
+        saved = [t.read().detach().clone() for t in tabs]
+        self.ablation._after_step(model)
+        scores = split_scores(evaluate(model, task, ev.row_loss.dtype), task)
+        for t, value in zip(tabs, saved):
+            t.write(value)
+        return {f"ablated/{key}": value for key, value in scores.items()}

@@ -1,0 +1,43 @@
+"""``intervention=perturb``: scale chosen frequency components of the initial embedding by ``alpha``
+(circle_survival.md §5 "Perturbation"): ``F_k <- alpha F_k`` for ``k`` and ``p - k``, all else unchanged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from grokscope.config import register, require
+from grokscope.interventions.base import Intervention
+from grokscope.interventions.frequencies import FrequencyChoice
+from grokscope.interventions.tables import apply_filter, fourier_filter, tables
+
+
+@dataclass
+class PerturbConfig(FrequencyChoice):
+    """``alpha > 0``: the factor of the chosen frequencies of every operand table of ``W_E`` (so ``s_k``
+    becomes ``alpha s_k`` and every other ``s_j`` is unchanged)."""
+
+    alpha: float
+
+    def check(self, prefix: str) -> None:
+        super().check(prefix)
+        require(self.alpha > 0, f"{prefix}.alpha", self.alpha, "must be > 0")
+
+    def build(self, task, seeds, prefix: str) -> Perturb:
+        require(task.modulus is not None, prefix, "perturb", f"needs a cyclic task (task.modulus), not {task.name}")
+        self.check_for(task.modulus, prefix)
+        return Perturb(self, prefix)
+
+
+register("intervention", "perturb")(PerturbConfig)
+
+
+class Perturb(Intervention):
+    def __init__(self, cfg: PerturbConfig, prefix: str):
+        self.cfg, self.prefix = cfg, prefix
+        self.freqs: list[int] = []
+
+    def at_init(self, model, task) -> None:
+        tabs = tables(model, task, "W_E", self.prefix)
+        self.freqs = self.cfg.resolve(tabs, self.prefix)
+        filt = fourier_filter(task.modulus, dict.fromkeys(self.freqs, self.cfg.alpha), 1.0, model.W_E.dtype)
+        apply_filter(filt, tabs)
