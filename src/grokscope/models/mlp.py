@@ -96,7 +96,9 @@ class MLP(GrokModel):
         offsets = rearrange(self.table_offsets, "n -> n 1")
         return self.W_E[operand_tokens + offsets]
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """``last_only`` (the training fast path of :class:`GrokModel`) changes nothing: the MLP reads only
+        the operand tokens."""
         # F.embedding: its CPU backward is deterministic, unlike the scatter-add of advanced indexing
         emb = self.hook_embed(nn.functional.embedding(tokens[:, self.positions] + self.table_offsets, self.W_E))
         x = rearrange(emb, "b n d -> b (n d)") if self.cfg.combine == "concat" else emb.sum(dim=1)

@@ -105,7 +105,7 @@ class GrokModule(L.LightningModule):
     def training_loss(self) -> torch.Tensor:
         """The training objective on the current parameters and this step's batch (one forward pass)."""
         tokens, labels, sizes = self._batch()
-        logits = self.model(tokens).to(self.loss_dtype)
+        logits = self.model(tokens, last_only=True).to(self.loss_dtype)
         return sum(w * torch.nn.functional.cross_entropy(term_logits, term_labels)
                    for w, term_logits, term_labels in zip(self._weights, logits.split(sizes), labels.split(sizes)))
 
@@ -117,15 +117,13 @@ class GrokModule(L.LightningModule):
         optimizer = self.optimizers().optimizer
         scheduler = self.lr_schedulers()
         params = [p for g in optimizer.param_groups for p in g["params"]]
-        clip = self.optimizer_cfg.grad_clip
         finite = torch.ones((), dtype=torch.bool, device=self.device)
         for _ in range(self._epochs_this_call()):
             loss = self.training_loss()
             finite &= torch.isfinite(loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
+            self.before_optimizer_step(params)
             optimizer.step()
             scheduler.step()
             self.epoch += 1
@@ -133,6 +131,11 @@ class GrokModule(L.LightningModule):
             raise Diverged(self.epoch)
         if self.epoch >= self.max_epochs:
             self.trainer.should_stop = True
+
+    def before_optimizer_step(self, params: list[torch.Tensor]) -> None:
+        """Clip the gradients' global norm to ``grad_clip`` (if set)."""
+        if self.optimizer_cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, self.optimizer_cfg.grad_clip, foreach=True)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["grokscope"] = {
