@@ -82,10 +82,10 @@ class EnsembleConfig(Checked):
         if self.weight_decay:
             require(all(wd >= 0 for wd in self.weight_decay), f"{prefix}.weight_decay", self.weight_decay,
                     "values must be >= 0")
-        if self.seeds:
-            pairs = list(zip(self.seeds, self.weight_decay or [None] * len(self.seeds)))
-            require(len(set(pairs)) == len(pairs), f"{prefix}.seeds", self.seeds,
-                    "members would repeat the same run: seeds must differ (or their weight_decay values)")
+        n = self.n_members if self.seeds or self.weight_decay else 1
+        pairs = list(zip(self.seeds or [None] * n, self.weight_decay or [None] * n))
+        require(n == 1 or len(set(pairs)) == n, f"{prefix}.seeds", self.seeds,
+                "members would repeat the same run: give distinct seeds (or distinct weight_decay values)")
 
 
 @dataclass

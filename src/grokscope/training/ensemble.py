@@ -113,7 +113,8 @@ class EnsembleModule(GrokModule):
         clip = self.optimizer_cfg.grad_clip
         grads = [p.grad for p in params if p.grad is not None]
         if clip is not None:
-            norms = torch.stack([reduce(g.pow(2), "e ... -> e", "sum") for g in grads]).sum(dim=0).sqrt()  # [e]
+            per_tensor = torch.stack([torch.linalg.vector_norm(rearrange(g, "e ... -> e (...)"), dim=1) for g in grads])
+            norms = torch.linalg.vector_norm(per_tensor, dim=0)  # [e], as clip_grad_norm_: a norm of norms
             scale = (clip / (norms + 1e-6)).clamp(max=1.0)
             for g in grads:
                 g.mul_(member_view(scale.to(g.dtype), g))
