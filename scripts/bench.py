@@ -1,6 +1,6 @@
 """The speed benchmark: bare PyTorch vs the framework (metrics off, default cadence) vs an ensemble, in one run.
 
-    python scripts/bench.py [--epochs 300] [--k 8] [--repeats 3] [--experiments default nanda_2023]
+    python scripts/bench.py [--epochs 300] [--k 8] [--repeats 3] [--experiments default nanda_2023] [overrides]
 
 For each experiment, in one process: (a) a bare PyTorch loop, (b) the framework with metrics off and
 evaluation only at the first and last epoch, (c) the framework with the experiment's default logging and
@@ -21,11 +21,11 @@ from grokscope.analysis.bench import bare_seconds_per_epoch, framework_seconds_p
 from grokscope.train import resolve_device
 
 
-def measure(experiment: str, epochs: int, k: int, repeats: int) -> dict[str, float]:
+def measure(experiment: str, epochs: int, k: int, repeats: int, overrides: list[str]) -> dict[str, float]:
     """Median seconds per epoch of each side (per ensemble epoch for the ensemble, summed over the
     sequential runs for ``sequential``)."""
     common = [*([] if experiment == "default" else [f"experiment={experiment}"]),
-              f"max_epochs={epochs}", "logger=csv", "progress_bar=false"]
+              f"max_epochs={epochs}", "logger=csv", "progress_bar=false", *overrides]
     sides = {
         "bare": lambda: bare_seconds_per_epoch(common, epochs),
         "framework": lambda: framework_seconds_per_epoch(lean(common, epochs), epochs),
@@ -58,12 +58,14 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=8, help="ensemble members")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--experiments", nargs="+", default=["default", "nanda_2023"])
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every side, e.g. device=cuda")
     args = parser.parse_args()
+    device = next((o.split("=", 1)[1] for o in args.overrides if o.startswith("device=")), "auto")
     print(f"{args.epochs} epochs x {args.repeats} repeats (medians); torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, device {resolve_device('auto')}")
+          f"{torch.get_num_threads()} threads, device {resolve_device(device)} {' '.join(args.overrides)}")
     for experiment in args.experiments:
         print(f"experiment={experiment}")
-        report(experiment, measure(experiment, args.epochs, args.k, args.repeats), args.k)
+        report(experiment, measure(experiment, args.epochs, args.k, args.repeats, args.overrides), args.k)
 
 
 if __name__ == "__main__":
