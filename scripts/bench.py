@@ -62,7 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     device = next((o.split("=", 1)[1] for o in args.overrides if o.startswith("device=")), "auto")
     print(f"{args.epochs} epochs x {args.repeats} repeats (medians); torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, device {resolve_device(device)} {' '.join(args.overrides)}")
+          f"{torch.get_num_threads()} threads, device {resolve_device(device)}", *args.overrides)
     for experiment in args.experiments:
         print(f"experiment={experiment}")
         report(experiment, measure(experiment, args.epochs, args.k, args.repeats, args.overrides), args.k)
