@@ -6,9 +6,14 @@ import math
 
 import torch
 
+from grokscope.config import validate
 from grokscope.metrics.fourier import embedding_spectrum, frequency_power
 from grokscope.metrics.weights import weight_norms
 from grokscope.tasks.modular import ModularConfig, modular_task
+from grokscope.train import build, recorder_parts
+from grokscope.training.callbacks import MetricsRecorder
+from grokscope.training.outputs import ArrayStore
+from tests.conftest import make_config
 
 
 class FixedEmbedding(torch.nn.Module):
@@ -52,3 +57,30 @@ def test_weight_norms():
     out = weight_norms(model)
     assert out["weights/sum_sq"] == 6 + 8 and math.isclose(out["weights/norm"], math.sqrt(14))
     assert math.isclose(out["weights/norm/bias"], math.sqrt(8))
+
+
+def test_frequency_power_equals_per_frequency_loop():
+    """The batched projection on the cached basis equals a straightforward DFT, one frequency and one
+    embedding dimension at a time (speed.md §5)."""
+    p, d = 13, 5
+    values = torch.randn(2, p, d, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    x = torch.arange(p, dtype=torch.float64)
+    for table, power in zip(values, frequency_power(values, p)):
+        expected = [sum(float(table[:, j].sum()) ** 2 / p for j in range(d))]
+        for k in range(1, (p - 1) // 2 + 1):
+            cos, sin = (f(2 * math.pi * k * x / p) * math.sqrt(2 / p) for f in (torch.cos, torch.sin))
+            expected.append(sum(float(cos @ table[:, j]) ** 2 + float(sin @ table[:, j]) ** 2 for j in range(d)))
+        assert torch.allclose(power, torch.tensor(expected, dtype=torch.float64))
+
+
+def test_metrics_share_one_forward(tmp_path):
+    """A metrics epoch runs one forward over the whole table, shared by the split scores and every metric."""
+    config = validate(make_config("task.p=11"))
+    task, model = build(config)
+    recorder = MetricsRecorder(*recorder_parts(config, task), ArrayStore(tmp_path))
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    recorder.start([], task, epoch=0)
+    recorder.record([], model, task, torch.float64, epoch=0, last=True)
+    assert len(calls) == 1
+    assert {"test/acc", "weights/norm", "fourier/top1_freq"} <= recorder.history[-1].keys()

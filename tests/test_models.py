@@ -73,3 +73,26 @@ def test_embedding_seed_is_independent_of_model_seed():
     _, c = built("seeds.model=1", "seeds.embedding=8")
     assert torch.equal(a.W_E, b.W_E) and not torch.equal(a.W_U, b.W_U)
     assert not torch.equal(a.W_E, c.W_E) and torch.equal(a.W_U, c.W_U)
+
+
+@pytest.mark.parametrize("extra", [(), ("model.n_layers=2", "model.layer_norm=true", "model.causal=false",
+                                        "model.attn_bias=true")])
+def test_last_position_forward_equals_full_forward(extra):
+    """The training fast path (speed.md §4) gives the full forward's logits, loss and gradients."""
+    task, model = built("model=transformer", "model.d_model=16", "model.n_heads=2", "model.d_head=8",
+                        "model.d_mlp=32", "task.equals_token=true", *extra)
+    model = model.double()
+
+    def loss_and_grads(last_only: bool):
+        model.zero_grad()
+        logits = model(task.tokens, last_only=last_only)
+        loss = torch.nn.functional.cross_entropy(logits, task.labels)
+        loss.backward()
+        return logits.detach(), loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    full, fast = loss_and_grads(False), loss_and_grads(True)
+    assert torch.allclose(full[0], fast[0], rtol=0, atol=1e-12)
+    assert torch.allclose(full[1], fast[1], rtol=0, atol=1e-12)
+    assert len(full[2]) == len(fast[2])
+    for g_full, g_fast in zip(full[2], fast[2]):
+        assert torch.allclose(g_full, g_fast, rtol=0, atol=1e-12)

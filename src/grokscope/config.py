@@ -53,6 +53,42 @@ class Seeds(Checked):
 
 
 @dataclass
+class EnsembleConfig(Checked):
+    """``ensemble``: train members in one process with stacked parameters (speed.md §6).
+
+    Member ``i`` runs with ``seed = seeds[i]`` (default ``seed + i``; every ``seeds.*`` shifts by the same
+    amount) and, if given, ``optimizer.weight_decay = weight_decay[i]``. The number of members is the length
+    of whichever list is given, else ``size``.
+    """
+
+    size: int
+    seeds: list[int] | None
+    weight_decay: list[float] | None
+
+    @property
+    def n_members(self) -> int:
+        return len(self.seeds or self.weight_decay or [None] * self.size)
+
+    def check(self, prefix: str) -> None:
+        require(self.size >= 1, f"{prefix}.size", self.size, "must be an integer >= 1")
+        for key in ("seeds", "weight_decay"):
+            values = getattr(self, key)
+            require(values is None or len(values) >= 1, f"{prefix}.{key}", values, "must be a non-empty list or null")
+            require(values is None or self.size in (1, len(values)), f"{prefix}.size", self.size,
+                    f"must be 1 or the length of {prefix}.{key} ({len(values or [])})")
+        if self.seeds and self.weight_decay:
+            require(len(self.seeds) == len(self.weight_decay), f"{prefix}.weight_decay", self.weight_decay,
+                    f"must have one value per seed of {prefix}.seeds ({len(self.seeds)})")
+        if self.weight_decay:
+            require(all(wd >= 0 for wd in self.weight_decay), f"{prefix}.weight_decay", self.weight_decay,
+                    "values must be >= 0")
+        n = self.n_members if self.seeds or self.weight_decay else 1
+        pairs = list(zip(self.seeds or [None] * n, self.weight_decay or [None] * n))
+        require(n == 1 or len(set(pairs)) == n, f"{prefix}.seeds", self.seeds,
+                "members would repeat the same run: give distinct seeds (or distinct weight_decay values)")
+
+
+@dataclass
 class RunConfig(Checked):
     """Top-level keys of ``conf/train.yaml`` (the config groups are validated separately)."""
 
@@ -70,6 +106,8 @@ class RunConfig(Checked):
     checkpoint_every_n_epochs: int
     progress_bar: bool
     resume: str
+    compile: bool
+    ensemble: EnsembleConfig
 
     def check(self, prefix: str = "") -> None:
         require(self.max_epochs >= 1, "max_epochs", self.max_epochs, "must be an integer >= 1")

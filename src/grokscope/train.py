@@ -104,6 +104,10 @@ def run(cfg: DictConfig, run_dir: Path, run_name: str | None = None, group: str 
 
 
 def _run(config: Config, resolved: dict, run_dir: Path, run_name, group, tags, start: float) -> dict:
+    if config.run.ensemble.n_members > 1:
+        from grokscope.ensemble import run_ensemble
+
+        return run_ensemble(config, run_dir, run_name, group, tags, start)
     device = resolve_device(config.run.device)
     torch.set_float32_matmul_precision(config.run.matmul_precision)
     task, model, interventions = build_run(config)
@@ -114,22 +118,15 @@ def _run(config: Config, resolved: dict, run_dir: Path, run_name, group, tags, s
     resumed_epoch = torch.load(resume_from, weights_only=False)["grokscope"]["epoch"] if resume_from else None
 
     arrays = ArrayStore(run_dir / "arrays")
-    metric_cadence = Cadence(config.metrics.every_n_epochs,
-                             log_spaced_epochs(config.metrics.log_points, config.run.max_epochs)
-                             | frozenset(range(1, config.metrics.dense_epochs + 1)))
-    metrics = build_metrics(config.metrics, task, model) + [m for i in interventions for m in i.metrics()]
-    metrics_cb = MetricsCallback(metrics, Cadence(config.run.log_every_n_epochs), metric_cadence, arrays)
+    metrics_cb = MetricsCallback(*recorder_parts(config, task, model, interventions), arrays)
     callbacks = [metrics_cb, CheckpointCallback(checkpoint, Cadence(config.run.checkpoint_every_n_epochs), arrays)]
     if config.run.progress_bar:
         callbacks.append(EpochProgressBar(metrics_cb))
     loggers = build_loggers(config.logger, run_dir, run_name, group, resolved, tags)
     module = GrokModule(model, task, config.optimizer, config.run.max_epochs, config.run.steps_per_call,
-                        config.run.loss_dtype, config.run.batch_size, config.run.seeds.sampler, interventions)
-    trainer = L.Trainer(
-        accelerator=device, devices=1, min_epochs=0, max_epochs=1, logger=loggers, callbacks=callbacks,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=run_dir,
-    )
+                        config.run.loss_dtype, config.run.batch_size, config.run.seeds.sampler, interventions,
+                        config.run.compile)
+    trainer = lightning_trainer(device, loggers, callbacks, run_dir)
     status, error = "completed", None
     try:
         trainer.fit(module, ckpt_path=resume_from, weights_only=False)  # our own checkpoint: numpy RNG state
@@ -143,21 +140,37 @@ def _run(config: Config, resolved: dict, run_dir: Path, run_name, group, tags, s
             import wandb
 
             wandb.finish()
-    summary = {
-        "status": status,
-        "error": error,
-        "run_name": run_name,
-        "epochs": module.epoch,
-        "resumed_from_epoch": resumed_epoch,
-        "wall_time_s": time.time() - start,
-        "device": device,
-        "final": metrics_cb.history[-1],
-        "grok_epochs": metrics_cb.grok_epochs,
-        "config": resolved,
-    }
+    return write_summary(run_dir, resolved, task, metrics_cb, arrays, status=status, error=error,
+                         run_name=run_name, epochs=module.epoch, resumed_from_epoch=resumed_epoch,
+                         wall_time_s=time.time() - start, device=device)
+
+
+def write_summary(run_dir: Path, resolved: dict, task, recorder, arrays: ArrayStore, **fields) -> dict:
+    """``summary.json`` (``fields``, the final logged row, the grokking epochs, the resolved config) and the
+    run's plots; returns the summary."""
+    summary = {**fields, "final": recorder.history[-1], "grok_epochs": recorder.grok_epochs, "config": resolved}
     write_json(run_dir / "summary.json", summary)
-    _plots(run_dir, metrics_cb.history, task.eval_masks, arrays)
+    _plots(run_dir, recorder.history, task.eval_masks, arrays)
     return summary
+
+
+def recorder_parts(config: Config, task, model, interventions=()) -> tuple:
+    """The metrics (with those of the interventions), the logging cadence and the metrics cadence of a
+    :class:`MetricsRecorder`."""
+    metric_cadence = Cadence(config.metrics.every_n_epochs,
+                             log_spaced_epochs(config.metrics.log_points, config.run.max_epochs)
+                             | frozenset(range(1, config.metrics.dense_epochs + 1)))
+    metrics = build_metrics(config.metrics, task, model) + [m for i in interventions for m in i.metrics()]
+    return metrics, Cadence(config.run.log_every_n_epochs), metric_cadence
+
+
+def lightning_trainer(device: str, loggers, callbacks, run_dir: Path) -> L.Trainer:
+    """A Trainer that leaves the loop to the module: one endless epoch, no validation, no own checkpoints."""
+    return L.Trainer(
+        accelerator=device, devices=1, min_epochs=0, max_epochs=1, logger=loggers, callbacks=callbacks,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=run_dir,
+    )
 
 
 def resume_checkpoint(resume: str, checkpoint: Path) -> Path | None:

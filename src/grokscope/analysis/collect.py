@@ -54,6 +54,8 @@ def _run_row(run_dir: Path) -> dict | None:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         print(f"grokscope-collect: skipping {summary_path}: unreadable ({err})", file=sys.stderr)
         return None
+    if "members" in summary:  # an ensemble's own dir: its members are the runs
+        return None
     config = summary.get("config") or yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
     overrides_path = run_dir / ".hydra" / "overrides.yaml"
     overrides = yaml.safe_load(overrides_path.read_text()) if overrides_path.exists() else []

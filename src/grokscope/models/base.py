@@ -12,7 +12,9 @@ class GrokModel(nn.Module):
     """A model ``tokens [batch, n_ctx] -> logits [batch, d_vocab_out]`` at the answer position.
 
     Subclasses own the parameters ``W_E [d_vocab_embed, d_embed]`` and ``W_U [d_hidden, d_vocab_out]`` and
-    implement :meth:`operand_embeddings` and :meth:`init_embedding`.
+    implement :meth:`operand_embeddings` and :meth:`init_embedding`. ``forward(tokens, last_only=True)`` is
+    the training fast path: the same logits, computing only what the answer position needs (speed.md §4);
+    the default full forward feeds every hook point at every position (metrics).
     """
 
     W_E: nn.Parameter

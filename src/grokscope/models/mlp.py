@@ -151,7 +151,9 @@ class MLP(GrokModel):
     def hidden_unembed(self) -> torch.Tensor:
         return self.W_U
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """``last_only`` (the training fast path of :class:`GrokModel`) changes nothing: the MLP reads only
+        the operand tokens."""
         # F.embedding: its CPU backward is deterministic, unlike the scatter-add of advanced indexing
         emb = self.hook_embed(nn.functional.embedding(tokens[:, self.positions] + self.table_offsets, self.W_E))
         layers = iter(self.layers)

@@ -116,15 +116,17 @@ class Attention(nn.Module):
         out = einsum(x, W, "b p d, h d e -> b p h e")
         return out if b is None else out + b
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q = self.hook_q(self._project(x, self.W_Q, self.b_Q))
+    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """``last_only``: queries (and so the output) only at the last position; keys and values at all
+        positions (speed.md §4)."""
+        q = self.hook_q(self._project(x[:, -1:] if last_only else x, self.W_Q, self.b_Q))
         k = self.hook_k(self._project(x, self.W_K, self.b_K))
         v = self.hook_v(self._project(x, self.W_V, self.b_V))
         scores = einsum(q, k, "b q h e, b k h e -> b h q k") * self.scale
         future = None
-        if self.causal:
-            n = x.shape[1]
-            future = torch.triu(torch.ones(n, n, dtype=torch.bool, device=x.device), diagonal=1)
+        if self.causal:  # query i (of the last n_q positions) sees keys up to n_k - n_q + i
+            n_q, n_k = q.shape[1], k.shape[1]
+            future = torch.ones(n_q, n_k, dtype=torch.bool, device=x.device).triu(diagonal=n_k - n_q + 1)
             scores = scores.masked_fill(future, float("-inf"))
         pattern = self.hook_attn_scores(scores).softmax(dim=-1)
         if self.attention_rate != 1.0:  # 1 - α added to every (visible) entry
@@ -165,9 +167,11 @@ class Block(nn.Module):
         for name in ("resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post"):
             setattr(self, f"hook_{name}", HookPoint())
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """``last_only``: the residual stream leaves the block at the last position only."""
         x = self.hook_resid_pre(x)
-        x = self.hook_resid_mid(x + self.hook_attn_out(self.attn(self.ln1(x))))
+        attn_out = self.hook_attn_out(self.attn(self.ln1(x), last_only))
+        x = self.hook_resid_mid((x[:, -1:] if last_only else x) + attn_out)
         if self.mlp is not None:
             x = x + self.hook_mlp_out(self.mlp(self.ln2(x)))
         return self.hook_resid_post(x)
@@ -223,11 +227,14 @@ class Transformer(GrokModel):
         """``W_out W_U``: the direct path from the last MLP to the logits, ignoring ``ln_final``."""
         return self.blocks[-1].mlp.W_out @ self.W_U
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """Logits at the last position. ``last_only`` (the training fast path) computes the last block's
+        query, attention output, MLP and the unembedding only there; earlier blocks feed keys and values of
+        every position, so they run in full (speed.md §4). Hooks of the last block then see one position."""
         # F.embedding: its CPU backward is deterministic, unlike the scatter-add of advanced indexing
         x = self.hook_embed(nn.functional.embedding(tokens, self.W_E))
         x = x + self.hook_pos_embed(self.W_pos[: tokens.shape[1]])
-        for block in self.blocks:
-            x = block(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, last_only and i == len(self.blocks) - 1)
         logits = self.ln_final(x[:, -1]) @ self.W_U
         return logits if self.b_U is None else logits + self.b_U

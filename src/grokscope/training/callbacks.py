@@ -18,13 +18,14 @@ from grokscope.training.outputs import ArrayStore
 GROK_THRESHOLD = 0.99
 
 
-class MetricsCallback(L.Callback):
-    """On due epochs (and epoch 0 and the last), one forward over the whole table feeds the split scores
-    (every ``log_every_n_epochs``) and the mechanistic metrics (on the metrics cadence).
+class MetricsRecorder:
+    """The logged record of one run: on due epochs (and epoch 0 and the last), one forward over the whole
+    table feeds the split scores (every ``log_every_n_epochs``) and the mechanistic metrics (on the metrics
+    cadence).
 
-    Scalars go to every logger with ``step = epoch``; arrays go to the :class:`ArrayStore`. The callback
-    keeps the logged rows (``history``) and the first epoch at which each split's accuracy reaches
-    ``GROK_THRESHOLD`` (``grok_epochs``).
+    Scalars go to ``loggers`` with ``step = epoch``; arrays go to the :class:`ArrayStore`. The recorder keeps
+    the logged rows (``history``) and the first epoch at which each split's accuracy reaches
+    ``GROK_THRESHOLD`` (``grok_epochs``). It knows no trainer, so one recorder per member serves ensembles.
     """
 
     def __init__(self, metrics, eval_cadence: Cadence, metric_cadence: Cadence, arrays: ArrayStore):
@@ -34,20 +35,21 @@ class MetricsCallback(L.Callback):
         self.history: list[dict] = []
         self.grok_epochs: dict[str, int | None] = {}
 
-    def setup(self, trainer, pl_module, stage) -> None:
-        pl_module.cadences += [self.eval_cadence, self.metric_cadence]
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        if self.history:  # resumed: metrics.csv was started afresh, so write back the rows up to the checkpoint
-            for logger in trainer.loggers:
+    def start(self, loggers, task, epoch: int) -> bool:
+        """Before training: replay a resumed history into ``metrics.csv`` (started afresh), or reset the
+        grokking epochs. True if epoch ``epoch`` still has to be recorded."""
+        if self.history:
+            for logger in loggers:
                 if isinstance(logger, CSVLogger):
                     for row in self.history:
                         logger.log_metrics(row, step=row["epoch"])
                     logger.save()
         else:
-            self.grok_epochs = {m: None for m in pl_module.task.eval_masks}
-        if not self.history or self.history[-1]["epoch"] != pl_module.epoch:
-            self.record(trainer, pl_module)
+            self.grok_epochs = {m: None for m in task.eval_masks}
+        return not self.history or self.history[-1]["epoch"] != epoch
+
+    def due(self, epoch: int, last: bool) -> bool:
+        return last or self.metric_cadence.due(epoch) or self.eval_cadence.due(epoch)
 
     def state_dict(self) -> dict:
         return {"history": self.history, "grok_epochs": self.grok_epochs, "arrays": self.arrays.state_dict()}
@@ -56,31 +58,46 @@ class MetricsCallback(L.Callback):
         self.history, self.grok_epochs = state_dict["history"], state_dict["grok_epochs"]
         self.arrays.load_state_dict(state_dict["arrays"])
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.record(trainer, pl_module)
-
-    def record(self, trainer, module) -> None:
-        epoch, last = module.epoch, module.epoch >= module.max_epochs
+    def record(self, loggers, model, task, loss_dtype, epoch: int, last: bool) -> None:
+        """Evaluate ``model`` and log the row of ``epoch`` if it is due."""
         with_metrics = last or self.metric_cadence.due(epoch)
-        if not (with_metrics or self.eval_cadence.due(epoch)):
+        if not self.due(epoch, last):
             return
-        ev = evaluate(module.model, module.task, module.loss_dtype, self.hooks if with_metrics else ())
-        row: dict = {"epoch": epoch, **split_scores(ev, module.task)}
+        ev = evaluate(model, task, loss_dtype, self.hooks if with_metrics else ())
+        row: dict = {"epoch": epoch, **split_scores(ev, task)}
         for metric in self.metrics if with_metrics else ():
-            for key, value in metric(module.model, module.task, ev).items():
+            for key, value in metric(model, task, ev).items():
                 if isinstance(value, np.ndarray):
                     self.arrays.append(key, epoch, value)
                 else:
                     row[key] = value
-        for logger in trainer.loggers:
+        for logger in loggers:
             logger.log_metrics(row, step=epoch)
         self.history.append(row)
         for mask, seen in self.grok_epochs.items():
             if seen is None and row[f"{mask}/acc"] >= GROK_THRESHOLD:
                 self.grok_epochs[mask] = epoch
         if with_metrics:
-            for logger in trainer.loggers:
+            for logger in loggers:
                 logger.save()
+
+
+class MetricsCallback(MetricsRecorder, L.Callback):
+    """A :class:`MetricsRecorder` of the trained module, logging to the trainer's loggers."""
+
+    def setup(self, trainer, pl_module, stage) -> None:
+        pl_module.cadences += [self.eval_cadence, self.metric_cadence]
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if self.start(trainer.loggers, pl_module.task, pl_module.epoch):
+            self.record_module(trainer, pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.record_module(trainer, pl_module)
+
+    def record_module(self, trainer, module) -> None:
+        self.record(trainer.loggers, module.model, module.task, module.loss_dtype, module.epoch,
+                    module.epoch >= module.max_epochs)
 
 
 class CheckpointCallback(L.Callback):

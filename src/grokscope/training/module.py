@@ -47,9 +47,11 @@ class GrokModule(L.LightningModule):
 
     def __init__(self, model: torch.nn.Module, task: Task, optimizer_cfg, max_epochs: int,
                  steps_per_call: int, loss_dtype: str, batch_size: int | None, sampler_seed: int,
-                 interventions: Sequence[Intervention] = ()):
+                 interventions: Sequence[Intervention] = (), compile: bool = False):
         super().__init__()
         self.model, self.task, self.optimizer_cfg = model, task, optimizer_cfg
+        # the training forward: torch.compile'd on request (speed.md §7); metrics always run the eager model
+        self.train_forward = torch.compile(model.forward) if compile else model.forward
         self.max_epochs, self.steps_per_call = max_epochs, steps_per_call
         self.loss_dtype = getattr(torch, loss_dtype)
         self.batch_size, self.sampler_seed = batch_size, sampler_seed
@@ -112,7 +114,7 @@ class GrokModule(L.LightningModule):
     def training_loss(self) -> torch.Tensor:
         """The training objective on the current parameters and this step's batch (one forward pass)."""
         tokens, labels, sizes = self._batch()
-        logits = self.model(tokens).to(self.loss_dtype)
+        logits = self.train_forward(tokens, last_only=True).to(self.loss_dtype)
         return sum(w * torch.nn.functional.cross_entropy(term_logits, term_labels)
                    for w, term_logits, term_labels in zip(self._weights, logits.split(sizes), labels.split(sizes)))
 
@@ -124,27 +126,34 @@ class GrokModule(L.LightningModule):
         optimizer = self.optimizers().optimizer
         scheduler = self.lr_schedulers()
         params = [p for g in optimizer.param_groups for p in g["params"]]
-        clip = self.optimizer_cfg.grad_clip
         finite = torch.ones((), dtype=torch.bool, device=self.device)
         for intervention in self.interventions:
             intervention.at_epoch(self.model, self.epoch)
         after_step = self._after_step
         for _ in range(self._epochs_this_call()):
             loss = self.training_loss()
-            finite &= torch.isfinite(loss)
+            finite = finite & torch.isfinite(loss)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
+            loss.sum().backward()
+            self.before_optimizer_step(params)
             optimizer.step()
             scheduler.step()
             for hook in after_step:
                 hook(self.model)
             self.epoch += 1
-        if not finite:  # the one host sync of a call: stop a diverging run promptly
-            raise Diverged(self.epoch)
+        self.check_finite(finite)
         if self.epoch >= self.max_epochs:
             self.trainer.should_stop = True
+
+    def check_finite(self, finite: torch.Tensor) -> None:
+        """The one host sync of a call: stop a diverging run promptly."""
+        if not finite:
+            raise Diverged(self.epoch)
+
+    def before_optimizer_step(self, params: list[torch.Tensor]) -> None:
+        """Clip the gradients' global norm to ``grad_clip`` (if set)."""
+        if self.optimizer_cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, self.optimizer_cfg.grad_clip, foreach=True)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["grokscope"] = {

@@ -1,0 +1,207 @@
+"""Ensembles: K independent runs of one architecture trained as one, with parameters stacked on a member axis.
+
+Exactness with one optimizer over the stack (speed.md §6): Adam/AdamW updates are elementwise, so they equal
+K independent optimizers when the objective is the **sum** of the members' losses, each member's loss is its
+own mean over its own rows, gradients are clipped per member, and per-member weight decay is decoupled and
+applied per member. Members are initialised by their own single-run builds, then stacked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import lightning as L
+import torch
+from einops import rearrange, reduce
+from torch import nn
+from torch.func import functional_call, vmap
+
+from grokscope.config import ConfigError
+from grokscope.tasks.base import Task
+from grokscope.training.cadence import Cadence
+from grokscope.training.callbacks import MetricsRecorder
+from grokscope.training.module import Diverged, GrokModule
+
+
+def stack_parameters(models: list[nn.Module]) -> nn.ParameterDict:
+    """``{name: [e, *shape]}`` for every parameter of ``models`` (same architecture), keeping
+    ``requires_grad``. Dots in names become ``__`` (ParameterDict keys cannot contain dots)."""
+    stacked = nn.ParameterDict()
+    for name, param in models[0].named_parameters():
+        shapes = {tuple(dict(m.named_parameters())[name].shape) for m in models}
+        if len(shapes) > 1:
+            raise ConfigError("ensemble", name, f"members' shapes differ ({sorted(shapes)}); group runs by shape")
+        values = torch.stack([dict(m.named_parameters())[name].detach() for m in models])
+        stacked[name.replace(".", "__")] = nn.Parameter(values, requires_grad=param.requires_grad)
+    return stacked
+
+
+def member_view(tensor: torch.Tensor, member_axis_of: torch.Tensor) -> torch.Tensor:
+    """``tensor [e]`` reshaped to broadcast against ``member_axis_of [e, ...]``."""
+    return tensor.view(-1, *[1] * (member_axis_of.ndim - 1))
+
+
+class EnsembleModule(GrokModule):
+    """Trains K members of one architecture at once: ``L = sum_e L_e``, with ``L_e`` member ``e``'s own
+    single-run objective (``sum_t w_t * mean_{r in train_e} CE``) on its own split (speed.md §6.2-6.3).
+
+    ``model`` is the members' shared template: the forward is ``vmap(functional_call(model, theta_e, x_e))``
+    over the stacked parameters; :meth:`member` loads member ``e``'s slices into it for metrics and
+    checkpoints. ``weight_decays`` (optional, AdamW only): per-member decoupled decay
+    ``theta_e <- theta_e (1 - lr wd_e)`` before the update, as AdamW does (the optimizer then gets wd 0).
+    """
+
+    def __init__(self, models: list[nn.Module], tasks: list[Task], optimizer_cfg, max_epochs: int,
+                 steps_per_call: int, loss_dtype: str, weight_decays: list[float] | None = None):
+        super().__init__(models[0], tasks[0], optimizer_cfg, max_epochs, steps_per_call, loss_dtype,
+                         batch_size=None, sampler_seed=0)
+        self.stacked = stack_parameters(models)
+        self.tasks = tasks
+        self.names = [name for name, _ in models[0].named_parameters()]
+        decays = None if weight_decays is None else torch.tensor(weight_decays, dtype=torch.float64)
+        self.register_buffer("weight_decays", decays, persistent=False)
+        self.diverged_at: list[int | None] = [None] * len(models)
+
+    @property
+    def n_members(self) -> int:
+        return len(self.tasks)
+
+    def configure_optimizers(self):
+        params = [p for p in self.stacked.values() if p.requires_grad]
+        optimizer = self.optimizer_cfg.build(params, fused=self.device.type == "cuda")
+        return {"optimizer": optimizer, "lr_scheduler": self.optimizer_cfg.warmup(optimizer)}
+
+    def on_fit_start(self) -> None:
+        self.tasks = [t.to(self.device) for t in self.tasks]
+        self.task = self.tasks[0]
+        self.prepare_terms()
+
+    def prepare_terms(self) -> None:
+        """The full batch of every member (its own split), stacked: ``tokens [e, n, n_ctx]``."""
+        batches = []
+        for task in self.tasks:
+            self.task = task
+            super().prepare_terms()
+            batches.append(self._full_batch)
+        self.task = self.tasks[0]
+        sizes = {tuple(b[2]) for b in batches}
+        if len(sizes) > 1:
+            raise ConfigError("ensemble", sorted(sizes), "members' loss terms have different row counts")
+        self._full_batch = (torch.stack([b[0] for b in batches]), torch.stack([b[1] for b in batches]),
+                            batches[0][2])
+
+    def _member_logits(self, params: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
+        named = {name: params[name.replace(".", "__")] for name in self.names}
+        return functional_call(self.model, named, (tokens,), {"last_only": True})
+
+    def training_loss(self) -> torch.Tensor:
+        """Per-member objectives ``[e]`` (their sum is trained): one vmapped forward over all members."""
+        tokens, labels, sizes = self._full_batch
+        logits = vmap(self._member_logits)(dict(self.stacked), tokens).to(self.loss_dtype)  # [e, n, d_vocab_out]
+        losses = []
+        for w, term_logits, term_labels in zip(self._weights, logits.split(sizes, dim=1), labels.split(sizes, dim=1)):
+            rows = torch.nn.functional.cross_entropy(rearrange(term_logits, "e n v -> (e n) v"),
+                                                     rearrange(term_labels, "e n -> (e n)"), reduction="none")
+            losses.append(w * reduce(rows, "(e n) -> e", "mean", e=self.n_members))
+        return sum(losses)
+
+    def before_optimizer_step(self, params: list[torch.Tensor]) -> None:
+        """Per-member clipping: member ``e``'s gradients scale by ``min(1, c / (||g_e|| + 1e-6))`` with
+        ``||g_e||`` over all of its slices, as ``clip_grad_norm_`` does for one run (speed.md §6.4); then
+        per-member decoupled weight decay."""
+        clip = self.optimizer_cfg.grad_clip
+        grads = [p.grad for p in params if p.grad is not None]
+        if clip is not None:
+            per_tensor = torch.stack([torch.linalg.vector_norm(rearrange(g, "e ... -> e (...)"), dim=1) for g in grads])
+            norms = torch.linalg.vector_norm(per_tensor, dim=0)  # [e], as clip_grad_norm_: a norm of norms
+            scale = (clip / (norms + 1e-6)).clamp(max=1.0)
+            for g in grads:
+                g.mul_(member_view(scale.to(g.dtype), g))
+        if self.weight_decays is not None:
+            lr = self.optimizers().optimizer.param_groups[0]["lr"]
+            with torch.no_grad():
+                for p in params:
+                    p.mul_(member_view((1.0 - lr * self.weight_decays).to(p.dtype), p))
+
+    def check_finite(self, finite: torch.Tensor) -> None:
+        """A member whose loss is not finite is recorded (its NaNs stay in its own slices: the members'
+        gradients are independent); training stops when every member has diverged."""
+        for e, ok in enumerate(finite.tolist()):
+            if not ok and self.diverged_at[e] is None:
+                self.diverged_at[e] = self.epoch
+        if all(epoch is not None for epoch in self.diverged_at):
+            raise Diverged(self.epoch)
+
+    @torch.no_grad()
+    def member(self, e: int) -> nn.Module:
+        """The template model holding member ``e``'s parameters (a normal single-run model)."""
+        for name, param in self.model.named_parameters():
+            param.copy_(self.stacked[name.replace(".", "__")][e])
+        return self.model
+
+    def member_optimizer_state(self, e: int) -> dict:
+        """Member ``e``'s slice of the optimizer state, in the layout of a single run's optimizer."""
+        state = self.optimizers().optimizer.state_dict()
+        sliced = {k: {n: v if v.ndim == 0 else v[e] for n, v in s.items()} for k, s in state["state"].items()}
+        groups = [dict(g) for g in state["param_groups"]]
+        if self.weight_decays is not None:
+            for g in groups:
+                g["weight_decay"] = float(self.weight_decays[e])
+        return {"state": sliced, "param_groups": groups}
+
+
+class Member:
+    """One member's outputs: its recorder (metrics, history, arrays), loggers and checkpoint path."""
+
+    def __init__(self, recorder: MetricsRecorder, loggers: list, checkpoint: Path):
+        self.recorder, self.loggers, self.checkpoint = recorder, loggers, checkpoint
+
+
+class EnsembleCallback(L.Callback):
+    """Per member, what :class:`MetricsCallback` and :class:`CheckpointCallback` do for one run: on due
+    epochs the member is loaded into the template model and recorded by its own :class:`MetricsRecorder`;
+    on the checkpoint cadence each member's ``checkpoints/last.ckpt`` holds its model, its optimizer slice,
+    the scheduler, the epoch and its recorder state."""
+
+    def __init__(self, members: list[Member], checkpoint_cadence: Cadence):
+        self.members, self.checkpoint_cadence = members, checkpoint_cadence
+
+    def setup(self, trainer, pl_module, stage) -> None:
+        rec = self.members[0].recorder
+        pl_module.cadences += [rec.eval_cadence, rec.metric_cadence, self.checkpoint_cadence]
+
+    def on_train_start(self, trainer, module) -> None:
+        for e, m in enumerate(self.members):
+            if m.recorder.start(m.loggers, module.tasks[e], module.epoch):
+                self.record(module, e)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        last = module.epoch >= module.max_epochs
+        for e in range(len(self.members)):
+            self.record(module, e)
+        if last or self.checkpoint_cadence.due(module.epoch):
+            self.save(trainer, module)
+
+    def record(self, module: EnsembleModule, e: int) -> None:
+        rec, last = self.members[e].recorder, module.epoch >= module.max_epochs
+        if rec.due(module.epoch, last):
+            rec.record(self.members[e].loggers, module.member(e), module.tasks[e], module.loss_dtype,
+                       module.epoch, last)
+
+    def save(self, trainer, module: EnsembleModule) -> None:
+        scheduler = module.lr_schedulers()
+        for e, m in enumerate(self.members):
+            state = {
+                "state_dict": {f"model.{k}": v for k, v in module.member(e).state_dict().items()},
+                "optimizer_states": [module.member_optimizer_state(e)],
+                "lr_schedulers": [scheduler.state_dict()],
+                "grokscope": {"epoch": module.epoch, "ensemble_member": e},
+                "callbacks": {"MetricsCallback": m.recorder.state_dict()},
+            }
+            m.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            tmp = m.checkpoint.with_name(f".{m.checkpoint.name}.tmp")
+            torch.save(state, tmp)
+            os.replace(tmp, m.checkpoint)
+            m.recorder.arrays.save()
+
