@@ -77,7 +77,7 @@ def test_metrics_share_one_forward(tmp_path):
     """A metrics epoch runs one forward over the whole table, shared by the split scores and every metric."""
     config = validate(make_config("task.p=11"))
     task, model = build(config)
-    recorder = MetricsRecorder(*recorder_parts(config, task), ArrayStore(tmp_path))
+    recorder = MetricsRecorder(*recorder_parts(config, task, model), ArrayStore(tmp_path))
     calls = []
     model.register_forward_hook(lambda *_: calls.append(1))
     recorder.start([], task, epoch=0)
