@@ -82,15 +82,10 @@ def restricted_and_excluded(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Restricted (``CE_all`` of the projection) and excluded (``CE_train`` of the logits minus it) losses,
     ``[R + 1]`` each: every irrep alone, then the sum over the ``key`` irreps (rep_theory.md §6).
-
-    A single irrep's excluded loss costs a pass over the training rows and is only informative for an irrep
-    the model uses, so it is computed for the key irreps only (NaN for the others).
     """
     tables = torch.cat([tables, tables[key].sum(dim=0, keepdim=True)])
     restricted = table_loss(tables, torch.bincount(labels, minlength=tables.shape[1]))
-    chosen = torch.cat([key, key.new_ones(1)])
-    excluded = torch.full_like(restricted, torch.nan)
-    excluded[chosen] = shifted_losses(values, train.nonzero().squeeze(1), labels, tables[chosen], unembed)
+    excluded = shifted_losses(values, train.nonzero().squeeze(1), labels, tables, unembed)
     return restricted, excluded
 
 
