@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from grokscope.config import register, require, require_choice
+from grokscope.config import register, require_choice
 from grokscope.interventions.base import Intervention
 from grokscope.interventions.frequencies import FrequencyChoice
 from grokscope.interventions.tables import TARGETS, Table, apply_filter, fourier_filter, tables
@@ -34,8 +34,7 @@ class AblateConfig(FrequencyChoice):
         require_choice(f"{prefix}.when", self.when, ("init", "persistent", "eval"))
 
     def build(self, task, seeds, prefix: str) -> Ablate:
-        require(task.modulus is not None, prefix, "ablate", f"needs a cyclic task (task.modulus), not {task.name}")
-        self.check_for(task.modulus, prefix)
+        self.check_for(task, prefix, "ablate")
         return Ablate(self, prefix)
 
 

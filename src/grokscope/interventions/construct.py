@@ -12,7 +12,7 @@ from einops import einsum
 from grokscope.config import Checked, register, require
 from grokscope.groups.fourier import fourier_basis
 from grokscope.interventions.base import Intervention
-from grokscope.interventions.tables import check_frequencies, max_frequency, tables
+from grokscope.interventions.tables import check_frequencies, max_frequency, require_cyclic, tables
 
 
 @dataclass
@@ -33,7 +33,7 @@ class ConstructConfig(Checked):
         require(self.tiny >= 0, f"{prefix}.tiny", self.tiny, "must be >= 0")
 
     def build(self, task, seeds, prefix: str) -> Construct:
-        require(task.modulus is not None, prefix, "construct", f"needs a cyclic task (task.modulus), not {task.name}")
+        require_cyclic(task, prefix, "construct")
         require(len(self.amplitudes) <= max_frequency(task.modulus), f"{prefix}.amplitudes", self.amplitudes,
                 f"at most {max_frequency(task.modulus)} frequencies exist for p={task.modulus}")
         if self.freqs is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from grokscope.config import Checked, require
-from grokscope.interventions.tables import Table, check_frequencies, strongest
+from grokscope.interventions.tables import Table, check_frequencies, require_cyclic, strongest
 
 
 @dataclass
@@ -23,7 +23,9 @@ class FrequencyChoice(Checked):
         if self.strongest is not None:
             require(self.strongest >= 1, f"{prefix}.strongest", self.strongest, "must be an integer >= 1")
 
-    def check_for(self, p: int, prefix: str) -> None:
+    def check_for(self, task, prefix: str, name: str) -> None:
+        """``task`` must be cyclic and ``freqs`` in range for its ``p``."""
+        p = require_cyclic(task, prefix, name)
         if self.freqs is not None:
             check_frequencies(f"{prefix}.freqs", self.freqs, p)
 

@@ -23,8 +23,7 @@ class PerturbConfig(FrequencyChoice):
         require(self.alpha > 0, f"{prefix}.alpha", self.alpha, "must be > 0")
 
     def build(self, task, seeds, prefix: str) -> Perturb:
-        require(task.modulus is not None, prefix, "perturb", f"needs a cyclic task (task.modulus), not {task.name}")
-        self.check_for(task.modulus, prefix)
+        self.check_for(task, prefix, "perturb")
         return Perturb(self, prefix)
 
 

@@ -38,11 +38,16 @@ class Table:
             self.param[self.start : self.start + self.p].copy_(value)
 
 
+def require_cyclic(task, key: str, value) -> int:
+    """``task.modulus``, or a one-line error naming ``key`` for a task whose operands are not residues."""
+    require(task.modulus is not None, key, value, f"needs a cyclic task (task.modulus), not {task.name}")
+    return task.modulus
+
+
 def tables(model, task, target: str, key: str) -> list[Table]:
     """The distinct tables of ``target`` on ``task``'s residues: one per operand table of ``W_E`` (operands that
     share rows count once), or the answers' columns of ``W_U``. Needs a cyclic task (``task.modulus``)."""
-    p = task.modulus
-    require(p is not None, key, target, f"needs a cyclic task (task.modulus), not {task.name}")
+    p = require_cyclic(task, key, target)
     if target == "W_U":
         return [Table(model.W_U, 0, p, columns=True)]
     rows = model.operand_rows(task.operand_tokens)  # [n_operands, p]
