@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from grokscope.config import ConfigError, validate
+from grokscope.config import validate
 from grokscope.train import main
-from tests.conftest import cli, make_config
+from tests.conftest import assert_config_error, cli, make_config
 
 BAD = [
     (["task.frac_train=1.5"], "task.frac_train"),
@@ -26,10 +26,7 @@ BAD = [
 
 @pytest.mark.parametrize(("overrides", "key"), BAD[:6] + BAD[9:])
 def test_validate_names_the_key(overrides, key):
-    with pytest.raises(ConfigError) as err:
-        validate(make_config(*overrides))
-    assert err.value.key == key
-    assert key in str(err.value) and "\n" not in str(err.value)
+    assert_config_error(key, *overrides)
 
 
 @pytest.mark.parametrize(("overrides", "key"), BAD)

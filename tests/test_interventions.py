@@ -13,7 +13,7 @@ from grokscope.config import ConfigError, validate
 from grokscope.interventions.construct import constructed_embedding
 from grokscope.metrics.fourier import fourier_signal
 from grokscope.train import build
-from tests.conftest import cli, make_config, train
+from tests.conftest import assert_config_error, cli, make_config, train
 
 P = 23  # K = 11 frequencies
 SMALL = (f"task.p={P}", "model.d_embed=16", "model.hidden=[32]", "metrics=none")
@@ -157,10 +157,7 @@ def test_construct_then_perturb_the_strongest():
     (("intervention=noise", "intervention.noise.param=W_X"), "intervention.noise.param"),
 ])
 def test_bad_input_names_the_key(overrides, key):
-    with pytest.raises(ConfigError) as err:
-        build(validate(make_config(*SMALL, *overrides)))
-    assert err.value.key == key
-    assert "\n" not in str(err.value)
+    assert_config_error(key, *SMALL, *overrides, build_too=True)
 
 
 @pytest.mark.parametrize("option", ["ablate", "perturb", "construct"])
