@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
-from einops import einsum
+from einops import einsum, rearrange
 from torch import nn
 
 from grokscope.config import Checked, register, require, require_choice
@@ -76,6 +77,31 @@ class TransformerConfig(Checked):
 register("model", "transformer")(TransformerConfig)
 
 
+class TokenTable(NamedTuple):
+    """A block input with few distinct rows: ``x[b, j] = rows[index[b, j]]``.
+
+    The first block reads ``W_E[t] + W_pos[j]``, which takes only ``n_ctx * d_vocab`` values, so the training
+    fast path applies ``ln1`` and the ``Q``/``K``/``V`` projections once per distinct row and gathers the
+    results (with ``F.embedding``, whose CPU backward is deterministic), instead of once per input position:
+    the same logits in exact arithmetic, with ``n_ctx * d_vocab`` projected rows instead of ``batch * n_ctx``.
+    """
+
+    rows: torch.Tensor  # [n_rows, d_model]
+    index: torch.Tensor  # long [batch, n_ctx]
+
+    def map(self, fn) -> TokenTable:
+        return TokenTable(fn(self.rows), self.index)
+
+    def last(self) -> TokenTable:
+        return TokenTable(self.rows, self.index[:, -1:])
+
+    def gather(self, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """``rows[index]`` (default: the table's own rows) of shape ``[batch, n, *rows.shape[1:]]``."""
+        rows = self.rows if rows is None else rows
+        flat = nn.functional.embedding(self.index, rearrange(rows, "r ... -> r (...)"))
+        return flat.view(*self.index.shape, *rows.shape[1:])
+
+
 class LayerNorm(nn.Module):
     """LayerNorm with TransformerLens names (``w``, ``b``) and a hook on the normalised output."""
 
@@ -112,21 +138,25 @@ class Attention(nn.Module):
             setattr(self, f"hook_{name}", HookPoint())
 
     @staticmethod
-    def _project(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-        out = einsum(x, W, "b p d, h d e -> b p h e")
-        return out if b is None else out + b
+    def _project(x: torch.Tensor | TokenTable, W: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        """``x W + b`` per head, ``[batch, pos, n_heads, d_head]``; a :class:`TokenTable` is projected per row."""
+        rows = x.rows if isinstance(x, TokenTable) else x
+        out = einsum(rows, W, "... d, h d e -> ... h e")
+        out = out if b is None else out + b
+        return x.gather(out) if isinstance(x, TokenTable) else out
 
-    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+    def forward(self, x: torch.Tensor | TokenTable, last_only: bool = False) -> torch.Tensor:
         """``last_only``: queries (and so the output) only at the last position; keys and values at all
         positions (speed.md §4)."""
-        q = self.hook_q(self._project(x[:, -1:] if last_only else x, self.W_Q, self.b_Q))
+        last = x.last() if isinstance(x, TokenTable) else x[:, -1:]
+        q = self.hook_q(self._project(last if last_only else x, self.W_Q, self.b_Q))
         k = self.hook_k(self._project(x, self.W_K, self.b_K))
         v = self.hook_v(self._project(x, self.W_V, self.b_V))
         scores = einsum(q, k, "b q h e, b k h e -> b h q k") * self.scale
         future = None
         if self.causal:  # query i (of the last n_q positions) sees keys up to n_k - n_q + i
             n_q, n_k = q.shape[1], k.shape[1]
-            future = torch.ones(n_q, n_k, dtype=torch.bool, device=x.device).triu(diagonal=n_k - n_q + 1)
+            future = torch.ones(n_q, n_k, dtype=torch.bool, device=q.device).triu(diagonal=n_k - n_q + 1)
             scores = scores.masked_fill(future, float("-inf"))
         pattern = self.hook_attn_scores(scores).softmax(dim=-1)
         if self.attention_rate != 1.0:  # 1 - α added to every (visible) entry
@@ -167,11 +197,18 @@ class Block(nn.Module):
         for name in ("resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post"):
             setattr(self, f"hook_{name}", HookPoint())
 
-    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
-        """``last_only``: the residual stream leaves the block at the last position only."""
-        x = self.hook_resid_pre(x)
-        attn_out = self.hook_attn_out(self.attn(self.ln1(x), last_only))
-        x = self.hook_resid_mid((x[:, -1:] if last_only else x) + attn_out)
+    def forward(self, x: torch.Tensor | TokenTable, last_only: bool = False) -> torch.Tensor:
+        """``last_only``: the residual stream leaves the block at the last position only. A
+        :class:`TokenTable` input (the first block of the training fast path, ``last_only`` only) skips
+        ``hook_resid_pre``."""
+        if isinstance(x, TokenTable):
+            attn_out = self.hook_attn_out(self.attn(x.map(self.ln1), last_only=True))
+            x = x.last().gather()
+        else:
+            x = self.hook_resid_pre(x)
+            attn_out = self.hook_attn_out(self.attn(self.ln1(x), last_only))
+            x = x[:, -1:] if last_only else x
+        x = self.hook_resid_mid(x + attn_out)
         if self.mlp is not None:
             x = x + self.hook_mlp_out(self.mlp(self.ln2(x)))
         return self.hook_resid_post(x)
@@ -230,11 +267,23 @@ class Transformer(GrokModel):
     def forward(self, tokens: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         """Logits at the last position. ``last_only`` (the training fast path) computes the last block's
         query, attention output, MLP and the unembedding only there; earlier blocks feed keys and values of
-        every position, so they run in full (speed.md §4). Hooks of the last block then see one position."""
+        every position, so they run in full (speed.md §4). Hooks of the last block then see one position.
+        For a one-block model the fast path also projects the block's input per distinct
+        ``(position, token)`` (:class:`TokenTable`) and calls neither ``hook_embed`` nor ``hook_pos_embed``."""
+        n_ctx = tokens.shape[1]
+        if last_only and len(self.blocks) == 1:
+            rows = rearrange(self.W_pos[:n_ctx], "j d -> j 1 d") + self.W_E  # [n_ctx, d_vocab, d_model]
+            offsets = torch.arange(n_ctx, device=tokens.device) * self.d_vocab
+            x = self.blocks[0](TokenTable(rearrange(rows, "j t d -> (j t) d"), tokens + offsets))
+            return self.unembed(x)
         # F.embedding: its CPU backward is deterministic, unlike the scatter-add of advanced indexing
         x = self.hook_embed(nn.functional.embedding(tokens, self.W_E))
-        x = x + self.hook_pos_embed(self.W_pos[: tokens.shape[1]])
+        x = x + self.hook_pos_embed(self.W_pos[:n_ctx])
         for i, block in enumerate(self.blocks):
             x = block(x, last_only and i == len(self.blocks) - 1)
+        return self.unembed(x)
+
+    def unembed(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``ln_final(x[:, -1]) W_U + b_U`` of the residual stream ``x [batch, pos, d_model]``."""
         logits = self.ln_final(x[:, -1]) @ self.W_U
         return logits if self.b_U is None else logits + self.b_U
