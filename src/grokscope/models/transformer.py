@@ -199,11 +199,10 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor | TokenTable, last_only: bool = False) -> torch.Tensor:
         """``last_only``: the residual stream leaves the block at the last position only. A
-        :class:`TokenTable` input (the first block of the training fast path, ``last_only`` only) skips
-        ``hook_resid_pre``."""
+        :class:`TokenTable` input (the first block of the training fast path) skips ``hook_resid_pre``."""
         if isinstance(x, TokenTable):
-            attn_out = self.hook_attn_out(self.attn(x.map(self.ln1), last_only=True))
-            x = x.last().gather()
+            attn_out = self.hook_attn_out(self.attn(x.map(self.ln1), last_only))
+            x = (x.last() if last_only else x).gather()
         else:
             x = self.hook_resid_pre(x)
             attn_out = self.hook_attn_out(self.attn(self.ln1(x), last_only))
@@ -268,17 +267,18 @@ class Transformer(GrokModel):
         """Logits at the last position. ``last_only`` (the training fast path) computes the last block's
         query, attention output, MLP and the unembedding only there; earlier blocks feed keys and values of
         every position, so they run in full (speed.md §4). Hooks of the last block then see one position.
-        For a one-block model the fast path also projects the block's input per distinct
-        ``(position, token)`` (:class:`TokenTable`) and calls neither ``hook_embed`` nor ``hook_pos_embed``."""
+        The fast path also projects the first block's input per distinct ``(position, token)``
+        (:class:`TokenTable`; when there are fewer of those than input positions) and then calls neither
+        ``hook_embed`` nor ``hook_pos_embed``."""
         n_ctx = tokens.shape[1]
-        if last_only and len(self.blocks) == 1:
+        if last_only and n_ctx * self.d_vocab < tokens.numel():
             rows = rearrange(self.W_pos[:n_ctx], "j d -> j 1 d") + self.W_E  # [n_ctx, d_vocab, d_model]
             offsets = torch.arange(n_ctx, device=tokens.device) * self.d_vocab
-            x = self.blocks[0](TokenTable(rearrange(rows, "j t d -> (j t) d"), tokens + offsets))
-            return self.unembed(x)
-        # F.embedding: its CPU backward is deterministic, unlike the scatter-add of advanced indexing
-        x = self.hook_embed(nn.functional.embedding(tokens, self.W_E))
-        x = x + self.hook_pos_embed(self.W_pos[:n_ctx])
+            x = TokenTable(rearrange(rows, "j t d -> (j t) d"), tokens + offsets)
+        else:
+            # F.embedding: its CPU backward is deterministic, unlike the scatter-add of advanced indexing
+            x = self.hook_embed(nn.functional.embedding(tokens, self.W_E))
+            x = x + self.hook_pos_embed(self.W_pos[:n_ctx])
         for i, block in enumerate(self.blocks):
             x = block(x, last_only and i == len(self.blocks) - 1)
         return self.unembed(x)
