@@ -68,7 +68,8 @@ class ComponentChoice(FrequencyChoice):
         irreps include every name."""
         if self.freqs is not None:
             require(task.modulus is not None, f"{prefix}.freqs", self.freqs,
-                    f"frequencies need a cyclic task (task.modulus), not {task.name}; choose irreps or strongest")
+                    f"frequencies need a cyclic task (task.modulus), not {task.name}; "
+                    "set freqs=null and irreps (or strongest)")
         if not self.on_irreps(task):
             return super().check_for(task, prefix, name)
         field = "irreps" if self.irreps is not None else "strongest"
