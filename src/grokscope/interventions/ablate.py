@@ -66,7 +66,7 @@ class Ablate(Intervention):
         dc, dtype = chosen if cfg.dc else other, self.tables[0].param.dtype
         if cfg.on_irreps(task):
             basis = group_basis(task.group)
-            self.irreps = cfg.resolve_irreps(self.tables, task.group, self.prefix)
+            self.irreps = cfg.resolve_irreps(self.tables, basis, self.prefix)
             self.filter = irrep_filter(basis, dict.fromkeys(self.irreps, chosen) | {basis.names[0]: dc}, other, dtype)
         else:
             self.freqs = cfg.resolve(self.tables, self.prefix)

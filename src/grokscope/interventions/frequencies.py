@@ -15,7 +15,7 @@ from grokscope.interventions.tables import (
     strongest,
     strongest_irreps,
 )
-from grokscope.metrics.group_basis import group_basis
+from grokscope.metrics.group_basis import GroupBasis, group_basis
 
 
 @dataclass
@@ -78,7 +78,7 @@ class ComponentChoice(FrequencyChoice):
         if self.irreps is not None:
             check_irreps(f"{prefix}.irreps", self.irreps, group_basis(task.group).names)
 
-    def resolve_irreps(self, tabs: list[Table], group, prefix: str) -> list[str]:
+    def resolve_irreps(self, tabs: list[Table], basis: GroupBasis, prefix: str) -> list[str]:
         if self.irreps is not None:
             return list(self.irreps)
-        return strongest_irreps(tabs, group_basis(group), self.strongest, f"{prefix}.strongest")
+        return strongest_irreps(tabs, basis, self.strongest, f"{prefix}.strongest")
