@@ -160,8 +160,9 @@ def test_bad_input_names_the_key(overrides, key):
     assert_config_error(key, *SMALL, *overrides, build_too=True)
 
 
-@pytest.mark.parametrize("option", ["ablate", "perturb", "construct"])
+@pytest.mark.parametrize("option", ["perturb", "construct"])
 def test_fourier_interventions_need_a_cyclic_task(option):
+    """(``ablate`` takes irreps on a group task: tests/test_irrep_ablation.py.)"""
     with pytest.raises(ConfigError, match="needs a cyclic task") as err:
         build(validate(make_config("task=composition", "group=symmetric", "group.n=3", f"intervention={option}")))
     assert err.value.key == f"intervention.{option}"

@@ -1,5 +1,6 @@
-"""``intervention=ablate``: keep only, or remove, Fourier frequencies of ``W_E`` or ``W_U`` (circle_survival.md
-§5 "Ablation", §6.6), at init, after every optimizer step, or only in evaluation."""
+"""``intervention=ablate``: keep only, or remove, Fourier frequencies (circle_survival.md §5 "Ablation", §6.6) or
+irreps of a finite group (rep_theory.md) of ``W_E`` or ``W_U``, at init, after every optimizer step, or only in
+evaluation."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ import torch
 
 from grokscope.config import register, require_choice
 from grokscope.interventions.base import Intervention
-from grokscope.interventions.frequencies import FrequencyChoice
-from grokscope.interventions.tables import TARGETS, Table, apply_filter, fourier_filter, tables
+from grokscope.interventions.frequencies import ComponentChoice
+from grokscope.interventions.tables import TARGETS, Table, apply_filter, fourier_filter, irrep_filter, tables
 from grokscope.metrics.evaluation import evaluate, split_scores
+from grokscope.metrics.group_basis import group_basis
 
 
 @dataclass
-class AblateConfig(FrequencyChoice):
+class AblateConfig(ComponentChoice):
     """``target``: ``W_E`` (every operand table) or ``W_U`` (the answers' columns). ``mode``: ``keep``
-    ``F <- F 1[k in S u -S u D]`` or ``remove`` ``F <- F 1[k not in S u -S u D]``, with ``D = {0}`` when ``dc``.
+    ``F <- F 1[k in S u -S u D]`` or ``remove`` ``F <- F 1[k not in S u -S u D]``, with ``D = {0}`` when ``dc``;
+    for irreps ``V <- G V`` with ``G = sum_{rho in S u D} P_rho`` (keep) or ``I - G`` (remove), ``D`` the trivial
+    irrep when ``dc``.
     ``when``: ``init`` (the initial weights), ``persistent`` (init and after every optimizer step) or ``eval``
     (training unchanged; ``ablated/{split}/loss|acc`` logged with the filtered weights on the metrics cadence).
     """
@@ -42,24 +46,31 @@ register("intervention", "ablate")(AblateConfig)
 
 
 class Ablate(Intervention):
-    """Multiplies the chosen components by 1 and the others by 0 (``keep``), or the reverse (``remove``),
-    with the real filter ``G = F^T diag(g) F`` of :func:`~grokscope.interventions.tables.fourier_filter`."""
+    """Multiplies the chosen components by 1 and the others by 0 (``keep``), or the reverse (``remove``), with the
+    real filter ``G = F^T diag(g) F`` of :func:`~grokscope.interventions.tables.fourier_filter` or
+    ``G = Q diag(g) Q^T = sum_rho g_rho P_rho`` of :func:`~grokscope.interventions.tables.irrep_filter`."""
 
     def __init__(self, cfg: AblateConfig, prefix: str):
         self.cfg, self.prefix = cfg, prefix
         self.tables: list[Table] = []
         self.filter: torch.Tensor | None = None
         self.freqs: list[int] = []
+        self.irreps: list[str] = []
         if cfg.when == "persistent":
             self.after_step = self._after_step
 
     def at_init(self, model, task) -> None:
         cfg = self.cfg
         self.tables = tables(model, task, cfg.target, f"{self.prefix}.target")
-        self.freqs = cfg.resolve(self.tables, self.prefix)
         chosen, other = (1.0, 0.0) if cfg.mode == "keep" else (0.0, 1.0)
-        gain = {k: chosen for k in self.freqs} | {0: chosen if cfg.dc else other}
-        self.filter = fourier_filter(task.modulus, gain, other, self.tables[0].param.dtype)
+        dc, dtype = chosen if cfg.dc else other, self.tables[0].param.dtype
+        if cfg.on_irreps(task):
+            basis = group_basis(task.group)
+            self.irreps = cfg.resolve_irreps(self.tables, basis, self.prefix)
+            self.filter = irrep_filter(basis, dict.fromkeys(self.irreps, chosen) | {basis.names[0]: dc}, other, dtype)
+        else:
+            self.freqs = cfg.resolve(self.tables, self.prefix)
+            self.filter = fourier_filter(task.modulus, dict.fromkeys(self.freqs, chosen) | {0: dc}, other, dtype)
         if cfg.when != "eval":
             apply_filter(self.filter, self.tables)
 

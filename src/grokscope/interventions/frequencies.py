@@ -1,11 +1,21 @@
-"""Choosing frequencies: by number (``freqs``) or by rank of the initial signal (``strongest``)."""
+"""Choosing components: frequencies by number (``freqs``), irreps by name (``irreps``, ablation only) or either by
+rank of the initial signal or power (``strongest``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from grokscope.config import Checked, require
-from grokscope.interventions.tables import Table, check_frequencies, require_cyclic, strongest
+from grokscope.interventions.tables import (
+    Table,
+    check_frequencies,
+    check_irreps,
+    require_cyclic,
+    strongest,
+    strongest_irreps,
+)
+from grokscope.metrics.group_basis import GroupBasis, group_basis
 
 
 @dataclass
@@ -17,9 +27,13 @@ class FrequencyChoice(Checked):
     freqs: list[int] | None
     strongest: int | None
 
+    #: the exclusive choices and what each holds.
+    choices: ClassVar[dict[str, str]] = {"freqs": "a list", "strongest": "a count"}
+
     def check(self, prefix: str) -> None:
-        require((self.freqs is None) != (self.strongest is None), f"{prefix}.freqs", self.freqs,
-                "set exactly one of freqs (a list) or strongest (a count)")
+        chosen = [name for name in self.choices if getattr(self, name) is not None]
+        require(len(chosen) == 1, f"{prefix}.freqs", self.freqs,
+                "set exactly one of " + ", ".join(f"{name} ({what})" for name, what in self.choices.items()))
         if self.strongest is not None:
             require(self.strongest >= 1, f"{prefix}.strongest", self.strongest, "must be an integer >= 1")
 
@@ -33,3 +47,38 @@ class FrequencyChoice(Checked):
         if self.freqs is not None:
             return list(self.freqs)
         return strongest(tabs, self.strongest, f"{prefix}.strongest")
+
+
+@dataclass
+class ComponentChoice(FrequencyChoice):
+    """:class:`FrequencyChoice` or ``irreps: [name, ...]``: non-trivial irreps of ``task.group`` named as in
+    ``group_basis(group).names`` (the ``rep/...`` metric keys; cyclic ``freq_k``). On a non-cyclic group task
+    ``strongest: n`` picks the ``n`` non-trivial irreps of largest power ``sum_tables ||Q_rho^T V||_F^2``."""
+
+    irreps: list[str] | None
+
+    choices: ClassVar[dict[str, str]] = {**FrequencyChoice.choices, "irreps": "irrep names"}
+
+    def on_irreps(self, task) -> bool:
+        """Whether the components are irreps of ``task.group`` (else Fourier frequencies of ``Z_p``)."""
+        return self.irreps is not None or (self.strongest is not None and task.modulus is None)
+
+    def check_for(self, task, prefix: str, name: str) -> None:
+        """``freqs`` need a cyclic task; ``irreps`` (or ``strongest`` on a non-cyclic task) a group task whose
+        irreps include every name."""
+        if self.freqs is not None:
+            require(task.modulus is not None, f"{prefix}.freqs", self.freqs,
+                    f"frequencies need a cyclic task (task.modulus), not {task.name}; "
+                    "set freqs=null and irreps (or strongest)")
+        if not self.on_irreps(task):
+            return super().check_for(task, prefix, name)
+        field = "irreps" if self.irreps is not None else "strongest"
+        require(task.group is not None, f"{prefix}.{field}", getattr(self, field),
+                f"irreps need a group task (task.group), not {task.name}")
+        if self.irreps is not None:
+            check_irreps(f"{prefix}.irreps", self.irreps, group_basis(task.group).names)
+
+    def resolve_irreps(self, tabs: list[Table], basis: GroupBasis, prefix: str) -> list[str]:
+        if self.irreps is not None:
+            return list(self.irreps)
+        return strongest_irreps(tabs, basis, self.strongest, f"{prefix}.strongest")
