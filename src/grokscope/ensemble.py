@@ -5,9 +5,15 @@
     grokscope-train ensemble.weight_decay=[0.3,1.0,3.0]   # one seed, three weight decays (adamw)
 
 Member ``i`` is the run ``grokscope-train seed=s_i [optimizer.weight_decay=w_i]`` would make: its config,
-split, initialisation (built by :func:`grokscope.train.build` from its own seeds, then stacked), metrics,
-``summary.json``, ``arrays/`` and ``checkpoints/last.ckpt``. The ensemble's own run dir holds a
-``summary.json`` listing the members; ``grokscope-collect`` reads the members as runs.
+split, initialisation (built by :func:`grokscope.train.build_run` from its own seeds, with its interventions'
+``at_init``, then stacked), batches (``batch_size``: its own generators from its ``seeds.sampler``), metrics,
+``metrics.csv`` and WandB run, ``summary.json``, ``arrays/`` and ``checkpoints/last.ckpt``. The ensemble's own
+run dir holds a ``summary.json`` listing the members; ``grokscope-collect`` reads the members as runs;
+``resume=auto`` continues an interrupted ensemble from the members' checkpoints.
+
+Exactness (tests): a member equals its separate run to float tolerance (the vmapped forward and the summed
+loss round differently from one run's; speed.md §6), and on CPU an ensemble resumed from its checkpoints is
+bit-identical to the ensemble trained straight through, as a resumed single run is.
 """
 
 from __future__ import annotations

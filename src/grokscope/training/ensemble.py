@@ -70,7 +70,8 @@ class EnsembleModule(GrokModule):
                  interventions: list[list[Intervention]] | None = None):
         super().__init__(models[0], tasks[0], optimizer_cfg, max_epochs, steps_per_call, loss_dtype,
                          batch_size=batch_size, sampler_seed=0, interventions=(interventions or [()])[0])
-        self.member_interventions = interventions or [[] for _ in models]
+        self.member_interventions = [[i for i in member if type(i).at_epoch is not Intervention.at_epoch]
+                                     for member in interventions or [[] for _ in models]]
         self.stacked = stack_parameters(models)
         self.tasks = tasks
         self.sampler_seeds = sampler_seeds or [0] * len(models)
