@@ -11,9 +11,11 @@ import torch
 import yaml
 
 from grokscope.analysis.collect import collect
+from grokscope.analysis.wandb_offline import read_offline_run
 from grokscope.config import ConfigError, validate
 from grokscope.ensemble import member_specs
 from grokscope.train import run
+from grokscope.training.ensemble import EnsembleCallback
 from grokscope.training.outputs import load_arrays
 from tests.conftest import make_config, train
 
@@ -95,10 +97,93 @@ def test_bad_ensemble_config_names_the_key(overrides, key):
 
 
 @pytest.mark.parametrize(("overrides", "key"), [
-    (["ensemble.size=2", "batch_size=8"], "batch_size"),
+    (["ensemble.size=2", "compile=true"], "compile"),
+    (["ensemble.size=2", "intervention=freeze_embedding"], "intervention"),
+    (["ensemble.size=2", "intervention=ablate", "intervention.ablate.when=persistent"], "intervention"),
+    (["ensemble.size=2", "intervention=ablate", "intervention.ablate.when=eval"], "intervention"),
     (["ensemble.weight_decay=[0.1,0.2]", "optimizer=sgd"], "ensemble.weight_decay"),
 ])
 def test_unsupported_ensemble_runs_fail_with_one_line(tmp_path, overrides, key):
     with pytest.raises(ConfigError) as err:
         run(make_config("logger=csv", "progress_bar=false", "max_epochs=5", *overrides), tmp_path)
     assert str(err.value).startswith(f"{key}=") and "\n" not in str(err.value)
+
+
+class Interrupted(Exception):
+    pass
+
+
+SMALL = ("task.p=23", "max_epochs=40", "checkpoint_every_n_epochs=20", "log_every_n_epochs=10",
+         "metrics.every_n_epochs=20", "ensemble.size=2")
+
+
+def test_interrupted_ensemble_resumes_bit_identically(tmp_path, monkeypatch):
+    """Stopped after its epoch-20 checkpoints, then ``resume=auto``: every member's metrics.csv, summary,
+    arrays, weights, optimizer state and batch generators equal those of the ensemble trained straight
+    through (with ``batch_size``, so the members' generators are resumed too)."""
+    batch = "batch_size=16"
+    straight = train(tmp_path / "straight", *SMALL, batch)
+    save = EnsembleCallback.save
+
+    def save_then_stop(self, trainer, module):
+        save(self, trainer, module)
+        if module.epoch == 20:
+            raise Interrupted
+
+    monkeypatch.setattr(EnsembleCallback, "save", save_then_stop)
+    with pytest.raises(Interrupted):
+        train(tmp_path / "resumed", *SMALL, batch)
+    monkeypatch.undo()
+    resumed = train(tmp_path / "resumed", *SMALL, batch)
+    assert resumed["resumed_from_epoch"] == 20 and resumed["epochs"] == 40
+    for a, b in zip(map(Path, resumed["members"]), map(Path, straight["members"])):
+        assert (a / "metrics.csv").read_text() == (b / "metrics.csv").read_text()
+        sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
+        assert sa["final"] == sb["final"] and sa["resumed_from_epoch"] == 20
+        for name, arrays in load_arrays(b / "arrays" / "fourier.npz").items():
+            np.testing.assert_array_equal(load_arrays(a / "arrays" / "fourier.npz")[name], arrays)
+        ca, cb = (torch.load(d / "checkpoints" / "last.ckpt", weights_only=False) for d in (a, b))
+        for key, value in cb["state_dict"].items():
+            assert torch.equal(ca["state_dict"][key], value), key
+        for index, slots in cb["optimizer_states"][0]["state"].items():
+            for slot, value in slots.items():
+                assert torch.equal(ca["optimizer_states"][0]["state"][index][slot], value)
+        assert [torch.equal(x, y) for x, y in zip(ca["grokscope"]["sampler"], cb["grokscope"]["sampler"])] \
+            == [True] * len(cb["grokscope"]["sampler"])
+
+
+def test_members_resume_only_together(tmp_path):
+    summary = train(tmp_path, *SMALL, "max_epochs=2")
+    (Path(summary["members"][1]) / "checkpoints" / "last.ckpt").unlink()
+    with pytest.raises(ConfigError) as err:
+        train(tmp_path, *SMALL)
+    assert err.value.key == "resume" and "1_seed=1" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_batch_size_members_equal_separate_runs(tmp_path):
+    """Member 1 draws its batches with its own generators seeded from its seeds.sampler, as the run seed=1."""
+    summary = train(tmp_path / "ensemble", *MLP, "batch_size=16", "ensemble.size=2")
+    train(tmp_path / "single", *MLP, "batch_size=16", "seed=1")
+    assert_same_run(Path(summary["members"][1]), tmp_path / "single")
+
+
+def test_init_and_epoch_interventions_members_equal_separate_runs(tmp_path):
+    """perturb acts at init, noise at the start of epoch 50: each on its member's own model."""
+    interventions = ("intervention=[perturb,noise]", "intervention.perturb.alpha=1.5", "intervention.noise.at_epoch=50")
+    summary = train(tmp_path / "ensemble", *MLP, *interventions, "ensemble.size=2")
+    train(tmp_path / "single", *MLP, *interventions, "seed=1")
+    assert_same_run(Path(summary["members"][1]), tmp_path / "single")
+
+
+def test_members_log_to_their_own_wandb_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    summary = run(make_config("task.p=23", "max_epochs=20", "progress_bar=false", "ensemble.size=2"), tmp_path,
+                  run_name="ens")
+    for seed, member in enumerate(map(Path, summary["members"])):
+        offline = read_offline_run(next((member / "wandb").glob("offline-run-*")))
+        assert offline["id"] == (member / "wandb_id").read_text().strip()
+        assert (offline["name"], offline["group"]) == (f"ens_{member.name}", "ens")
+        assert offline["config"]["seed"] == seed and offline["config"]["ensemble"]["size"] == 1
+        final = json.loads((member / "summary.json").read_text())["final"]
+        assert offline["history"][-1]["epoch"] == 20
+        assert offline["history"][-1]["train/loss"] == pytest.approx(final["train/loss"], rel=1e-12)

@@ -5,16 +5,21 @@
     grokscope-train ensemble.weight_decay=[0.3,1.0,3.0]   # one seed, three weight decays (adamw)
 
 Member ``i`` is the run ``grokscope-train seed=s_i [optimizer.weight_decay=w_i]`` would make: its config,
-split, initialisation (built by :func:`grokscope.train.build` from its own seeds, then stacked), metrics,
-``summary.json``, ``arrays/`` and ``checkpoints/last.ckpt``. The ensemble's own run dir holds a
-``summary.json`` listing the members; ``grokscope-collect`` reads the members as runs.
+split, initialisation (built by :func:`grokscope.train.build_run` from its own seeds, with its interventions'
+``at_init``, then stacked), batches (``batch_size``: its own generators from its ``seeds.sampler``), metrics,
+``metrics.csv`` and WandB run, ``summary.json``, ``arrays/`` and ``checkpoints/last.ckpt``. The ensemble's own
+run dir holds a ``summary.json`` listing the members; ``grokscope-collect`` reads the members as runs;
+``resume=auto`` continues an interrupted ensemble from the members' checkpoints.
+
+Exactness (tests): a member equals its separate run to float tolerance (the vmapped forward and the summed
+loss round differently from one run's; speed.md §6), and on CPU an ensemble resumed from its checkpoints is
+bit-identical to the ensemble trained straight through, as a resumed single run is.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import sys
 import time
 from pathlib import Path
 
@@ -23,11 +28,19 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from grokscope.config import Config, EnsembleConfig, require, validate
-from grokscope.train import build, lightning_trainer, recorder_parts, resolve_device, write_summary
+from grokscope.interventions.freeze import FreezeEmbedding
+from grokscope.train import (
+    build_run,
+    lightning_trainer,
+    recorder_parts,
+    resolve_device,
+    resume_checkpoint,
+    write_summary,
+)
 from grokscope.training.cadence import Cadence
 from grokscope.training.callbacks import EpochProgressBar, MetricsRecorder
 from grokscope.training.ensemble import EnsembleCallback, EnsembleModule, Member
-from grokscope.training.loggers import build_loggers
+from grokscope.training.loggers import build_loggers, finish_wandb
 from grokscope.training.module import Diverged
 from grokscope.training.outputs import ArrayStore, write_json
 
@@ -67,13 +80,35 @@ def member_specs(cfg: DictConfig, ens: EnsembleConfig) -> list[MemberSpec]:
 def check_supported(config: Config) -> None:
     """What ensembles do not do (yet), as one-line errors."""
     run = config.run
-    require(run.batch_size is None, "batch_size", run.batch_size, "ensembles train full batch: use batch_size=null")
-    require(run.resume != "true", "resume", run.resume, "ensembles start afresh: use resume=auto or resume=false")
     require(not run.compile, "compile", run.compile, "not supported with ensembles: use compile=false")
-    require(not config.intervention, "intervention", list(config.intervention),
-            "not supported with ensembles: use intervention=none")
     require(not config.run.ensemble.weight_decay or config.optimizer.name == "adamw", "ensemble.weight_decay",
             config.run.ensemble.weight_decay, "needs optimizer=adamw (per-member decoupled decay)")
+
+
+def check_interventions(keys: list[str], interventions) -> None:
+    """Members take interventions that act on the model at init or at the start of an epoch (perturb,
+    construct, ablate when=init, noise): each acts on its member's own model. Those that act after every step,
+    add metrics on their own model or change which parameters train (ablate when=persistent or when=eval,
+    freeze_embedding) are one-line errors."""
+    for key, intervention in zip(keys, interventions):
+        require(intervention.after_step is None and not intervention.metrics()
+                and not isinstance(intervention, FreezeEmbedding), "intervention", key,
+                "not supported with ensembles (interventions at init or at an epoch's start are)")
+
+
+def resume_members(resume: str, checkpoints: list[Path]) -> list[dict] | None:
+    """The members' checkpoints to continue from (:func:`grokscope.train.resume_checkpoint` for each), or
+    None to start afresh; all members or none must have one, at the same epoch."""
+    found = [resume_checkpoint(resume, path) for path in checkpoints]
+    if not any(found):
+        return None
+    missing = [str(c.parents[1].name) for c, f in zip(checkpoints, found) if f is None]
+    require(not missing, "resume", resume, f"members {missing} have no checkpoint; use resume=false to start afresh")
+    states = [torch.load(path, weights_only=False) for path in found]
+    epochs = sorted({s["grokscope"]["epoch"] for s in states})
+    require(len(epochs) == 1, "resume", resume,
+            f"the members' checkpoints are at different epochs {epochs}; use resume=false to start afresh")
+    return states
 
 
 def write_hydra_dir(run_dir: Path, spec: MemberSpec) -> None:
@@ -89,32 +124,48 @@ def write_hydra_dir(run_dir: Path, spec: MemberSpec) -> None:
 
 def run_ensemble(config: Config, run_dir: Path, run_name, group, tags, start: float) -> dict:
     """Train the members of ``config.run.ensemble`` together; write each member's run dir and the
-    ensemble's summary (members' paths). Members log to CSV (WandB per member is not supported yet)."""
+    ensemble's summary (members' paths).
+
+    Each member logs as its separate run would: ``metrics.csv`` and, with ``logger.wandb.enabled``, its own
+    WandB run (named ``<ensemble name>_<member dir>``, grouped by ``logger.wandb.group``, else the sweep dir,
+    else the ensemble's name; id in the member's ``wandb_id``). ``resume=auto|true`` continues every member
+    from its ``checkpoints/last.ckpt`` (exactly: see :class:`EnsembleModule`)."""
     check_supported(config)
     device = resolve_device(config.run.device)
     torch.set_float32_matmul_precision(config.run.matmul_precision)
     specs = member_specs(config.raw, config.run.ensemble)
-    members, tasks, models, resolved = [], [], [], []
-    for spec in specs:
-        member_dir = run_dir / "members" / spec.name
+    dirs = [run_dir / "members" / spec.name for spec in specs]
+    checkpoints = resume_members(config.run.resume, [d / "checkpoints" / "last.ckpt" for d in dirs])
+    members, tasks, models, interventions, resolved, configs = [], [], [], [], [], []
+    ensemble_name = None
+    for spec, member_dir, ckpt in zip(specs, dirs, checkpoints or [None] * len(specs)):
         write_hydra_dir(member_dir, spec)
         member_config = validate(spec.cfg)
-        task, model = build(member_config)
+        task, model, member_interventions = build_run(member_config)
+        check_interventions(list(member_config.intervention), member_interventions)
         resolved.append(OmegaConf.to_container(spec.cfg, resolve=True))
-        recorder = MetricsRecorder(*recorder_parts(member_config, task, model), ArrayStore(member_dir / "arrays"))
-        csv_only = dataclasses.replace(member_config.logger,
-                                       wandb=dataclasses.replace(member_config.logger.wandb, enabled=False))
-        name = f"{run_name or task.name}_{spec.name}"
-        loggers = build_loggers(csv_only, member_dir, name, group, resolved[-1], tags)
+        recorder = MetricsRecorder(*recorder_parts(member_config, task, model, member_interventions),
+                                   ArrayStore(member_dir / "arrays"))
+        if ckpt is not None:  # as Lightning restores a single run's model and MetricsCallback
+            model.load_state_dict({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()})
+            recorder.load_state_dict(ckpt["callbacks"]["MetricsCallback"])
+        ensemble_name = ensemble_name or (config.run.name or task.run_name or run_name
+                                          or f"{task.name}_{config.model.name}_ensemble")
+        loggers = build_loggers(member_config.logger, member_dir, f"{ensemble_name}_{spec.name}",
+                                group or ensemble_name, resolved[-1], tags, concurrent=True)
         members.append(Member(recorder, loggers, member_dir / "checkpoints" / "last.ckpt"))
-        tasks.append(task)
-        models.append(model)
-    if config.logger.wandb.enabled:
-        print("grokscope-train: ensemble members log to CSV only (no WandB)", file=sys.stderr)
+        for items, item in ((tasks, task), (models, model), (interventions, member_interventions),
+                            (configs, member_config)):
+            items.append(item)
     decays = config.run.ensemble.weight_decay
     optimizer_cfg = dataclasses.replace(config.optimizer, weight_decay=0.0) if decays else config.optimizer
     module = EnsembleModule(models, tasks, optimizer_cfg, config.run.max_epochs, config.run.steps_per_call,
-                            config.run.loss_dtype, decays)
+                            config.run.loss_dtype, decays, config.run.batch_size,
+                            [c.run.seeds.sampler for c in configs], interventions)
+    if checkpoints is not None:
+        module.resume([c["grokscope"] for c in checkpoints], [c["optimizer_states"][0] for c in checkpoints],
+                      checkpoints[0]["lr_schedulers"][0])
+    resumed_epoch = module.epoch if checkpoints is not None else None
     callbacks = [EnsembleCallback(members, Cadence(config.run.checkpoint_every_n_epochs))]
     if config.run.progress_bar:
         callbacks.append(EpochProgressBar(members[0].recorder))
@@ -123,6 +174,9 @@ def run_ensemble(config: Config, run_dir: Path, run_name, group, tags, start: fl
         lightning_trainer(device, False, callbacks, run_dir).fit(module)
     except Diverged as err:
         status, error = "diverged", str(err)
+    finally:
+        for member in members:
+            finish_wandb(member.loggers)
     wall = time.time() - start
     summaries = []
     for e, (spec, member, task) in enumerate(zip(specs, members, tasks)):
@@ -134,11 +188,11 @@ def run_ensemble(config: Config, run_dir: Path, run_name, group, tags, start: fl
         member_error = f"training loss is not finite by epoch {diverged}" if diverged is not None else error
         summaries.append(write_summary(
             member.checkpoint.parents[1], resolved[e], task, member.recorder, member.recorder.arrays,
-            status=member_status, error=member_error, run_name=f"{run_name or task.name}_{spec.name}",
-            epochs=module.epoch, resumed_from_epoch=None, wall_time_s=wall, device=device,
+            status=member_status, error=member_error, run_name=f"{ensemble_name}_{spec.name}",
+            epochs=module.epoch, resumed_from_epoch=resumed_epoch, wall_time_s=wall, device=device,
             ensemble={"index": e, "size": len(specs), "dir": str(run_dir)}))
-    summary = {"status": status, "error": error, "epochs": module.epoch, "wall_time_s": wall, "device": device,
-               "members": [str(m.checkpoint.parents[1]) for m in members],
+    summary = {"status": status, "error": error, "epochs": module.epoch, "resumed_from_epoch": resumed_epoch,
+               "wall_time_s": wall, "device": device, "members": [str(m.checkpoint.parents[1]) for m in members],
                "config": OmegaConf.to_container(config.raw, resolve=True)}
     write_json(run_dir / "summary.json", summary)
     return summary

@@ -36,7 +36,7 @@ from grokscope.metrics import build_metrics
 from grokscope.sweep import is_completed
 from grokscope.training.cadence import Cadence, log_spaced_epochs
 from grokscope.training.callbacks import CheckpointCallback, EpochProgressBar, MetricsCallback
-from grokscope.training.loggers import build_loggers
+from grokscope.training.loggers import build_loggers, finish_wandb
 from grokscope.training.module import Diverged, GrokModule
 from grokscope.training.outputs import ArrayStore, write_json
 
@@ -136,10 +136,7 @@ def _run(config: Config, resolved: dict, run_dir: Path, run_name, group, tags, s
             logger.save()
         arrays.save()
     finally:
-        if config.logger.wandb.enabled:
-            import wandb
-
-            wandb.finish()
+        finish_wandb(loggers)
     return write_summary(run_dir, resolved, task, metrics_cb, arrays, status=status, error=error,
                          run_name=run_name, epochs=module.epoch, resumed_from_epoch=resumed_epoch,
                          wall_time_s=time.time() - start, device=device)

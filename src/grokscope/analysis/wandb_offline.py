@@ -41,7 +41,8 @@ def _payloads(data: bytes):
 
 
 def read_offline_run(path: Path | str) -> dict:
-    """``{"config": {...}, "history": [{key: value}, ...], "summary": {...}}`` of an offline run.
+    """``{"config": {...}, "history": [{key: value}, ...], "summary": {...}, "id", "name", "group"}`` of an
+    offline run.
 
     ``path`` is a ``run-*.wandb`` file or an ``offline-run-*`` directory holding one.
     """
@@ -55,6 +56,8 @@ def read_offline_run(path: Path | str) -> dict:
         record = pb.Record()
         record.ParseFromString(payload)
         kind = record.WhichOneof("record_type")
+        if kind == "run":
+            run.update(id=record.run.run_id, name=record.run.display_name, group=record.run.run_group)
         if kind in ("run", "config"):
             updates = record.run.config.update if kind == "run" else record.config.update
             values = {i.key: json.loads(i.value_json) for i in updates}

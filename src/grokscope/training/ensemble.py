@@ -18,10 +18,11 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from grokscope.config import ConfigError
+from grokscope.interventions.base import Intervention
 from grokscope.tasks.base import Task
 from grokscope.training.cadence import Cadence
 from grokscope.training.callbacks import MetricsRecorder
-from grokscope.training.module import Diverged, GrokModule
+from grokscope.training.module import Diverged, GrokModule, sample_rows
 
 
 def stack_parameters(models: list[nn.Module]) -> nn.ParameterDict:
@@ -50,18 +51,38 @@ class EnsembleModule(GrokModule):
     over the stacked parameters; :meth:`member` loads member ``e``'s slices into it for metrics and
     checkpoints. ``weight_decays`` (optional, AdamW only): per-member decoupled decay
     ``theta_e <- theta_e (1 - lr wd_e)`` before the update, as AdamW does (the optimizer then gets wd 0).
+
+    With ``batch_size``, member ``e`` draws its rows with its own per-term generators seeded from
+    ``sampler_seeds[e]``, exactly as the single run with ``seeds.sampler=sampler_seeds[e]`` does (one
+    ``randint`` per member and term per step), so its batches are that run's batches.
+
+    ``interventions[e]`` are member ``e``'s (built for its model, their ``at_init`` already applied): at the
+    start of a call each one's ``at_epoch`` acts on the template holding member ``e``, written back to its
+    slices. Interventions with ``after_step`` or their own metrics are not supported (they hold their model).
+
+    :meth:`resume` continues from the members' checkpoints: their epoch (which must agree), batch generators,
+    optimizer slices (re-stacked) and the scheduler; the models' weights are loaded before stacking.
     """
 
     def __init__(self, models: list[nn.Module], tasks: list[Task], optimizer_cfg, max_epochs: int,
-                 steps_per_call: int, loss_dtype: str, weight_decays: list[float] | None = None):
+                 steps_per_call: int, loss_dtype: str, weight_decays: list[float] | None = None,
+                 batch_size: int | None = None, sampler_seeds: list[int] | None = None,
+                 interventions: list[list[Intervention]] | None = None):
         super().__init__(models[0], tasks[0], optimizer_cfg, max_epochs, steps_per_call, loss_dtype,
-                         batch_size=None, sampler_seed=0)
+                         batch_size=batch_size, sampler_seed=0, interventions=(interventions or [()])[0])
+        self.member_interventions = [[i for i in member if type(i).at_epoch is not Intervention.at_epoch]
+                                     for member in interventions or [[] for _ in models]]
         self.stacked = stack_parameters(models)
         self.tasks = tasks
+        self.sampler_seeds = sampler_seeds or [0] * len(models)
         self.names = [name for name, _ in models[0].named_parameters()]
         decays = None if weight_decays is None else torch.tensor(weight_decays, dtype=torch.float64)
         self.register_buffer("weight_decays", decays, persistent=False)
         self.diverged_at: list[int | None] = [None] * len(models)
+        self.member_rows: list[list[torch.Tensor]] = []
+        self.member_generators: list[list[torch.Generator]] = []
+        self._member_sampler_states: list[list[torch.Tensor]] | None = None
+        self._optimizer_states: tuple[list[dict], dict] | None = None
 
     @property
     def n_members(self) -> int:
@@ -70,7 +91,24 @@ class EnsembleModule(GrokModule):
     def configure_optimizers(self):
         params = [p for p in self.stacked.values() if p.requires_grad]
         optimizer = self.optimizer_cfg.build(params, fused=self.device.type == "cuda")
-        return {"optimizer": optimizer, "lr_scheduler": self.optimizer_cfg.warmup(optimizer)}
+        scheduler = self.optimizer_cfg.warmup(optimizer)
+        if self._optimizer_states is not None:  # as Lightning restores a single run: optimizer, then scheduler
+            member_states, scheduler_state = self._optimizer_states
+            optimizer.load_state_dict(stack_optimizer_states(member_states, optimizer.state_dict()))
+            scheduler.load_state_dict(scheduler_state)
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def resume(self, states: list[dict], optimizer_states: list[dict], scheduler_state: dict) -> None:
+        """Continue from the members' checkpoints: ``states`` (their ``grokscope`` entries: epoch, batch
+        generators, RNG), their optimizer slices and the (shared) scheduler state."""
+        self.restore_state(states[0])
+        self._member_sampler_states = [s["sampler"] for s in states]
+        self._optimizer_states = (optimizer_states, scheduler_state)
+
+    def member_resume_state(self, e: int) -> dict:
+        """Member ``e``'s ``grokscope`` checkpoint entry, as its single run's (:meth:`GrokModule.resume_state`)."""
+        return {**self.resume_state(self.member_generators[e] if self.member_generators else []),
+                "ensemble_member": e}
 
     def on_fit_start(self) -> None:
         self.tasks = [t.to(self.device) for t in self.tasks]
@@ -78,13 +116,19 @@ class EnsembleModule(GrokModule):
         self.prepare_terms()
 
     def prepare_terms(self) -> None:
-        """The full batch of every member (its own split), stacked: ``tokens [e, n, n_ctx]``."""
-        batches = []
-        for task in self.tasks:
-            self.task = task
+        """Every member's terms on its own split: the full batches, stacked (``tokens [e, n, n_ctx]``), or
+        each member's rows and batch generators (seeded from its sampler seed, or resumed)."""
+        batches, self.member_rows, self.member_generators = [], [], []
+        for e, task in enumerate(self.tasks):
+            self.task, self.sampler_seed = task, self.sampler_seeds[e]
+            self._sampler_states = self._member_sampler_states[e] if self._member_sampler_states else None
             super().prepare_terms()
             batches.append(self._full_batch)
-        self.task = self.tasks[0]
+            self.member_rows.append(self.term_rows)
+            self.member_generators.append(self._generators)
+        self.task, self._generators, self._sampler_states = self.tasks[0], [], None
+        if self.batch_size is not None:
+            return
         sizes = {tuple(b[2]) for b in batches}
         if len(sizes) > 1:
             raise ConfigError("ensemble", sorted(sizes), "members' loss terms have different row counts")
@@ -95,9 +139,18 @@ class EnsembleModule(GrokModule):
         named = {name: params[name.replace(".", "__")] for name in self.names}
         return functional_call(self.model, named, (tokens,), {"last_only": True})
 
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """This step's rows of every member, stacked: ``tokens [e, n, n_ctx]``, ``labels [e, n]``."""
+        if self.batch_size is None:
+            return self._full_batch
+        rows = [torch.cat(sample_rows(r, g, self.batch_size)) for r, g in zip(self.member_rows, self.member_generators)]
+        return (torch.stack([t.tokens[r] for t, r in zip(self.tasks, rows)]),
+                torch.stack([t.labels[r] for t, r in zip(self.tasks, rows)]),
+                [self.batch_size] * len(self.member_rows[0]))
+
     def training_loss(self) -> torch.Tensor:
         """Per-member objectives ``[e]`` (their sum is trained): one vmapped forward over all members."""
-        tokens, labels, sizes = self._full_batch
+        tokens, labels, sizes = self._batch()
         logits = vmap(self._member_logits)(dict(self.stacked), tokens).to(self.loss_dtype)  # [e, n, d_vocab_out]
         losses = []
         for w, term_logits, term_labels in zip(self._weights, logits.split(sizes, dim=1), labels.split(sizes, dim=1)):
@@ -124,6 +177,17 @@ class EnsembleModule(GrokModule):
                 for p in params:
                     p.mul_(member_view((1.0 - lr * self.weight_decays).to(p.dtype), p))
 
+    def interventions_at_epoch(self) -> None:
+        """Each member's ``at_epoch`` on its own weights (the template loaded with them, then written back)."""
+        for e, interventions in enumerate(self.member_interventions):
+            if interventions:
+                model = self.member(e)
+                for intervention in interventions:
+                    intervention.at_epoch(model, self.epoch)
+                with torch.no_grad():
+                    for name, param in model.named_parameters():
+                        self.stacked[name.replace(".", "__")][e].copy_(param)
+
     def check_finite(self, finite: torch.Tensor) -> None:
         """A member whose loss is not finite is recorded (its NaNs stay in its own slices: the members'
         gradients are independent); training stops when every member has diverged."""
@@ -149,6 +213,18 @@ class EnsembleModule(GrokModule):
             for g in groups:
                 g["weight_decay"] = float(self.weight_decays[e])
         return {"state": sliced, "param_groups": groups}
+
+
+def stack_optimizer_states(member_states: list[dict], current: dict) -> dict:
+    """The stacked optimizer's state from its members' slices (the inverse of
+    :meth:`EnsembleModule.member_optimizer_state`): per-parameter tensors stacked on the member axis, scalars
+    (Adam's ``step``) from member 0; the members' param groups (lr, ...) with the stacked optimizer's weight
+    decay (0 when each member decays on its own)."""
+    state = {k: {n: v if v.ndim == 0 else torch.stack([s["state"][k][n] for s in member_states])
+                 for n, v in slots.items()} for k, slots in member_states[0]["state"].items()}
+    groups = [{**saved, "weight_decay": now["weight_decay"], "params": now["params"]}
+              for saved, now in zip(member_states[0]["param_groups"], current["param_groups"])]
+    return {"state": state, "param_groups": groups}
 
 
 class Member:
@@ -196,7 +272,7 @@ class EnsembleCallback(L.Callback):
                 "state_dict": {f"model.{k}": v for k, v in module.member(e).state_dict().items()},
                 "optimizer_states": [module.member_optimizer_state(e)],
                 "lr_schedulers": [scheduler.state_dict()],
-                "grokscope": {"epoch": module.epoch, "ensemble_member": e},
+                "grokscope": module.member_resume_state(e),
                 "callbacks": {"MetricsCallback": m.recorder.state_dict()},
             }
             m.checkpoint.parent.mkdir(parents=True, exist_ok=True)

@@ -46,10 +46,12 @@ for _name in ("default", "csv"):
 
 
 def build_loggers(cfg: LoggerConfig, run_dir: Path, run_name: str, group: str | None, config: dict,
-                  tags: tuple[str, ...] = ()) -> list[Logger]:
+                  tags: tuple[str, ...] = (), concurrent: bool = False) -> list[Logger]:
     """A CSV logger writing ``run_dir/metrics.csv`` and, if enabled, a WandB logger under ``run_dir/wandb``.
 
     The WandB run id is kept in ``run_dir/wandb_id`` so that a resumed run continues the same WandB run.
+    ``concurrent``: one of several WandB runs open in this process (ensemble members), each its own run
+    (``reinit="create_new"``) instead of the process-global one; end them with :func:`finish_wandb`.
     """
     loggers: list[Logger] = [CSVLogger(save_dir=run_dir, name="", version="")]
     if cfg.wandb.enabled:
@@ -58,9 +60,18 @@ def build_loggers(cfg: LoggerConfig, run_dir: Path, run_name: str, group: str | 
         loggers.append(WandbLogger(
             name=run_name, project=cfg.wandb.project, entity=cfg.wandb.entity, group=cfg.wandb.group or group,
             tags=[*cfg.wandb.tags, *tags], save_dir=str(run_dir), mode=cfg.wandb.resolved_mode(), config=config,
-            id=wandb_run_id(run_dir), resume="allow",
+            id=wandb_run_id(run_dir), resume="allow", **({"reinit": "create_new"} if concurrent else {}),
         ))
     return loggers
+
+
+def finish_wandb(loggers: list[Logger]) -> None:
+    """Close the WandB runs of ``loggers`` that were started (each its own, concurrent ones included)."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            logger._experiment.finish()
 
 
 def wandb_run_id(run_dir: Path) -> str:

@@ -36,6 +36,13 @@ def term_seed(sampler_seed: int, term_index: int) -> int:
     return int(np.random.SeedSequence([sampler_seed, term_index]).generate_state(1)[0])
 
 
+def sample_rows(term_rows: Sequence[torch.Tensor], generators: Sequence[torch.Generator],
+                batch_size: int) -> list[torch.Tensor]:
+    """``batch_size`` of each term's rows, uniform with replacement, drawn by that term's generator."""
+    return [rows[torch.randint(len(rows), (batch_size,), generator=g, device=rows.device)]
+            for rows, g in zip(term_rows, generators)]
+
+
 class GrokModule(L.LightningModule):
     """Trains ``model`` on ``task``'s loss terms: ``L = sum_t w_t * mean_{r in B_t} CE(model(tokens_r), labels_r)``.
 
@@ -101,8 +108,7 @@ class GrokModule(L.LightningModule):
 
     def sample_rows(self) -> list[torch.Tensor]:
         """``batch_size`` rows of each trained term, uniform with replacement over its rows (no host sync)."""
-        return [rows[torch.randint(len(rows), (self.batch_size,), generator=g, device=rows.device)]
-                for rows, g in zip(self.term_rows, self._generators)]
+        return sample_rows(self.term_rows, self._generators, self.batch_size)
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
         """Tokens and labels of this step's rows, term after term, and the number of rows per term."""
@@ -127,8 +133,7 @@ class GrokModule(L.LightningModule):
         scheduler = self.lr_schedulers()
         params = [p for g in optimizer.param_groups for p in g["params"]]
         finite = torch.ones((), dtype=torch.bool, device=self.device)
-        for intervention in self.interventions:
-            intervention.at_epoch(self.model, self.epoch)
+        self.interventions_at_epoch()
         after_step = self._after_step
         for _ in range(self._epochs_this_call()):
             loss = self.training_loss()
@@ -145,6 +150,10 @@ class GrokModule(L.LightningModule):
         if self.epoch >= self.max_epochs:
             self.trainer.should_stop = True
 
+    def interventions_at_epoch(self) -> None:
+        for intervention in self.interventions:
+            intervention.at_epoch(self.model, self.epoch)
+
     def check_finite(self, finite: torch.Tensor) -> None:
         """The one host sync of a call: stop a diverging run promptly."""
         if not finite:
@@ -156,15 +165,23 @@ class GrokModule(L.LightningModule):
             torch.nn.utils.clip_grad_norm_(params, self.optimizer_cfg.grad_clip, foreach=True)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["grokscope"] = {
+        checkpoint["grokscope"] = self.resume_state(self._generators)
+
+    def resume_state(self, generators: Sequence[torch.Generator]) -> dict:
+        """What a checkpoint holds beyond Lightning's own: the epoch, the batch generators' states (of
+        ``generators``) and the global RNG states."""
+        return {
             "epoch": self.epoch,
-            "sampler": [g.get_state() for g in self._generators],
+            "sampler": [g.get_state() for g in generators],
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        state = checkpoint["grokscope"]
+        self.restore_state(checkpoint["grokscope"])
+
+    def restore_state(self, state: dict) -> None:
+        """The inverse of :meth:`resume_state`; the generators get their states in :meth:`prepare_terms`."""
         self.epoch = state["epoch"]
         self._sampler_states = state["sampler"]
         torch.set_rng_state(state["rng"]["torch"])
