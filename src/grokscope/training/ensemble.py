@@ -266,7 +266,10 @@ class EnsembleCallback(L.Callback):
                        module.epoch, last)
 
     def save(self, trainer, module: EnsembleModule) -> None:
+        """Every member's checkpoint is written to a temporary file first and renamed only when all are
+        written, so a kill while saving leaves the members' ``last.ckpt`` at one epoch (a resumable set)."""
         scheduler = module.lr_schedulers()
+        written = []
         for e, m in enumerate(self.members):
             state = {
                 "state_dict": {f"model.{k}": v for k, v in module.member(e).state_dict().items()},
@@ -278,6 +281,8 @@ class EnsembleCallback(L.Callback):
             m.checkpoint.parent.mkdir(parents=True, exist_ok=True)
             tmp = m.checkpoint.with_name(f".{m.checkpoint.name}.tmp")
             torch.save(state, tmp)
+            written.append((tmp, m))
+        for tmp, m in written:
             os.replace(tmp, m.checkpoint)
             m.recorder.arrays.save()
 
