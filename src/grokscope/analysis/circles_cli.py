@@ -17,6 +17,7 @@ import numpy as np
 
 from grokscope.analysis import initial_gradient as ig
 from grokscope.analysis import signal_ode, survival
+from grokscope.training.outputs import load_arrays
 
 PROG = "grokscope-circles-analyze"
 
@@ -32,15 +33,15 @@ def _no_runs(paths) -> ValueError:
 
 
 def ode(args) -> None:
-    runs = list(survival.circle_runs([args.run_dir]))
-    if len(runs) != 1:
-        raise ValueError(f"{args.run_dir} holds {len(runs)} runs with arrays/circles.npz; ode needs one run dir")
-    run_dir, arrays = runs[0]
+    run_dir = args.run_dir
+    if not (run_dir / "arrays" / "circles.npz").exists():
+        raise ValueError(f"no {run_dir / 'arrays' / 'circles.npz'} (train with metrics.circles=true)")
+    arrays = load_arrays(run_dir / "arrays" / "circles.npz")
     x = survival.dense_signal(arrays)[: args.steps]  # [n, K]
     if len(x) < 3:
         raise ValueError(f"{run_dir} has {len(x) - 1} dense epochs; the ODE fit needs metrics.dense_epochs >= 2")
     fit = signal_ode.fit_linear_ode(x, args.alpha)
-    out = _out(args, Path(args.run_dir))
+    out = _out(args, run_dir)
     circles = list(np.flatnonzero(arrays["is_circle"][-1, 0]) + 1)
     others = [int(k) for k in np.argsort(-x[0]) + 1 if k not in circles][: max(1, 4 - len(circles))]
     signal_ode.plot_A(fit, out / "ode_A.png")
