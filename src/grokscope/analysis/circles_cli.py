@@ -28,8 +28,8 @@ def _out(args, first: Path) -> Path:
     return out
 
 
-def _no_runs(paths) -> ValueError:
-    return ValueError(f"no runs with circle signals (arrays/circles.npz) under {' '.join(map(str, paths))}")
+def _no_runs(paths, what: str = "circle signals") -> ValueError:
+    return ValueError(f"no runs with {what} (arrays/circles.npz) under {' '.join(map(str, paths))}")
 
 
 def ode(args) -> None:
@@ -54,7 +54,7 @@ def ode(args) -> None:
 def ode_sweep(args) -> None:
     table = signal_ode.ode_r2_table(args.dirs, args.steps, args.alphas, progress=True)
     if table.empty:
-        raise _no_runs(args.dirs)
+        raise _no_runs(args.dirs, "dense circle signals (metrics.dense_epochs >= 2)")
     out = _out(args, Path(args.dirs[0]))
     table.to_csv(out / "ode_r2.csv", index=False)
     signal_ode.plot_r2_vs_d(table, out / "ode_r2_vs_d.png")

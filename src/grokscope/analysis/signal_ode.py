@@ -69,7 +69,7 @@ def ode_r2_table(paths, steps: int = 1000, alphas=(0.0, 0.01), progress: bool = 
         x = dense_signal(arrays)[:steps]
         if len(x) < 3:
             continue
-        d_embed = run_config(run_dir)["model"]["d_embed"]
+        d_embed = (run_config(run_dir).get("model") or {}).get("d_embed")
         rows += [{"run_dir": str(run_dir), "d_embed": d_embed, "alpha": alpha, "n_steps": len(x),
                   "r2": fit_linear_ode(x, alpha).r2} for alpha in alphas]
     return pd.DataFrame(rows)
