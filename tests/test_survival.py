@@ -5,15 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from grokscope.analysis.survival import pearson, plot_survival, survival_rate, survival_table
+from tests.circle_runs import fake_circle_run
 
 
 def fake_run(run_dir, initial: list[float], final_circles: list[bool]) -> None:
-    (run_dir / ".hydra").mkdir(parents=True)
-    (run_dir / ".hydra" / "config.yaml").write_text("seed: 0\n")
-    (run_dir / "arrays").mkdir()
-    signal = np.array([[[0.0, *initial]], [[0.0, *initial]]])  # [epochs, tables, K + 1]
-    is_circle = np.array([[[False] * len(initial)], [final_circles]])
-    np.savez(run_dir / "arrays" / "circles.npz", epochs=np.array([0, 10]), signal=signal, is_circle=is_circle)
+    fake_circle_run(run_dir, [initial, initial], [[False] * len(initial), final_circles], epochs=[0, 10])
 
 
 def test_strong_initial_frequencies_survive(tmp_path):

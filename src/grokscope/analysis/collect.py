@@ -23,13 +23,13 @@ def is_seed_key(key: str) -> bool:
     return key == "seed" or key.startswith("seeds.")
 
 
-def find_run_dirs(paths) -> list[Path]:
+def find_run_dirs(paths, quiet: bool = False) -> list[Path]:
     """Every directory under ``paths`` that Hydra ran a job in (it holds ``.hydra/config.yaml``); a path
-    with none is named on stderr and skipped."""
+    with none is named on stderr (unless ``quiet``) and skipped."""
     found: set[Path] = set()
     for path in map(Path, paths):
         dirs = {p.parent.parent for p in path.rglob(".hydra/config.yaml")}
-        if not dirs:
+        if not dirs and not quiet:
             print(f"grokscope-collect: no run dirs under {path}", file=sys.stderr)
         found |= dirs
     return sorted(found)
@@ -47,6 +47,14 @@ def flatten(tree: dict, prefix: str = "") -> dict:
     return out
 
 
+def run_config(run_dir: Path, summary: dict | None = None) -> dict:
+    """The resolved config of a run: ``summary.json``'s ``config`` if there, else ``.hydra/config.yaml``."""
+    if summary is None:
+        summary_path = run_dir / "summary.json"
+        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    return summary.get("config") or yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+
+
 def _run_row(run_dir: Path) -> dict | None:
     summary_path = run_dir / "summary.json"
     try:
@@ -56,7 +64,7 @@ def _run_row(run_dir: Path) -> dict | None:
         return None
     if "members" in summary:  # an ensemble's own dir: its members are the runs
         return None
-    config = summary.get("config") or yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+    config = run_config(run_dir, summary)
     overrides_path = run_dir / ".hydra" / "overrides.yaml"
     overrides = yaml.safe_load(overrides_path.read_text()) if overrides_path.exists() else []
     row = {"run_dir": str(run_dir), "status": summary.get("status", "unfinished"),

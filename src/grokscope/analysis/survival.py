@@ -4,24 +4,40 @@ the initial signal ``s_k(E_0)`` and whether ``k`` is a circle at the end, from e
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from grokscope.analysis.collect import find_run_dirs
 from grokscope.training.outputs import load_arrays
 
 
-def survival_table(paths) -> pd.DataFrame:
+def circle_runs(paths, progress: bool = False) -> Iterator[tuple[Path, dict[str, np.ndarray]]]:
+    """``(run_dir, arrays)`` for every run under ``paths`` with an ``arrays/circles.npz`` (``metrics.circles=true``):
+    ``signal [n_epochs, n_tables, K + 1]`` (DC first), ``is_circle [n_epochs, n_tables, K]`` and ``epochs``.
+    ``progress``: a progress bar on stderr (on a terminal)."""
+    run_dirs = [d for d in find_run_dirs(paths, quiet=True) if (d / "arrays" / "circles.npz").exists()]
+    for run_dir in tqdm(run_dirs, desc="reading runs", unit="run", disable=(not progress) or None):
+        yield run_dir, load_arrays(run_dir / "arrays" / "circles.npz")
+
+
+def dense_signal(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """Operand ``a``'s signals ``(s_1 .. s_K)`` at the leading run of consecutive epochs ``0, 1, 2, ...``
+    (``metrics.dense_epochs``): ``[n_dense, K]``, row ``t`` = after ``t`` optimizer steps (``E_t``)."""
+    epochs = np.asarray(arrays["epochs"])
+    gaps = np.flatnonzero(epochs != np.arange(len(epochs)))
+    n_dense = int(gaps[0]) if len(gaps) else len(epochs)
+    return arrays["signal"][:n_dense, 0, 1:]
+
+
+def survival_table(paths, progress: bool = False) -> pd.DataFrame:
     """Columns ``run_dir, freq, initial_signal, initial_rank, survived`` for operand ``a``'s table of every run
     under ``paths`` that logged circles (rank 1 = strongest initial frequency)."""
     rows = []
-    for run_dir in find_run_dirs(paths):
-        path = run_dir / "arrays" / "circles.npz"
-        if not path.exists():
-            continue
-        arrays = load_arrays(path)
+    for run_dir, arrays in circle_runs(paths, progress):
         initial, survived = arrays["signal"][0, 0, 1:], arrays["is_circle"][-1, 0]
         rank = np.argsort(np.argsort(-initial, kind="stable"), kind="stable") + 1
         rows += [{"run_dir": str(run_dir), "freq": k + 1, "initial_signal": float(initial[k]),
@@ -29,10 +45,12 @@ def survival_table(paths) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def survival_rate(table: pd.DataFrame, n_bins: int = 10) -> pd.DataFrame:
-    """Survival rate and count per equal-width bin of initial signal (``bin_centre, rate, n``)."""
-    bins = pd.cut(table["initial_signal"], n_bins)
-    grouped = table.groupby(bins, observed=True)["survived"].agg(["mean", "size"])
+def survival_rate(table: pd.DataFrame, n_bins: int = 10, x: str = "initial_signal", survived: str = "survived"
+                  ) -> pd.DataFrame:
+    """Survival rate and count per equal-width bin of column ``x`` (``bin_centre, rate, n``); the rate is the
+    mean of the boolean column ``survived``."""
+    bins = pd.cut(table[x], n_bins)
+    grouped = table.groupby(bins, observed=True)[survived].agg(["mean", "size"])
     return pd.DataFrame({"bin_centre": [b.mid for b in grouped.index], "rate": grouped["mean"].to_numpy(),
                          "n": grouped["size"].to_numpy()})
 
