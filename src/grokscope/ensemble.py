@@ -70,6 +70,8 @@ def check_supported(config: Config) -> None:
     require(run.batch_size is None, "batch_size", run.batch_size, "ensembles train full batch: use batch_size=null")
     require(run.resume != "true", "resume", run.resume, "ensembles start afresh: use resume=auto or resume=false")
     require(not run.compile, "compile", run.compile, "not supported with ensembles: use compile=false")
+    require(run.snapshot_every_n_epochs is None, "snapshot_every_n_epochs", run.snapshot_every_n_epochs,
+            "not supported with ensembles: use snapshot_every_n_epochs=null")
     require(not config.intervention, "intervention", list(config.intervention),
             "not supported with ensembles: use intervention=none")
     require(not config.run.ensemble.weight_decay or config.optimizer.name == "adamw", "ensemble.weight_decay",

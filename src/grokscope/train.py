@@ -35,7 +35,7 @@ from grokscope.interventions import apply_at_init, build_interventions
 from grokscope.metrics import build_metrics
 from grokscope.sweep import is_completed
 from grokscope.training.cadence import Cadence, log_spaced_epochs
-from grokscope.training.callbacks import CheckpointCallback, EpochProgressBar, MetricsCallback
+from grokscope.training.callbacks import CheckpointCallback, EpochProgressBar, MetricsCallback, SnapshotCallback
 from grokscope.training.loggers import build_loggers
 from grokscope.training.module import Diverged, GrokModule
 from grokscope.training.outputs import ArrayStore, write_json
@@ -120,6 +120,8 @@ def _run(config: Config, resolved: dict, run_dir: Path, run_name, group, tags, s
     arrays = ArrayStore(run_dir / "arrays")
     metrics_cb = MetricsCallback(*recorder_parts(config, task, model, interventions), arrays)
     callbacks = [metrics_cb, CheckpointCallback(checkpoint, Cadence(config.run.checkpoint_every_n_epochs), arrays)]
+    if config.run.snapshot_every_n_epochs is not None:  # before the checkpoint, so a resume never skips one
+        callbacks.insert(1, SnapshotCallback(run_dir / "snapshots", Cadence(config.run.snapshot_every_n_epochs)))
     if config.run.progress_bar:
         callbacks.append(EpochProgressBar(metrics_cb))
     loggers = build_loggers(config.logger, run_dir, run_name, group, resolved, tags)
