@@ -47,6 +47,12 @@ def flatten(tree: dict, prefix: str = "") -> dict:
     return out
 
 
+def run_config(run_dir: Path, summary: dict | None = None) -> dict:
+    """The config of a run: the resolved one in ``summary`` (``summary.json``), else ``.hydra/config.yaml``
+    (``FileNotFoundError`` if neither)."""
+    return (summary or {}).get("config") or yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+
+
 def _run_row(run_dir: Path) -> dict | None:
     summary_path = run_dir / "summary.json"
     try:
@@ -56,7 +62,7 @@ def _run_row(run_dir: Path) -> dict | None:
         return None
     if "members" in summary:  # an ensemble's own dir: its members are the runs
         return None
-    config = summary.get("config") or yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+    config = run_config(run_dir, summary)
     overrides_path = run_dir / ".hydra" / "overrides.yaml"
     overrides = yaml.safe_load(overrides_path.read_text()) if overrides_path.exists() else []
     row = {"run_dir": str(run_dir), "status": summary.get("status", "unfinished"),
