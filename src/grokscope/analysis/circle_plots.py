@@ -86,7 +86,8 @@ def plot_loss_collaboration(table: pd.DataFrame, circles: list[int], path: Path)
     last = table[table["epoch"] == table["epoch"].max()]
     fig, (ax_i, ax_t) = plt.subplots(1, 2, figsize=(12, 4.5))
     for base, rows in last.groupby("base", sort=False):
-        ax_i.plot(rows["freq"], rows["loss"], marker="o", ms=3, label=f"{{{base}, i}}" if base != "none" else "{i}")
+        label = "{i}" if base == "none" else f"{{{base.replace('+', ',')}, i}}"
+        ax_i.plot(rows["freq"], rows["loss"], marker="o", ms=3, label=label)
     ax_i.set(xlabel="added frequency i", ylabel="all-pairs loss", yscale="log",
              title=f"epoch {int(last['epoch'].iloc[0])}: DC + base + i")
     ax_i.legend(fontsize="small")
