@@ -104,6 +104,7 @@ class RunConfig(Checked):
     log_every_n_epochs: int
     steps_per_call: int
     checkpoint_every_n_epochs: int
+    snapshot_every_n_epochs: int | None
     progress_bar: bool
     resume: str
     compile: bool
@@ -121,6 +122,8 @@ class RunConfig(Checked):
         require_choice("matmul_precision", self.matmul_precision, ("highest", "high", "medium"))
         for key in ("log_every_n_epochs", "steps_per_call", "checkpoint_every_n_epochs"):
             require(getattr(self, key) >= 1, key, getattr(self, key), "must be an integer >= 1")
+        require(self.snapshot_every_n_epochs is None or self.snapshot_every_n_epochs >= 1, "snapshot_every_n_epochs",
+                self.snapshot_every_n_epochs, "must be an integer >= 1 or null (no snapshots)")
 
 
 #: group name -> option ``name`` -> schema dataclass. Components register their own schemas here.

@@ -81,6 +81,8 @@ def check_supported(config: Config) -> None:
     """What ensembles do not do (yet), as one-line errors."""
     run = config.run
     require(not run.compile, "compile", run.compile, "not supported with ensembles: use compile=false")
+    require(run.snapshot_every_n_epochs is None, "snapshot_every_n_epochs", run.snapshot_every_n_epochs,
+            "not supported with ensembles: use snapshot_every_n_epochs=null")
     require(not config.run.ensemble.weight_decay or config.optimizer.name == "adamw", "ensemble.weight_decay",
             config.run.ensemble.weight_decay, "needs optimizer=adamw (per-member decoupled decay)")
 
@@ -188,6 +190,7 @@ def run_ensemble(config: Config, run_dir: Path, run_name, group, tags, start: fl
         member_error = f"training loss is not finite by epoch {diverged}" if diverged is not None else error
         summaries.append(write_summary(
             member.checkpoint.parents[1], resolved[e], task, member.recorder, member.recorder.arrays,
+            module.member(e),
             status=member_status, error=member_error, run_name=f"{ensemble_name}_{spec.name}",
             epochs=module.epoch, resumed_from_epoch=resumed_epoch, wall_time_s=wall, device=device,
             ensemble={"index": e, "size": len(specs), "dir": str(run_dir)}))

@@ -23,6 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from grokscope.analysis.circle_plots import plot_circle_geometry
 from grokscope.analysis.plots import (
     plot_circle_signals,
     plot_curves,
@@ -33,9 +34,11 @@ from grokscope.analysis.plots import (
 from grokscope.config import Config, ConfigError, validate
 from grokscope.interventions import apply_at_init, build_interventions
 from grokscope.metrics import build_metrics
+from grokscope.metrics.circles import ranked_circles
+from grokscope.metrics.fourier import distinct_tables
 from grokscope.sweep import is_completed
 from grokscope.training.cadence import Cadence, log_spaced_epochs
-from grokscope.training.callbacks import CheckpointCallback, EpochProgressBar, MetricsCallback
+from grokscope.training.callbacks import CheckpointCallback, EpochProgressBar, MetricsCallback, SnapshotCallback
 from grokscope.training.loggers import build_loggers, finish_wandb
 from grokscope.training.module import Diverged, GrokModule
 from grokscope.training.outputs import ArrayStore, write_json
@@ -120,6 +123,8 @@ def _run(config: Config, resolved: dict, run_dir: Path, run_name, group, tags, s
     arrays = ArrayStore(run_dir / "arrays")
     metrics_cb = MetricsCallback(*recorder_parts(config, task, model, interventions), arrays)
     callbacks = [metrics_cb, CheckpointCallback(checkpoint, Cadence(config.run.checkpoint_every_n_epochs), arrays)]
+    if config.run.snapshot_every_n_epochs is not None:  # before the checkpoint, so a resume never skips one
+        callbacks.insert(1, SnapshotCallback(run_dir / "snapshots", Cadence(config.run.snapshot_every_n_epochs)))
     if config.run.progress_bar:
         callbacks.append(EpochProgressBar(metrics_cb))
     loggers = build_loggers(config.logger, run_dir, run_name, group, resolved, tags)
@@ -137,17 +142,17 @@ def _run(config: Config, resolved: dict, run_dir: Path, run_name, group, tags, s
         arrays.save()
     finally:
         finish_wandb(loggers)
-    return write_summary(run_dir, resolved, task, metrics_cb, arrays, status=status, error=error,
+    return write_summary(run_dir, resolved, task, metrics_cb, arrays, model, status=status, error=error,
                          run_name=run_name, epochs=module.epoch, resumed_from_epoch=resumed_epoch,
                          wall_time_s=time.time() - start, device=device)
 
 
-def write_summary(run_dir: Path, resolved: dict, task, recorder, arrays: ArrayStore, **fields) -> dict:
+def write_summary(run_dir: Path, resolved: dict, task, recorder, arrays: ArrayStore, model=None, **fields) -> dict:
     """``summary.json`` (``fields``, the final logged row, the grokking epochs, the resolved config) and the
-    run's plots; returns the summary."""
+    run's plots (those of the final embedding need ``model``); returns the summary."""
     summary = {**fields, "final": recorder.history[-1], "grok_epochs": recorder.grok_epochs, "config": resolved}
     write_json(run_dir / "summary.json", summary)
-    _plots(run_dir, recorder.history, task.eval_masks, arrays)
+    _plots(run_dir, recorder.history, task, arrays, model)
     return summary
 
 
@@ -186,10 +191,10 @@ PROGRESS_PLOTS = {
 }
 
 
-def _plots(run_dir: Path, history: list[dict], masks, arrays: ArrayStore) -> None:
+def _plots(run_dir: Path, history: list[dict], task, arrays: ArrayStore, model=None) -> None:
     import numpy as np
 
-    plot_curves(history, masks, run_dir / "plots" / "curves.png")
+    plot_curves(history, task.eval_masks, run_dir / "plots" / "curves.png")
     logged = set().union(*history)
     if "rep/logit_similarity/trivial" in logged:
         plot_irrep_similarity(history, run_dir / "plots" / "rep_logit_similarity.png")
@@ -200,8 +205,12 @@ def _plots(run_dir: Path, history: list[dict], masks, arrays: ArrayStore) -> Non
         plot_spectrum(np.asarray(arrays.epochs["fourier"]), np.stack(arrays.values["fourier/W_E_power"]),
                       run_dir / "plots" / "fourier_W_E.png")
     if "circles/signal" in arrays.values:
-        plot_circle_signals(np.asarray(arrays.epochs["circles"]), np.stack(arrays.values["circles/signal"]),
-                            arrays.values["circles/is_circle"][-1][0], run_dir / "plots" / "circle_signals.png")
+        signal, is_circle = np.stack(arrays.values["circles/signal"]), arrays.values["circles/is_circle"][-1][0]
+        plot_circle_signals(np.asarray(arrays.epochs["circles"]), signal, is_circle,
+                            run_dir / "plots" / "circle_signals.png")
+        if model is not None:  # the final embedding on its circles' planes and in PCA pairs (§6.9)
+            circles = ranked_circles(signal[-1, 0], is_circle)
+            plot_circle_geometry(distinct_tables(model, task)[0], task.modulus, circles, run_dir / "plots")
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")

@@ -1,5 +1,6 @@
 """Loss collaboration of circles (circle_survival.md §6.6): a model evaluated on all pairs with its embedding
-restricted to the constant, a base set of frequencies (the run's circles) and one more frequency ``i``."""
+restricted to the constant, a base set of frequencies (the run's circles) and one more frequency ``i``; the table
+of a run's snapshots is written by ``grokscope-circles-collab`` (:mod:`grokscope.analysis.collab_cli`)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,28 @@ def loss_collaboration(model, task, base: list[int]) -> np.ndarray:
     (``base`` = [], [c] or [c, c'] gives the paper's sets ``{i}``, ``{c, i}``, ``{c, c', i}``)."""
     k_max = max_frequency(task.modulus)
     return np.array([restricted_scores(model, task, sorted(set(base) | {i})) for i in range(1, k_max + 1)])
+
+
+def base_name(base: list[int]) -> str:
+    """The ``base`` column of a collaboration table: ``none``, ``7`` or ``7+13``."""
+    return "+".join(map(str, base)) or "none"
+
+
+def collaboration_rows(model, task, epoch: int, circles: list[int]) -> list[dict]:
+    """Rows ``epoch, base, freq, loss, acc`` of :func:`loss_collaboration` for the bases ``[]``, ``[c]``,
+    ``[c, c']`` (``circles`` strongest first; as many bases as circles allow, at most three)."""
+    rows = []
+    for n in range(min(len(circles), 2) + 1):
+        scores = loss_collaboration(model, task, circles[:n])
+        rows += [{"epoch": epoch, "base": base_name(circles[:n]), "freq": i, "loss": loss, "acc": acc}
+                 for i, (loss, acc) in enumerate(scores.tolist(), start=1)]
+    return rows
+
+
+def collaboration_sets(circles: list[int]) -> dict[str, tuple[str, int]]:
+    """Label ``{c}``, ``{c'}``, ``{c,c'}`` -> ``(base, freq)`` of the row that keeps exactly that set with DC
+    (``{c}`` is base ``none`` at ``i = c``; ``{c,c'}`` is base ``c`` at ``i = c'``)."""
+    sets = {f"{{{c}}}": ("none", c) for c in circles[:2]}
+    if len(circles) >= 2:
+        sets[f"{{{circles[0]},{circles[1]}}}"] = (base_name(circles[:1]), circles[1])
+    return sets

@@ -140,6 +140,18 @@ def circle_mask(signal: torch.Tensor, p: int) -> torch.Tensor:
     return signal[..., 1:] > rearrange(circle_threshold(signal, p), "... -> ... 1")
 
 
+def frequency_planes(table: torch.Tensor, p: int) -> torch.Tensor:
+    """``[2, K, d]`` (float64): the unit vectors ``u_k = Re F_k / ||Re F_k||`` and ``v_k = Im F_k / ||Im F_k||``
+    of each frequency ``k = 1..K`` of ``table [p, d]`` (circle_survival.md §6.3), computed as the ``cos k`` and
+    ``sin k`` coefficient rows of the orthonormal basis (equal up to sign: ``Im F_k`` is minus the ``sin k`` row
+    times ``sqrt(p/2)``). A plane with no ``Im F_k`` (a constructed segment) has NaN ``v_k``."""
+    k_max = (p - 1) // 2
+    table = table.detach().double()
+    coeffs = einsum(fourier_basis(p, table.dtype, table.device), table, "f x, x d -> f d")
+    planes = rearrange(coeffs[1 : 2 * k_max + 1], "(k two) d -> two k d", two=2)  # cos k, sin k rows
+    return planes / planes.norm(dim=-1, keepdim=True)
+
+
 def frequency_circularity(table: torch.Tensor, p: int) -> torch.Tensor:
     """Circularity ``[K]`` of each frequency's plane in ``table [p, d]`` (circle_survival.md §6.3).
 
@@ -151,10 +163,7 @@ def frequency_circularity(table: torch.Tensor, p: int) -> torch.Tensor:
     """
     k_max = (p - 1) // 2
     table = table.detach().double()
-    coeffs = einsum(fourier_basis(p, table.dtype, table.device), table, "f x, x d -> f d")
-    planes = rearrange(coeffs[1 : 2 * k_max + 1], "(k two) d -> two k d", two=2)  # cos k, sin k rows
-    planes = planes / planes.norm(dim=-1, keepdim=True)
-    projections = einsum(table, planes, "x d, two k d -> two k x")
+    projections = einsum(table, frequency_planes(table, p), "x d, two k d -> two k x")
     power = frequency_power(rearrange(projections, "two k x -> two k x 1"), p)  # [2, K, K + 1]
     own = power[:, torch.arange(k_max), torch.arange(1, k_max + 1)] / power.sum(-1)  # [2, K]
     return own.nan_to_num(0.0).pow(2).mean(0).sqrt()
@@ -191,3 +200,9 @@ def survivors(initial_signal: np.ndarray, final_is_circle: np.ndarray) -> list[d
     rank = np.argsort(np.argsort(-initial, kind="stable"), kind="stable") + 1
     return [{"freq": int(k) + 1, "initial_signal": float(initial[k]), "initial_rank": int(rank[k])}
             for k in np.flatnonzero(final_is_circle)]
+
+
+def ranked_circles(signal: np.ndarray, is_circle: np.ndarray) -> list[int]:
+    """The circles of one table, strongest first: the ``k`` with ``is_circle [K]`` true, by decreasing ``s_k`` of
+    ``signal [K + 1]`` (ties by ``k``)."""
+    return [int(k) + 1 for k in np.argsort(-np.asarray(signal)[1:], kind="stable") if is_circle[k]]

@@ -1,19 +1,21 @@
-"""Callbacks on ``module.epoch``: metrics and logging, checkpoints, a progress bar."""
+"""Callbacks on ``module.epoch``: metrics and logging, checkpoints, parameter snapshots, a progress bar."""
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from pathlib import Path
 
 import lightning as L
 import numpy as np
+import torch
 from lightning.pytorch.loggers import CSVLogger
 from tqdm.auto import tqdm
 
 from grokscope.metrics import evaluate, split_scores
 from grokscope.training.cadence import Cadence
-from grokscope.training.outputs import ArrayStore
+from grokscope.training.outputs import ArrayStore, atomic_write_bytes
 
 GROK_THRESHOLD = 0.99
 
@@ -120,6 +122,36 @@ class CheckpointCallback(L.Callback):
         trainer.save_checkpoint(tmp)
         os.replace(tmp, self.path)
         self.arrays.save()
+
+
+def snapshot_path(directory: Path, epoch: int) -> Path:
+    """``<directory>/epoch=<epoch>.pt``: the parameters after ``epoch`` optimizer steps."""
+    return directory / f"epoch={epoch}.pt"
+
+
+class SnapshotCallback(L.Callback):
+    """Saves the model's ``state_dict`` (every parameter, on the CPU) to :func:`snapshot_path` at epoch 0, every
+    ``cadence`` epochs and the last epoch, atomically (circle_survival.md §7: "embedding + MLP snapshots every
+    100 steps"). A resumed run rewrites the epochs it repeats with the same values, so resuming is idempotent."""
+
+    def __init__(self, directory: Path, cadence: Cadence):
+        self.directory, self.cadence = directory, cadence
+
+    def setup(self, trainer, pl_module, stage) -> None:
+        pl_module.cadences.append(self.cadence)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if self.cadence.due(pl_module.epoch):
+            self.save(pl_module.model, pl_module.epoch)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.cadence.due(pl_module.epoch) or pl_module.epoch >= pl_module.max_epochs:
+            self.save(pl_module.model, pl_module.epoch)
+
+    def save(self, model, epoch: int) -> None:
+        buf = io.BytesIO()
+        torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, buf)
+        atomic_write_bytes(snapshot_path(self.directory, epoch), buf.getvalue())
 
 
 class EpochProgressBar(L.Callback):
