@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -59,12 +59,13 @@ def _interventions(config: dict) -> dict:
 
 # --- perturbation (§5 "Perturbation", §8 bug 4) ---------------------------------------------------------------
 
-@lru_cache(maxsize=None)
+@cache
 def _reference_signal(config_json: str) -> tuple[float, ...]:
+    from omegaconf import OmegaConf
+
     from grokscope.config import validate
     from grokscope.interventions.tables import signal, tables
     from grokscope.train import build
-    from omegaconf import OmegaConf
 
     task, model = build(validate(OmegaConf.create(json.loads(config_json))))
     return tuple(signal(tables(model, task, "W_E", "W_E")[:1]).tolist())
@@ -256,6 +257,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if not args.dir.is_dir():
         parser.error(f"{args.dir} is not a directory")
+    if not any(args.dir.rglob(".hydra/config.yaml")):
+        parser.error(f"no run dirs under {args.dir}")
     try:
         if args.analysis == "ablate-freqs":
             print(",".join(str(f).replace(" ", "") for f in ablation_freqs(args.dir).values()))
