@@ -144,9 +144,24 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert bad.returncode == 2 and bad.stderr.startswith("usage:")
 
 
+# The reduced CPU sweep: 1000 steps instead of 30,001 (the counts at step 500 and 1000 already agree), d from 4 to
+# 128, 3 seeds, two joblib workers; metrics every 100 steps only.
+SLOW_OVERRIDES = ["max_epochs=1000", "metrics.dense_epochs=0", "model.d_embed=4,8,32,128", "seed=0,1,2",
+                  "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+
+
 @pytest.mark.slow
 def test_more_circles_survive_with_larger_embedding_dimension(tmp_path):
-    """SLOW_DOC"""
+    """``scripts/sweep_circles.sh dim`` reduced to 1000 steps reproduces "more circles survive with larger embedding
+    dimension" (circle_survival.md §9): the mean final number of circles at d = 128 exceeds that at d = 4 by at
+    least one, and the means never drop by more than 0.5 from one d to the next.
+
+    Measured on the 2-core CPU (1000 steps, final circles/n_circles per seed 0, 1, 2 | seeds 3, 4 from a separate
+    sweep): d = 4: 2, 2, 1 | 4, 2 (mean 1.67 over seeds 0-2); d = 8: 5, 1, 3 | 3, 3 (3.00); d = 16: 3, 3, 4 (3.33);
+    d = 32: 5, 4, 4 (4.33); d = 64: 5, 3, 5 (4.33); d = 128: 4, 4, 5 | 5, 5 (4.33). So the means over seeds 0-2
+    at d = 4, 8, 32, 128 are 1.67, 3.00, 4.33, 4.33; single seeds are noisy (d = 8 ranges 1-5), the means are not.
+    Wall time of this test: SLOW_TIME.
+    """
     env = {**os.environ, "SWEEP_DIR": str(tmp_path / "dim"),
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     out = subprocess.run(["bash", REPO / "scripts" / "sweep_circles.sh", "dim", *SLOW_OVERRIDES], env=env,
@@ -154,10 +169,8 @@ def test_more_circles_survive_with_larger_embedding_dimension(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert (tmp_path / "dim" / "circles_n_circles_vs_model.d_embed.png").stat().st_size > 0
     runs = pd.read_csv(tmp_path / "dim" / "runs.csv")
+    assert (runs["status"] == "completed").sum() == 12
     means = runs.groupby("model.d_embed")["circles/n_circles"].mean().sort_index()
     print(means.to_string())
-    assert means.iloc[-1] > means.iloc[0] + SLOW_MARGIN, means.to_dict()
-
-
-SLOW_OVERRIDES: list[str] = []
-SLOW_MARGIN = 0.0
+    assert means.iloc[-1] >= means.iloc[0] + 1, means.to_dict()
+    assert means.diff().min() >= -0.5, means.to_dict()
