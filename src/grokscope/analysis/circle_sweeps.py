@@ -79,8 +79,9 @@ def reference_signal(config: dict) -> np.ndarray:
 
 def perturbation_runs(paths) -> pd.DataFrame:
     """One row per run of ``intervention=perturb``: ``run_dir, embedding_seed, alpha, freq`` (the perturbed
-    ``k0``, chosen on the reference embedding), ``margin = alpha s_k0 - mean_k s_k`` (reference signals, mean over
-    all ``p`` values of ``k``, DC included) and ``survived`` (``k0`` a circle at the end)."""
+    ``k0``, chosen on the reference embedding; the strongest one if several are perturbed), ``margin = alpha
+    s_k0 - mean_k s_k`` (reference signals, mean over all ``p`` values of ``k``, DC included) and ``survived``
+    (``k0`` a circle at the end)."""
     table = _completed_table(paths)
     rows = []
     for run_dir, part in table.groupby("run_dir"):
@@ -88,8 +89,7 @@ def perturbation_runs(paths) -> pd.DataFrame:
         perturb = _interventions(config).get("perturb")
         if perturb is None:
             continue
-        ref = reference_signal(config)
-        p = 2 * (len(ref) - 1) + 1
+        ref, p = reference_signal(config), config["task"]["p"]
         freqs = perturb.get("freqs") or list(np.argsort(-ref[1:], kind="stable")[: perturb["strongest"]] + 1)
         k0, alpha = int(freqs[0]), float(perturb["alpha"])
         mean = (ref[0] + 2 * ref[1:].sum()) / p
