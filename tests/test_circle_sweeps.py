@@ -144,8 +144,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert bad.returncode == 2 and bad.stderr.startswith("usage:")
 
 
-# The reduced CPU sweep: 1000 steps instead of 30,001 (the counts at step 500 and 1000 already agree), d from 4 to
-# 128, 3 seeds, two joblib workers; metrics every 100 steps only.
+# The reduced CPU sweep: 1000 steps instead of 30,001 (the counts are still moving a little: step 500 and 1000
+# differ by 1-2 in some runs), d from 4 to 128, 3 seeds, two joblib workers; metrics every 100 steps only.
 SLOW_OVERRIDES = ["max_epochs=1000", "metrics.dense_epochs=0", "model.d_embed=4,8,32,128", "seed=0,1,2",
                   "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
 
