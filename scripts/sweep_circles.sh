@@ -42,7 +42,9 @@ case $mode in
   *) echo "$usage" >&2; exit 2 ;;
 esac
 dir=${SWEEP_DIR:-multirun/circles_$mode}
-train() { python -m grokscope.train -m experiment=circle_survival logger=csv progress_bar=false "$@"; }
+# no per-run snapshots (60-120 MB each at full length); add snapshot_every_n_epochs=100 for loss collaboration
+train() { python -m grokscope.train -m experiment=circle_survival logger=csv progress_bar=false \
+  snapshot_every_n_epochs=null "$@"; }
 if [[ $mode == ablate ]]; then
   train "seed=$R" "hydra.sweep.dir=$dir/O" "$@"
   keep=$("${sweeps[@]}" ablate-freqs "$dir/O/0_"*)
