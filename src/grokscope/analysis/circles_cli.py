@@ -48,6 +48,8 @@ def ode(args) -> None:
     signal_ode.plot_roll_out(x, fit, circles + others, out / "ode_roll_out.png")
     np.savez(out / "ode.npz", A=fit.A, b=fit.b, r2=fit.r2, alpha=fit.alpha, n_steps=len(x))
     print(f"A: {fit.A.shape}, b: {fit.b.shape}, alpha = {fit.alpha}, {len(x)} steps, R^2 = {fit.r2:.4f}")
+    if not fit.converged:
+        print("note: the Lasso solver reached its iteration limit (sklearn's max_iter=1000, as the reference)")
     print(f"-> {out / 'ode_A.png'}, {out / 'ode_roll_out.png'}, {out / 'ode.npz'}")
 
 

@@ -5,6 +5,7 @@ plots, and ``R^2`` vs ``d`` over a sweep (§7: ``d = 4..95`` × 10 seeds, first 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 from einops import rearrange
 from scipy.linalg import expm
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso
 from sklearn.metrics import r2_score
 
@@ -22,12 +24,14 @@ from grokscope.analysis.survival import circle_runs, dense_signal
 
 @dataclass
 class LinearODE:
-    """``A [K, K]``, ``b [K]`` and the in-sample ``R^2`` of the increments (uniform average over outputs)."""
+    """``A [K, K]``, ``b [K]`` and the in-sample ``R^2`` of the increments (uniform average over outputs);
+    ``converged`` is false when the Lasso solver stopped at its iteration limit."""
 
     A: np.ndarray
     b: np.ndarray
     r2: float
     alpha: float = 0.0
+    converged: bool = True
 
     def roll_out(self, x0: np.ndarray, n_steps: int) -> np.ndarray:
         """``x^(t+1) = x^(t) + A x^(t) + b`` from ``x^(0) = x0``: ``[n_steps, K]``."""
@@ -50,15 +54,19 @@ def fit_linear_ode(x: np.ndarray, alpha: float = 0.0) -> LinearODE:
     circle_survival.md §6.7), ``alpha = 0`` by ordinary least squares. ``R^2`` as sklearn's ``r2_score``."""
     x = np.asarray(x, dtype=np.float64)
     inputs, increments = x[:-1], np.diff(x, axis=0)  # [n - 1, K] each
+    converged = True
     if alpha > 0:
-        lasso = Lasso(alpha=alpha).fit(inputs, increments)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            lasso = Lasso(alpha=alpha).fit(inputs, increments)
+        converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
         A, b = lasso.coef_, lasso.intercept_  # [K_out, K_in], [K]
     else:
         design = np.concatenate([inputs, np.ones((len(inputs), 1))], axis=1)  # [n - 1, K + 1]
         coef, *_ = np.linalg.lstsq(design, increments, rcond=None)  # [K + 1, K]
         A, b = rearrange(coef[:-1], "k_in k_out -> k_out k_in"), coef[-1]
     r2 = float(r2_score(increments, inputs @ A.T + b))
-    return LinearODE(A, b, r2, alpha)
+    return LinearODE(A, b, r2, alpha, converged)
 
 
 def ode_r2_table(paths, steps: int = 1000, alphas=(0.0, 0.01), progress: bool = False) -> pd.DataFrame:
