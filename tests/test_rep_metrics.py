@@ -161,6 +161,20 @@ def test_fractions_of_variance_sum_to_one(build_group):
         assert {"s6_9d_a", "s6_9d_b", "s6_10d_a", "s6_10d_b", "s6_16d"} <= set(basis.names)
 
 
+@pytest.mark.parametrize("scale", [1.0, 2000.0])
+def test_shifted_losses_equal_one_cross_entropy_per_shift(scale):
+    """The batched form (one exponential per entry, sums by label) equals one softmax per shift, also where the
+    sums underflow (scale 2000: logit gaps beyond float64's exponent range) and labels are missing."""
+    gen = torch.Generator().manual_seed(1)
+    n, rows = 9, 60
+    logits = scale * torch.randn(rows, n, generator=gen, dtype=torch.float64)
+    labels = torch.randint(n - 2, (rows,), generator=gen)  # the last two labels never occur
+    shifts = scale * torch.randn(4, n, n, generator=gen, dtype=torch.float64)
+    expected = torch.stack([torch.nn.functional.cross_entropy(logits - s[labels], labels) for s in shifts])
+    got = shifted_losses(logits, torch.arange(rows), labels, shifts)
+    assert torch.isfinite(got).all() and torch.allclose(got, expected, rtol=1e-12)
+
+
 def test_losses_are_true_means_over_chunks(monkeypatch):
     """Bug 3: the original summed the means of 8 chunks; every loss here is one mean over all rows."""
     gen = torch.Generator().manual_seed(0)

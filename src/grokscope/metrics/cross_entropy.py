@@ -7,7 +7,7 @@ the original summed per-chunk means, inflating the losses of large groups 8-fold
 from __future__ import annotations
 
 import torch
-from einops import einsum
+from einops import einsum, rearrange
 from torch.nn.functional import cross_entropy
 
 from grokscope.metrics.group_basis import row_chunks
@@ -39,8 +39,19 @@ def shifted_losses(
     ``logits = values`` (``[N, n_classes]``) or ``values @ unembed`` (``values [N, k]``, ``unembed
     [k, n_classes]``); ``shifts [R, n, n_classes]`` is a table over labels (a projection of the logits that
     depends on the row only through its label); ``rows`` indexes the rows to average over.
+
+    One exponential per row and per table entry instead of one softmax per row and per ``ρ``: with
+    ``m_r = max_j l_rj`` and ``t_ρc = max_j (-shifts[ρ, c, j])``,
+
+        CE_ρr = m_r + t_ρc + log Σ_j e^{l_rj - m_r} e^{-shifts[ρ, c, j] - t_ρc} - l_rc + shifts[ρ, c, c],
+
+    ``c = labels_r``, the sums being one batched matmul over the rows of each label. Rows whose sum underflows
+    (terms below ~1e-308) are recomputed directly.
     """
     width = shifts.shape[-1]
+    shifts = shifts.double()
+    top = shifts.neg().amax(dim=-1)  # [R, n]
+    weights = rearrange((shifts.neg() - top[..., None]).exp(), "r c j -> c j r")  # [n, n_classes, R]
     totals = torch.zeros(len(shifts), dtype=torch.float64, device=shifts.device)
     for chunk in row_chunks(len(rows), max(width, values.shape[1])):
         idx = rows[chunk]
@@ -48,6 +59,26 @@ def shifted_losses(
         if unembed is not None:
             logits = logits @ unembed.double()
         target = labels[idx]
-        for i, shift in enumerate(shifts):
-            totals[i] += cross_entropy(logits - shift[target], target, reduction="sum")
+        peak = logits.amax(dim=1, keepdim=True)  # [n_rows, 1]
+        sums = per_label_matmul((logits - peak).exp(), target, weights)  # [n_rows, R]
+        losses = peak + top[:, target].T + sums.log() - logits.gather(1, target[:, None]) + shifts[:, target, target].T
+        bad = ~torch.isfinite(losses).all(dim=1)
+        if bad.any():
+            losses[bad] = torch.stack([cross_entropy(logits[bad] - shift[target[bad]], target[bad], reduction="none")
+                                       for shift in shifts], dim=1)
+        totals += losses.sum(dim=0)
     return totals / len(rows)
+
+
+def per_label_matmul(x: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``out[r] = x[r] @ weights[labels_r]`` for ``x [n_rows, k]``, ``weights [n_labels, k, m]``: one ``bmm`` over
+    the rows grouped by label (zero-padded to the largest group)."""
+    order = torch.argsort(labels, stable=True)
+    grouped = labels[order]
+    counts = torch.bincount(labels, minlength=len(weights))
+    slot = torch.arange(len(labels), device=labels.device) - (counts.cumsum(0) - counts)[grouped]
+    padded = x.new_zeros(len(weights), int(counts.max()), x.shape[1])
+    padded[grouped, slot] = x[order]
+    out = torch.empty(len(labels), weights.shape[2], dtype=x.dtype, device=x.device)
+    out[order] = torch.bmm(padded, weights)[grouped, slot]
+    return out
