@@ -14,10 +14,9 @@ import time
 import traceback
 import warnings
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import hydra
-import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -38,10 +37,10 @@ from grokscope.metrics.circles import ranked_circles
 from grokscope.metrics.fourier import distinct_tables
 from grokscope.sweep import is_completed
 from grokscope.training.cadence import Cadence, log_spaced_epochs
-from grokscope.training.callbacks import CheckpointCallback, EpochProgressBar, MetricsCallback, SnapshotCallback
-from grokscope.training.loggers import build_loggers, finish_wandb
-from grokscope.training.module import Diverged, GrokModule
 from grokscope.training.outputs import ArrayStore, write_json
+
+if TYPE_CHECKING:
+    import lightning as L
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 # Lightning's CSV logger warns because Hydra has already written .hydra/ into the run dir; nothing is lost.
@@ -119,6 +118,10 @@ def _run(config: Config, resolved: dict, run_dir: Path, run_name, group, tags, s
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     resume_from = resume_checkpoint(config.run.resume, checkpoint)
     resumed_epoch = torch.load(resume_from, weights_only=False)["grokscope"]["epoch"] if resume_from else None
+    # Lightning loads only now, once the config has been checked and built: a user mistake exits in ~2 s
+    from grokscope.training.callbacks import CheckpointCallback, EpochProgressBar, MetricsCallback, SnapshotCallback
+    from grokscope.training.loggers import build_loggers, finish_wandb
+    from grokscope.training.module import Diverged, GrokModule
 
     arrays = ArrayStore(run_dir / "arrays")
     metrics_cb = MetricsCallback(*recorder_parts(config, task, model, interventions), arrays)
@@ -168,6 +171,8 @@ def recorder_parts(config: Config, task, model, interventions=()) -> tuple:
 
 def lightning_trainer(device: str, loggers, callbacks, run_dir: Path) -> L.Trainer:
     """A Trainer that leaves the loop to the module: one endless epoch, no validation, no own checkpoints."""
+    import lightning as L
+
     return L.Trainer(
         accelerator=device, devices=1, min_epochs=0, max_epochs=1, logger=loggers, callbacks=callbacks,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,

@@ -6,10 +6,12 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-
-from lightning.pytorch.loggers import CSVLogger, Logger
+from typing import TYPE_CHECKING
 
 from grokscope.config import Checked, register, require_choice
+
+if TYPE_CHECKING:
+    from lightning.pytorch.loggers import Logger
 
 WANDB_MODES = ("offline", "online", "disabled")
 
@@ -53,10 +55,10 @@ def build_loggers(cfg: LoggerConfig, run_dir: Path, run_name: str, group: str | 
     ``concurrent``: one of several WandB runs open in this process (ensemble members), each its own run
     (``reinit="create_new"``) instead of the process-global one; end them with :func:`finish_wandb`.
     """
+    from lightning.pytorch.loggers import CSVLogger, WandbLogger  # not at import: the config schema needs none
+
     loggers: list[Logger] = [CSVLogger(save_dir=run_dir, name="", version="")]
     if cfg.wandb.enabled:
-        from lightning.pytorch.loggers import WandbLogger
-
         loggers.append(WandbLogger(
             name=run_name, project=cfg.wandb.project, entity=cfg.wandb.entity, group=cfg.wandb.group or group,
             tags=[*cfg.wandb.tags, *tags], save_dir=str(run_dir), mode=cfg.wandb.resolved_mode(), config=config,
