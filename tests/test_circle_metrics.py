@@ -73,6 +73,17 @@ def test_dense_epochs_log_every_early_epoch(tmp_path):
     assert (tmp_path / "plots" / "circle_signals.png").stat().st_size > 0
 
 
+def test_summary_names_the_surviving_initial_frequencies(tmp_path):
+    """Frequencies 2 and 4 built in at init (s_k = 80, the others tiny) are the circles at the end, and the
+    summary reports them with their initial signal and rank."""
+    summary = train(tmp_path, f"task.p={P}", "model.d_embed=16", "model.hidden=[32]", "metrics.progress=false",
+                    "metrics.circles=true", "intervention=construct", "intervention.construct.freqs=[2,4]",
+                    "intervention.construct.amplitudes=[80,60]", "max_epochs=5")
+    found = summary["circle_survivors"]
+    assert [s["freq"] for s in found] == [2, 4] and [s["initial_rank"] for s in found] == [1, 2]
+    assert [round(s["initial_signal"], 6) for s in found] == [80.0, 60.0]
+
+
 def test_sweep_recipe_circles_vs_dimension(tmp_path):
     """scripts/sweep_circles.sh end to end on 2 tiny jobs: runs, table and plot of circles/n_circles vs d."""
     script = Path(__file__).resolve().parents[1] / "scripts" / "sweep_circles.sh"

@@ -33,7 +33,7 @@ from grokscope.analysis.plots import (
 from grokscope.config import Config, ConfigError, validate
 from grokscope.interventions import apply_at_init, build_interventions
 from grokscope.metrics import build_metrics
-from grokscope.metrics.circles import ranked_circles
+from grokscope.metrics.circles import ranked_circles, survivors
 from grokscope.metrics.fourier import distinct_tables
 from grokscope.sweep import is_completed
 from grokscope.training.cadence import Cadence, log_spaced_epochs
@@ -151,9 +151,13 @@ def _run(config: Config, resolved: dict, run_dir: Path, run_name, group, tags, s
 
 
 def write_summary(run_dir: Path, resolved: dict, task, recorder, arrays: ArrayStore, model=None, **fields) -> dict:
-    """``summary.json`` (``fields``, the final logged row, the grokking epochs, the resolved config) and the
-    run's plots (those of the final embedding need ``model``); returns the summary."""
+    """``summary.json`` (``fields``, the final logged row, the grokking epochs, the resolved config and, with
+    circle metrics, ``circle_survivors``: the final circles of operand ``a``'s table with their initial signal
+    and rank) and the run's plots (those of the final embedding need ``model``); returns the summary."""
     summary = {**fields, "final": recorder.history[-1], "grok_epochs": recorder.grok_epochs, "config": resolved}
+    if "circles/signal" in arrays.values and arrays.epochs["circles"][0] == 0:
+        summary["circle_survivors"] = survivors(arrays.values["circles/signal"][0][0],
+                                                arrays.values["circles/is_circle"][-1][0])
     write_json(run_dir / "summary.json", summary)
     _plots(run_dir, recorder.history, task, arrays, model)
     return summary
