@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -86,3 +87,5 @@ def test_multirun_writes_one_dir_per_job(tmp_path):
     for num, (d_embed, seed) in enumerate([(8, 0), (16, 0), (8, 1), (16, 1)]):
         assert names[num].startswith(f"{num}_") and f"model.d_embed={d_embed}," in names[num]
         assert names[num].endswith(f"seed={seed}")
+    finished = [line for line in proc.stdout.splitlines() if ": completed after 20 epochs; train/acc " in line]
+    assert sorted(Path(line.split(":")[0]).name for line in finished) == names  # one line per job, naming its dir

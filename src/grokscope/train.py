@@ -232,8 +232,9 @@ def _hydra_main(cfg: DictConfig) -> None:
         return
     name = "_".join(filter(None, [cfg.task.name, cfg.model.name, hc.job.override_dirname])) or None
     try:
-        run(cfg, run_dir, run_name=name, group=hc.sweep.dir if multirun else None,
-            tags=tuple(hc.overrides.task) if multirun else ())
+        summary = run(cfg, run_dir, run_name=name, group=hc.sweep.dir if multirun else None,
+                      tags=tuple(hc.overrides.task) if multirun else ())
+        print(outcome(run_dir, summary))
     except ConfigError as err:
         if not multirun:  # exit here, before Hydra reports the job as crashed
             report(err)
@@ -243,6 +244,15 @@ def _hydra_main(cfg: DictConfig) -> None:
             raise
         print(f"job {hc.job.num} failed:\n{traceback.format_exc()}", file=sys.stderr)
 
+
+def outcome(run_dir: Path, summary: dict) -> str:
+    """One line on a finished run: its dir, status, epochs, final accuracies and grokking epochs."""
+    if "members" in summary:
+        return f"{run_dir}: {summary['status']} after {summary['epochs']} epochs, {len(summary['members'])} members"
+    accuracies = ", ".join(f"{key} {value:.3f}" for key, value in summary["final"].items() if key.endswith("/acc"))
+    grokked = ", ".join(f"{split} {epoch}" for split, epoch in summary["grok_epochs"].items() if epoch is not None)
+    return (f"{run_dir}: {summary['status']} after {summary['epochs']} epochs; {accuracies}"
+            + (f"; accuracy >= 0.99 from epoch: {grokked}" if grokked else ""))
 
 
 def one_line(err: BaseException) -> str:
