@@ -13,7 +13,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from einops import rearrange, reduce
+from einops import rearrange
 from torch import nn
 from torch.func import functional_call, vmap
 
@@ -152,12 +152,11 @@ class EnsembleModule(GrokModule):
         """Per-member objectives ``[e]`` (their sum is trained): one vmapped forward over all members."""
         tokens, labels, sizes = self._batch()
         logits = vmap(self._member_logits)(dict(self.stacked), tokens).to(self.loss_dtype)  # [e, n, d_vocab_out]
-        losses = []
-        for w, term_logits, term_labels in zip(self._weights, logits.split(sizes, dim=1), labels.split(sizes, dim=1)):
-            rows = torch.nn.functional.cross_entropy(rearrange(term_logits, "e n v -> (e n) v"),
-                                                     rearrange(term_labels, "e n -> (e n)"), reduction="none")
-            losses.append(w * reduce(rows, "(e n) -> e", "mean", e=self.n_members))
-        return sum(losses)
+        rows = torch.nn.functional.cross_entropy(rearrange(logits, "e n v -> (e n) v"),
+                                                 rearrange(labels, "e n -> (e n)"), reduction="none")
+        # split the per-row losses, not the logits: the backward of a split of [e, n, v] copies all of it
+        rows = rearrange(rows, "(e n) -> e n", e=self.n_members)
+        return sum(w * term.mean(dim=1) for w, term in zip(self._weights, rows.split(sizes, dim=1)))
 
     def before_optimizer_step(self, params: list[torch.Tensor]) -> None:
         """Per-member clipping: member ``e``'s gradients scale by ``min(1, c / (||g_e|| + 1e-6))`` with
