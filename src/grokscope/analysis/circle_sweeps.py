@@ -22,7 +22,7 @@ import pandas as pd
 import yaml
 
 from grokscope.analysis.collect import find_run_dirs
-from grokscope.analysis.survival import survival_table
+from grokscope.analysis.survival import final_circles, survival_table
 from grokscope.training.outputs import load_arrays
 
 
@@ -139,13 +139,6 @@ def construction_curve(paths) -> pd.DataFrame:
 
 
 # --- ablation (§5 "Ablation") ----------------------------------------------------------------------------------
-
-def final_circles(run_dir: Path) -> list[int]:
-    """The final circles of operand ``a``'s table, strongest final signal first."""
-    arrays = load_arrays(Path(run_dir) / "arrays" / "circles.npz")
-    signal, is_circle = arrays["signal"][-1, 0, 1:], arrays["is_circle"][-1, 0]
-    return [int(k) + 1 for k in np.argsort(-signal, kind="stable") if is_circle[k]]
-
 
 def ablation_freqs(o_dir: Path) -> dict[str, list[int]]:
     """The kept frequencies of runs A-D from the reference run O (circle_survival.md §5): A = O's strongest final

@@ -26,11 +26,10 @@ from omegaconf import OmegaConf
 from grokscope.analysis.circle_plots import plot_circle_geometry, plot_loss_collaboration
 from grokscope.analysis.collect import run_config
 from grokscope.analysis.loss_collaboration import collaboration_rows, collaboration_sets
+from grokscope.analysis.survival import final_circles
 from grokscope.config import validate
-from grokscope.metrics.circles import ranked_circles
 from grokscope.metrics.fourier import distinct_tables
 from grokscope.train import build
-from grokscope.training.outputs import load_arrays
 
 
 class RunDirError(Exception):
@@ -42,12 +41,6 @@ def snapshots(run_dir: Path) -> dict[int, Path]:
     found = {int(m.group(1)): path for path in (run_dir / "snapshots").glob("epoch=*.pt")
              if (m := re.fullmatch(r"epoch=(\d+)\.pt", path.name))}
     return dict(sorted(found.items()))
-
-
-def final_circles(run_dir: Path) -> list[int]:
-    """The final circles of operand ``a``'s table in ``arrays/circles.npz``, strongest final signal first."""
-    arrays = load_arrays(run_dir / "arrays" / "circles.npz")
-    return ranked_circles(arrays["signal"][-1, 0], arrays["is_circle"][-1, 0])
 
 
 def load_run(run_dir: Path):
