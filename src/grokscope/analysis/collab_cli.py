@@ -14,7 +14,6 @@ check: circles collaborate, i.e. keeping ``{c, c'}`` gives a lower loss than kee
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
@@ -46,9 +45,7 @@ def snapshots(run_dir: Path) -> dict[int, Path]:
 def load_run(run_dir: Path):
     """``(task, model)`` of a run rebuilt from its config (``summary.json``'s, else ``.hydra/config.yaml``) by
     :func:`grokscope.train.build`; load a snapshot with ``model.load_state_dict``."""
-    summary_path = run_dir / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
-    return build(validate(OmegaConf.create(run_config(run_dir, summary))))
+    return build(validate(OmegaConf.create(run_config(run_dir))))
 
 
 def collaboration_table(run_dir: Path, circles: list[int], every: int | None = None) -> pd.DataFrame:
