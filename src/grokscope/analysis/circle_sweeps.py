@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from grokscope.analysis.collect import find_run_dirs
+from grokscope.analysis.collect import find_run_dirs, run_config
+from grokscope.analysis.plots import _save, plt
 from grokscope.analysis.survival import final_circles, survival_table
+from grokscope.sweep import read_summary
 from grokscope.training.outputs import load_arrays
 
 
@@ -30,15 +31,8 @@ class SweepInputError(ValueError):
     """Input that the analysis cannot use (no runs, runs of another kind); one line for the CLI."""
 
 
-def run_config(run_dir: Path) -> dict:
-    """The run's resolved config (``summary.json``), else its ``.hydra/config.yaml``."""
-    summary = _summary(run_dir)
-    return summary.get("config") or yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
-
-
 def _summary(run_dir: Path) -> dict:
-    path = Path(run_dir) / "summary.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    return read_summary(Path(run_dir)) or {}
 
 
 def _completed_table(paths) -> pd.DataFrame:
@@ -183,52 +177,33 @@ def ablation_table(paths) -> pd.DataFrame:
 
 # --- plots and CLI ---------------------------------------------------------------------------------------------
 
-def _figure():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_perturbation(curve: pd.DataFrame, path: Path) -> None:
-    plt = _figure()
     fig, ax = plt.subplots(figsize=(6, 4))
     for seed, part in curve.groupby("embedding_seed"):
         ax.plot(part["margin"], part["rate"], marker="o", label=f"embedding seed {seed}, k0 = {part['freq'].iloc[0]}")
     ax.set(xlabel="alpha s_k0(init) - mean_k s_k(init)", ylabel="survival rate of k0",
            title=f"perturbation ({int(curve['n'].sum())} runs)")
     ax.legend(fontsize="small")
-    _save(fig, plt, path)
+    _save(fig, path)
 
 
 def plot_construction(curve: pd.DataFrame, path: Path) -> None:
-    plt = _figure()
     fig, ax = plt.subplots(figsize=(6, 4))
     for col, label in (("rate_c1", "c1 (amplitude 80)"), ("rate_c2", "c2 (amplitude 80 m)")):
         ax.plot(curve["m"], curve[col], marker="o", label=label)
     ax.set(xscale="log", xlabel="m = lambda_c2 / lambda_c1", ylabel="survival rate",
            title=f"manual construction ({int(curve['n'].sum())} runs)")
     ax.legend()
-    _save(fig, plt, path)
+    _save(fig, path)
 
 
 def plot_ablation(table: pd.DataFrame, path: Path) -> None:
-    plt = _figure()
     fig, (loss, circles) = plt.subplots(1, 2, figsize=(9, 3.5))
     loss.bar(table["run"], table["test/loss"])
     loss.set(yscale="log", ylabel="final test loss", title="ablation at init")
     circles.bar(table["run"], table["n_circles"])
     circles.set(ylabel="final number of circles")
-    _save(fig, plt, path)
-
-
-def _save(fig, plt, path: Path) -> None:
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 ANALYSES = {"perturb": (perturbation_curve, plot_perturbation, "perturbation"),
