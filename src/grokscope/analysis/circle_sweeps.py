@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from grokscope.analysis.cli import OneLineParser
 from grokscope.analysis.collect import find_run_dirs, run_config
 from grokscope.analysis.plots import _save, plt
 from grokscope.analysis.survival import final_circles, survival_table
@@ -211,14 +212,9 @@ ANALYSES = {"perturb": (perturbation_curve, plot_perturbation, "perturbation"),
             "ablate": (ablation_table, plot_ablation, "ablation")}
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"circle_sweeps: error: {message}\n")
-
-
 def main(argv=None) -> None:
-    parser = _Parser(prog="python -m grokscope.analysis.circle_sweeps", description=__doc__,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="python -m grokscope.analysis.circle_sweeps", name="circle_sweeps", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("analysis", choices=[*ANALYSES, "ablate-freqs"])
     parser.add_argument("dir", type=Path, help="sweep dir (ablate-freqs: run O's dir)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the table and plot (default: dir)")
@@ -234,7 +230,7 @@ def main(argv=None) -> None:
         analyse, plot, name = ANALYSES[args.analysis]
         table = analyse([args.dir])
     except (SweepInputError, KeyError, FileNotFoundError) as err:
-        parser.exit(2, f"circle_sweeps: error: {err}\n")
+        parser.error(str(err))
     out = args.out or args.dir
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / f"{name}.csv", index=False)

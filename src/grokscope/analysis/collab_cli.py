@@ -23,6 +23,7 @@ import torch
 from omegaconf import OmegaConf
 
 from grokscope.analysis.circle_plots import plot_circle_geometry, plot_loss_collaboration
+from grokscope.analysis.cli import OneLineParser
 from grokscope.analysis.collect import run_config
 from grokscope.analysis.loss_collaboration import collaboration_rows, collaboration_sets
 from grokscope.analysis.survival import final_circles
@@ -97,8 +98,8 @@ def summarize(table: pd.DataFrame, circles: list[int]) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="grokscope-circles-collab", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="grokscope-circles-collab", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path, help="a run dir with snapshots/ and arrays/circles.npz")
     parser.add_argument("--every", type=int, default=None, help="only snapshot epochs that are multiples of this")
     parser.add_argument("--plots", action="store_true", help="also the circle plane and PCA plots of the last snapshot")
@@ -107,7 +108,7 @@ def main(argv=None) -> None:
     try:
         table, circles = analyse(run_dir, args.every)
     except RunDirError as err:
-        parser.exit(2, f"grokscope-circles-collab: error: {err}\n")
+        parser.error(str(err))
     out = run_dir / "analysis"
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "loss_collaboration.csv", index=False)
@@ -126,6 +127,8 @@ def analyse(run_dir: Path, every: int | None) -> tuple[pd.DataFrame, list[int]]:
     """The collaboration table and the final circles, or a :class:`RunDirError` naming what is missing."""
     if every is not None and every < 1:
         raise RunDirError(f"--every={every}: must be an integer >= 1")
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir} is not a directory")
     if not snapshots(run_dir):
         raise RunDirError(f"no snapshots in {run_dir / 'snapshots'} (train with snapshot_every_n_epochs=N)")
     if not (run_dir / "arrays" / "circles.npz").exists():
