@@ -89,6 +89,18 @@ def test_cli_fails_with_one_line_on_bad_input(tmp_path, capsys):
     assert_cli_error(capsys, "gradient", str(tmp_path / "dead"), match="no alive")
 
 
+def test_cli_refuses_bad_numbers_in_one_line(tmp_path, capsys):
+    quadratic_run(tmp_path / "sweep" / "0", [80, 40], [0.01, 0.01], final=[60, 5])
+    run = str(tmp_path / "sweep" / "0")
+    assert_cli_error(capsys, "ode", run, "--steps", "-3", match="argument --steps: -3: must be an integer >= 3")
+    assert_cli_error(capsys, "ode", run, "--steps", "x", match="argument --steps: 'x' is not an integer")
+    assert_cli_error(capsys, "ode", run, "--alpha", "-1", match="argument --alpha: -1: must be a number >= 0")
+    assert_cli_error(capsys, "ode-sweep", run, "--alphas", "0", "-0.5", match="--alphas: -0.5")
+    assert_cli_error(capsys, "ode-sweep", run, "--steps", "0", match="--steps: 0: must be an integer >= 3")
+    assert_cli_error(capsys, "bogus", run, match="invalid choice: 'bogus'")
+    assert not (tmp_path / "sweep" / "0" / "analysis").exists()
+
+
 def test_cli_writes_tables_and_plots(tmp_path, capsys):
     separable_sweep(tmp_path / "sweep")
     out = tmp_path / "out"

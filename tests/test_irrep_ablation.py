@@ -123,6 +123,8 @@ def test_eval_irrep_ablation_scores_the_ablated_final_model(tmp_path):
     ((*S4, *IRREPS, "intervention.ablate.strongest=5"), "intervention.ablate.strongest"),
     ((*S4, "intervention=ablate"), "intervention.ablate.freqs"),  # freqs on a non-cyclic group
     ((*S4, "intervention=ablate", "intervention.ablate.irreps=[sign]"), "intervention.ablate.freqs"),  # two set
+    ((*S4, *IRREPS, "intervention.ablate.strongest=1", "intervention.ablate.irreps=[sign]"),
+     "intervention.ablate.strongest"),  # two set, freqs not among them
     (("task.op=mul", "intervention=ablate", "intervention.ablate.freqs=null", "intervention.ablate.irreps=[sign]"),
      "intervention.ablate.irreps"),  # no group
 ])

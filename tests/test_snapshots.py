@@ -101,6 +101,15 @@ def test_cli_fails_with_one_line_without_snapshots_or_circles(tmp_path, capsys):
     assert err.value.code == 2 and "circles.npz" in capsys.readouterr().err
 
 
+def test_cli_bad_arguments_are_one_line(tmp_path, capsys):
+    for argv, match in (([str(tmp_path / "missing")], "is not a directory"), ([str(tmp_path), "--every", "x"],
+                        "argument --every: invalid int value: 'x'"), ([str(tmp_path), "--every", "0"], "--every=0")):
+        with pytest.raises(SystemExit) as err:
+            main(argv)
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert err.value.code == 2 and len(lines) == 1 and match in lines[0], lines
+
+
 def test_a_circle_run_ends_with_its_geometry_plots(circle_run):
     for name in ("circle_planes.png", "circle_pca.png", "circle_signals.png"):
         assert (circle_run / "plots" / name).stat().st_size > 0

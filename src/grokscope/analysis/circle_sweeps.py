@@ -19,10 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from grokscope.analysis.collect import find_run_dirs
-from grokscope.analysis.survival import survival_table
+from grokscope.analysis.cli import OneLineParser
+from grokscope.analysis.collect import find_run_dirs, run_config
+from grokscope.analysis.plots import _save, plt
+from grokscope.analysis.survival import final_circles, survival_table
+from grokscope.sweep import read_summary
 from grokscope.training.outputs import load_arrays
 
 
@@ -30,15 +32,8 @@ class SweepInputError(ValueError):
     """Input that the analysis cannot use (no runs, runs of another kind); one line for the CLI."""
 
 
-def run_config(run_dir: Path) -> dict:
-    """The run's resolved config (``summary.json``), else its ``.hydra/config.yaml``."""
-    summary = _summary(run_dir)
-    return summary.get("config") or yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
-
-
 def _summary(run_dir: Path) -> dict:
-    path = Path(run_dir) / "summary.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    return read_summary(Path(run_dir)) or {}
 
 
 def _completed_table(paths) -> pd.DataFrame:
@@ -140,13 +135,6 @@ def construction_curve(paths) -> pd.DataFrame:
 
 # --- ablation (§5 "Ablation") ----------------------------------------------------------------------------------
 
-def final_circles(run_dir: Path) -> list[int]:
-    """The final circles of operand ``a``'s table, strongest final signal first."""
-    arrays = load_arrays(Path(run_dir) / "arrays" / "circles.npz")
-    signal, is_circle = arrays["signal"][-1, 0, 1:], arrays["is_circle"][-1, 0]
-    return [int(k) + 1 for k in np.argsort(-signal, kind="stable") if is_circle[k]]
-
-
 def ablation_freqs(o_dir: Path) -> dict[str, list[int]]:
     """The kept frequencies of runs A-D from the reference run O (circle_survival.md §5): A = O's strongest final
     circle, B = its two strongest, C = ``[1]``, D = ``[1, 2]``. With fewer circles than needed, the strongest
@@ -190,52 +178,33 @@ def ablation_table(paths) -> pd.DataFrame:
 
 # --- plots and CLI ---------------------------------------------------------------------------------------------
 
-def _figure():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_perturbation(curve: pd.DataFrame, path: Path) -> None:
-    plt = _figure()
     fig, ax = plt.subplots(figsize=(6, 4))
     for seed, part in curve.groupby("embedding_seed"):
         ax.plot(part["margin"], part["rate"], marker="o", label=f"embedding seed {seed}, k0 = {part['freq'].iloc[0]}")
     ax.set(xlabel="alpha s_k0(init) - mean_k s_k(init)", ylabel="survival rate of k0",
            title=f"perturbation ({int(curve['n'].sum())} runs)")
     ax.legend(fontsize="small")
-    _save(fig, plt, path)
+    _save(fig, path)
 
 
 def plot_construction(curve: pd.DataFrame, path: Path) -> None:
-    plt = _figure()
     fig, ax = plt.subplots(figsize=(6, 4))
     for col, label in (("rate_c1", "c1 (amplitude 80)"), ("rate_c2", "c2 (amplitude 80 m)")):
         ax.plot(curve["m"], curve[col], marker="o", label=label)
     ax.set(xscale="log", xlabel="m = lambda_c2 / lambda_c1", ylabel="survival rate",
            title=f"manual construction ({int(curve['n'].sum())} runs)")
     ax.legend()
-    _save(fig, plt, path)
+    _save(fig, path)
 
 
 def plot_ablation(table: pd.DataFrame, path: Path) -> None:
-    plt = _figure()
     fig, (loss, circles) = plt.subplots(1, 2, figsize=(9, 3.5))
     loss.bar(table["run"], table["test/loss"])
     loss.set(yscale="log", ylabel="final test loss", title="ablation at init")
     circles.bar(table["run"], table["n_circles"])
     circles.set(ylabel="final number of circles")
-    _save(fig, plt, path)
-
-
-def _save(fig, plt, path: Path) -> None:
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 ANALYSES = {"perturb": (perturbation_curve, plot_perturbation, "perturbation"),
@@ -243,14 +212,9 @@ ANALYSES = {"perturb": (perturbation_curve, plot_perturbation, "perturbation"),
             "ablate": (ablation_table, plot_ablation, "ablation")}
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"circle_sweeps: error: {message}\n")
-
-
 def main(argv=None) -> None:
-    parser = _Parser(prog="python -m grokscope.analysis.circle_sweeps", description=__doc__,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="python -m grokscope.analysis.circle_sweeps", name="circle_sweeps", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("analysis", choices=[*ANALYSES, "ablate-freqs"])
     parser.add_argument("dir", type=Path, help="sweep dir (ablate-freqs: run O's dir)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the table and plot (default: dir)")
@@ -266,7 +230,7 @@ def main(argv=None) -> None:
         analyse, plot, name = ANALYSES[args.analysis]
         table = analyse([args.dir])
     except (SweepInputError, KeyError, FileNotFoundError) as err:
-        parser.exit(2, f"circle_sweeps: error: {err}\n")
+        parser.error(str(err))
     out = args.out or args.dir
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / f"{name}.csv", index=False)

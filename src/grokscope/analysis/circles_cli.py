@@ -10,13 +10,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from grokscope.analysis import initial_gradient as ig
 from grokscope.analysis import signal_ode, survival
+from grokscope.analysis.cli import OneLineParser, at_least
 from grokscope.training.outputs import load_arrays
 
 PROG = "grokscope-circles-analyze"
@@ -91,8 +91,7 @@ def survival_cmd(args) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    main_parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
-                                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    main_parser = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = main_parser.add_subparsers(dest="command", required=True)
 
     def command(name, func, help_text, *, sweep=True):
@@ -105,11 +104,11 @@ def parser() -> argparse.ArgumentParser:
 
     sub = command("ode", ode, "linear ODE fit of one run's dense signals (§6.7)", sweep=False)
     sub.add_argument("run_dir", type=Path)
-    sub.add_argument("--alpha", type=float, default=0.01, help="Lasso alpha; 0: least squares")
-    sub.add_argument("--steps", type=int, default=1000, help="fit the first STEPS dense epochs")
+    sub.add_argument("--alpha", type=at_least(0.0, float), default=0.01, help="Lasso alpha; 0: least squares")
+    sub.add_argument("--steps", type=at_least(3), default=1000, help="fit the first STEPS dense epochs (>= 3)")
     sub = command("ode-sweep", ode_sweep, "R^2 of the ODE fit vs d_embed over sweeps (§6.7)")
-    sub.add_argument("--steps", type=int, default=1000)
-    sub.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.01])
+    sub.add_argument("--steps", type=at_least(3), default=1000)
+    sub.add_argument("--alphas", type=at_least(0.0, float), nargs="+", default=[0.0, 0.01])
     sub = command("gradient", gradient, "initial gradient vs survival (§6.5)")
     sub.add_argument("--criterion", choices=("alive", "circle"), default="alive",
                      help="alive: final s_k > 10; circle: final s_k > 2 mean s")
@@ -118,12 +117,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> None:
-    args = parser().parse_args(argv)
+    main_parser = parser()
+    args = main_parser.parse_args(argv)
     try:
         args.func(args)
     except (ValueError, FileNotFoundError) as err:
-        print(f"{PROG}: error: {err}".replace("\n", " "), file=sys.stderr)
-        sys.exit(2)
+        main_parser.error(str(err))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ check: circles collaborate, i.e. keeping ``{c, c'}`` gives a lower loss than kee
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
@@ -24,13 +23,13 @@ import torch
 from omegaconf import OmegaConf
 
 from grokscope.analysis.circle_plots import plot_circle_geometry, plot_loss_collaboration
+from grokscope.analysis.cli import OneLineParser
 from grokscope.analysis.collect import run_config
 from grokscope.analysis.loss_collaboration import collaboration_rows, collaboration_sets
+from grokscope.analysis.survival import final_circles
 from grokscope.config import validate
-from grokscope.metrics.circles import ranked_circles
 from grokscope.metrics.fourier import distinct_tables
 from grokscope.train import build
-from grokscope.training.outputs import load_arrays
 
 
 class RunDirError(Exception):
@@ -44,18 +43,10 @@ def snapshots(run_dir: Path) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def final_circles(run_dir: Path) -> list[int]:
-    """The final circles of operand ``a``'s table in ``arrays/circles.npz``, strongest final signal first."""
-    arrays = load_arrays(run_dir / "arrays" / "circles.npz")
-    return ranked_circles(arrays["signal"][-1, 0], arrays["is_circle"][-1, 0])
-
-
 def load_run(run_dir: Path):
     """``(task, model)`` of a run rebuilt from its config (``summary.json``'s, else ``.hydra/config.yaml``) by
     :func:`grokscope.train.build`; load a snapshot with ``model.load_state_dict``."""
-    summary_path = run_dir / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
-    return build(validate(OmegaConf.create(run_config(run_dir, summary))))
+    return build(validate(OmegaConf.create(run_config(run_dir))))
 
 
 def collaboration_table(run_dir: Path, circles: list[int], every: int | None = None) -> pd.DataFrame:
@@ -107,8 +98,8 @@ def summarize(table: pd.DataFrame, circles: list[int]) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="grokscope-circles-collab", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="grokscope-circles-collab", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path, help="a run dir with snapshots/ and arrays/circles.npz")
     parser.add_argument("--every", type=int, default=None, help="only snapshot epochs that are multiples of this")
     parser.add_argument("--plots", action="store_true", help="also the circle plane and PCA plots of the last snapshot")
@@ -117,7 +108,7 @@ def main(argv=None) -> None:
     try:
         table, circles = analyse(run_dir, args.every)
     except RunDirError as err:
-        parser.exit(2, f"grokscope-circles-collab: error: {err}\n")
+        parser.error(str(err))
     out = run_dir / "analysis"
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "loss_collaboration.csv", index=False)
@@ -136,6 +127,8 @@ def analyse(run_dir: Path, every: int | None) -> tuple[pd.DataFrame, list[int]]:
     """The collaboration table and the final circles, or a :class:`RunDirError` naming what is missing."""
     if every is not None and every < 1:
         raise RunDirError(f"--every={every}: must be an integer >= 1")
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir} is not a directory")
     if not snapshots(run_dir):
         raise RunDirError(f"no snapshots in {run_dir / 'snapshots'} (train with snapshot_every_n_epochs=N)")
     if not (run_dir / "arrays" / "circles.npz").exists():

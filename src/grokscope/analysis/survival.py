@@ -12,6 +12,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from grokscope.analysis.collect import find_run_dirs
+from grokscope.metrics.circles import ranked_circles
 from grokscope.training.outputs import load_arrays
 
 
@@ -22,6 +23,13 @@ def circle_runs(paths, progress: bool = False) -> Iterator[tuple[Path, dict[str,
     run_dirs = [d for d in find_run_dirs(paths, quiet=True) if (d / "arrays" / "circles.npz").exists()]
     for run_dir in tqdm(run_dirs, desc="reading runs", unit="run", disable=(not progress) or None):
         yield run_dir, load_arrays(run_dir / "arrays" / "circles.npz")
+
+
+def final_circles(run_dir: Path) -> list[int]:
+    """The final circles of operand ``a``'s table in the run's ``arrays/circles.npz``, strongest final signal
+    first (:func:`~grokscope.metrics.circles.ranked_circles`)."""
+    arrays = load_arrays(Path(run_dir) / "arrays" / "circles.npz")
+    return ranked_circles(arrays["signal"][-1, 0], arrays["is_circle"][-1, 0])
 
 
 def dense_signal(arrays: dict[str, np.ndarray]) -> np.ndarray:

@@ -32,7 +32,8 @@ class FrequencyChoice(Checked):
 
     def check(self, prefix: str) -> None:
         chosen = [name for name in self.choices if getattr(self, name) is not None]
-        require(len(chosen) == 1, f"{prefix}.freqs", self.freqs,
+        key = chosen[0] if chosen else "freqs"  # the first one set names the clash; none set: freqs
+        require(len(chosen) == 1, f"{prefix}.{key}", getattr(self, key),
                 "set exactly one of " + ", ".join(f"{name} ({what})" for name, what in self.choices.items()))
         if self.strongest is not None:
             require(self.strongest >= 1, f"{prefix}.strongest", self.strongest, "must be an integer >= 1")

@@ -227,6 +227,8 @@ class Transformer(GrokModel):
         self.b_U = nn.Parameter(torch.zeros(d_vocab_out)) if cfg.unembed_bias else None
         self.hook_embed, self.hook_pos_embed = HookPoint(), HookPoint()
         self.d_vocab = d_vocab
+        # row of (position j, token t) in the fast path's TokenTable: j * d_vocab + t
+        self.register_buffer("token_offsets", torch.arange(n_ctx) * d_vocab, persistent=False)
         self._init_weights()
         if cfg.freeze_biases:
             for name, param in self.named_parameters():
@@ -273,8 +275,7 @@ class Transformer(GrokModel):
         n_ctx = tokens.shape[1]
         if last_only and n_ctx * self.d_vocab < tokens.numel():
             rows = rearrange(self.W_pos[:n_ctx], "j d -> j 1 d") + self.W_E  # [n_ctx, d_vocab, d_model]
-            offsets = torch.arange(n_ctx, device=tokens.device) * self.d_vocab
-            x = TokenTable(rearrange(rows, "j t d -> (j t) d"), tokens + offsets)
+            x = TokenTable(rearrange(rows, "j t d -> (j t) d"), tokens + self.token_offsets[:n_ctx])
         else:
             # F.embedding: its CPU backward is deterministic, unlike the scatter-add of advanced indexing
             x = self.hook_embed(nn.functional.embedding(tokens, self.W_E))
