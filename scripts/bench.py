@@ -18,7 +18,7 @@ import statistics
 import torch
 
 from grokscope.analysis.bench import bare_seconds_per_epoch, framework_seconds_per_epoch, lean
-from grokscope.train import resolve_device
+from grokscope.run import resolve_device
 
 
 def measure(experiment: str, epochs: int, k: int, repeats: int, overrides: list[str]) -> dict[str, float]:

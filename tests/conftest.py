@@ -12,7 +12,9 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from grokscope.config import ConfigError, validate
-from grokscope.train import CONF_DIR, build, run
+from grokscope.paths import CONF_DIR
+from grokscope.run import RunDir, build, execute
+from grokscope.run.checkpoints import load_checkpoint
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -44,7 +46,13 @@ def assert_config_error(key: str, *overrides: str, build_too: bool = False) -> N
 def train(run_dir: Path, *overrides: str) -> dict:
     """Train a short run with CSV logging only and no progress bar; return its summary."""
     cfg = make_config("logger=csv", "progress_bar=false", *overrides)
-    return run(cfg, run_dir)
+    return execute(cfg, run_dir)
+
+
+def final_checkpoint(run_dir: Path) -> dict:
+    """The newest checkpoint of a run dir (``weights_only``): ``model``, ``optimizer``, ``epoch``, ..."""
+    rd = RunDir(run_dir)
+    return load_checkpoint(rd.checkpoint(rd.checkpoint_epochs()[0]))
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -17,7 +17,7 @@ from grokscope.metrics import build_metrics
 from grokscope.metrics.circles import circle_mask, circle_threshold, frequency_circularity, survivors
 from grokscope.metrics.evaluation import evaluate
 from grokscope.metrics.fourier import fourier_signal
-from grokscope.train import build
+from grokscope.run import build
 from tests.conftest import make_config, train
 
 P = 23

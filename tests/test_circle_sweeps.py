@@ -25,7 +25,7 @@ from grokscope.analysis.circle_sweeps import (
 )
 from grokscope.config import validate
 from grokscope.interventions.tables import signal, tables
-from grokscope.train import build
+from grokscope.run import build
 from tests.conftest import make_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import torch
 from grokscope.config import validate
 from grokscope.groups import cyclic, dihedral, product, symmetric
 from grokscope.groups.families import permutations_of
-from grokscope.train import build
+from grokscope.run import build
 from tests.conftest import assert_config_error, cli, make_config
 
 

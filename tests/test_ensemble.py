@@ -11,13 +11,13 @@ import torch
 import yaml
 
 from grokscope.analysis.collect import collect
-from grokscope.analysis.wandb_offline import read_offline_run
 from grokscope.config import ConfigError, validate
-from grokscope.ensemble import member_specs
-from grokscope.train import run
-from grokscope.training.ensemble import EnsembleCallback
+from grokscope.run import Job, RunDir, execute
+from grokscope.run.members import member_specs
+from grokscope.run.wandb_offline import read_offline_run
+from grokscope.training.callbacks import RunCallback
 from grokscope.training.outputs import load_arrays
-from tests.conftest import make_config, train
+from tests.conftest import final_checkpoint, make_config, train
 
 MLP = ("task.p=23", "max_epochs=200", "metrics.every_n_epochs=100", "log_every_n_epochs=50")
 # No attention biases: the gradient of b_K is zero up to rounding, which Adam amplifies into noise.
@@ -39,15 +39,13 @@ def assert_same_run(member_dir: Path, single_dir: Path) -> None:
         a, b = load_arrays(member_dir / "arrays" / name), load_arrays(single_dir / "arrays" / name)
         for key in b:
             np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-7)
-    ckpts = [torch.load(d / "checkpoints" / "last.ckpt", weights_only=False) for d in (member_dir, single_dir)]
-    assert ckpts[0]["grokscope"]["epoch"] == ckpts[1]["grokscope"]["epoch"]
-    for key, value in ckpts[1]["state_dict"].items():
-        torch.testing.assert_close(ckpts[0]["state_dict"][key], value, rtol=1e-5, atol=1e-6)
-    state = ckpts[1]["optimizer_states"][0]["state"]
-    for index, slots in state.items():
+    ckpts = [final_checkpoint(d) for d in (member_dir, single_dir)]
+    assert ckpts[0]["epoch"] == ckpts[1]["epoch"]
+    for key, value in ckpts[1]["model"].items():
+        torch.testing.assert_close(ckpts[0]["model"][key], value, rtol=1e-5, atol=1e-6)
+    for index, slots in ckpts[1]["optimizer"]["state"].items():
         for slot, value in slots.items():
-            torch.testing.assert_close(ckpts[0]["optimizer_states"][0]["state"][index][slot], value,
-                                       rtol=1e-4, atol=1e-8)
+            torch.testing.assert_close(ckpts[0]["optimizer"]["state"][index][slot], value, rtol=1e-4, atol=1e-8)
 
 
 def test_mlp_members_equal_separate_runs_and_are_collected(tmp_path):
@@ -57,9 +55,9 @@ def test_mlp_members_equal_separate_runs_and_are_collected(tmp_path):
     train(tmp_path / "single", *MLP, "seed=1")
     assert_same_run(members[1], tmp_path / "single")
     assert sorted(p.name for p in members[0].iterdir()) == [
-        ".hydra", "arrays", "checkpoints", "metrics.csv", "plots", "summary.json"]
+        ".hydra", "arrays", "checkpoints", "finished.json", "metrics.csv", "plots", "summary.json"]
     assert yaml.safe_load((members[1] / ".hydra" / "overrides.yaml").read_text()) == ["seed=1"]
-    runs = collect([tmp_path])  # the members, not the ensemble's own dir (nor "single": run without Hydra)
+    runs = collect([tmp_path / "ensemble"])  # the members, not the ensemble's own dir
     assert sorted(runs["run_dir"]) == [str(d) for d in members]
     assert sorted(runs["seed"]) == [0, 1]
     assert set(runs["status"]) == {"completed"}
@@ -75,9 +73,11 @@ def test_transformer_weight_decay_members_with_clipping_equal_separate_runs(tmp_
     assert_same_run(members[1], tmp_path / "single")
 
 
-def test_member_seeds_shift_explicit_seeds():
+def test_member_seeds_shift_explicit_seeds(tmp_path):
     cfg = make_config("seed=3", "seeds.data=10", "ensemble.size=3")
-    specs = member_specs(cfg, validate(cfg).run.ensemble)
+    specs = member_specs(cfg, validate(cfg).run.ensemble, RunDir(tmp_path), ["seeds.data=10", "ensemble.size=3"])
+    assert [s.dir.path.name for s in specs] == ["0_seed=3", "1_seed=4", "2_seed=5"]
+    assert specs[1].overrides == ["seeds.data=10", "seed=4"]
     assert [(s.cfg.seed, s.cfg.seeds.data, s.cfg.seeds.model) for s in specs] == [(3, 10, 3), (4, 11, 4), (5, 12, 5)]
     assert all(s.cfg.ensemble.size == 1 for s in specs)
 
@@ -105,7 +105,7 @@ def test_bad_ensemble_config_names_the_key(overrides, key):
 ])
 def test_unsupported_ensemble_runs_fail_with_one_line(tmp_path, overrides, key):
     with pytest.raises(ConfigError) as err:
-        run(make_config("logger=csv", "progress_bar=false", "max_epochs=5", *overrides), tmp_path)
+        execute(make_config("logger=csv", "progress_bar=false", "max_epochs=5", *overrides), tmp_path)
     assert str(err.value).startswith(f"{key}=") and "\n" not in str(err.value)
 
 
@@ -123,14 +123,14 @@ def test_interrupted_ensemble_resumes_bit_identically(tmp_path, monkeypatch):
     through (with ``batch_size``, so the members' generators are resumed too)."""
     batch = "batch_size=16"
     straight = train(tmp_path / "straight", *SMALL, batch)
-    save = EnsembleCallback.save
+    save = RunCallback.checkpoint
 
-    def save_then_stop(self, trainer, module):
-        save(self, trainer, module)
+    def save_then_stop(self, module):
+        save(self, module)
         if module.epoch == 20:
             raise Interrupted
 
-    monkeypatch.setattr(EnsembleCallback, "save", save_then_stop)
+    monkeypatch.setattr(RunCallback, "checkpoint", save_then_stop)
     with pytest.raises(Interrupted):
         train(tmp_path / "resumed", *SMALL, batch)
     monkeypatch.undo()
@@ -142,22 +142,13 @@ def test_interrupted_ensemble_resumes_bit_identically(tmp_path, monkeypatch):
         assert sa["final"] == sb["final"] and sa["resumed_from_epoch"] == 20
         for name, arrays in load_arrays(b / "arrays" / "fourier.npz").items():
             np.testing.assert_array_equal(load_arrays(a / "arrays" / "fourier.npz")[name], arrays)
-        ca, cb = (torch.load(d / "checkpoints" / "last.ckpt", weights_only=False) for d in (a, b))
-        for key, value in cb["state_dict"].items():
-            assert torch.equal(ca["state_dict"][key], value), key
-        for index, slots in cb["optimizer_states"][0]["state"].items():
+        ca, cb = (final_checkpoint(d) for d in (a, b))
+        for key, value in cb["model"].items():
+            assert torch.equal(ca["model"][key], value), key
+        for index, slots in cb["optimizer"]["state"].items():
             for slot, value in slots.items():
-                assert torch.equal(ca["optimizer_states"][0]["state"][index][slot], value)
-        assert [torch.equal(x, y) for x, y in zip(ca["grokscope"]["sampler"], cb["grokscope"]["sampler"])] \
-            == [True] * len(cb["grokscope"]["sampler"])
-
-
-def test_members_resume_only_together(tmp_path):
-    summary = train(tmp_path, *SMALL, "max_epochs=2")
-    (Path(summary["members"][1]) / "checkpoints" / "last.ckpt").unlink()
-    with pytest.raises(ConfigError) as err:
-        train(tmp_path, *SMALL)
-    assert err.value.key == "resume" and "1_seed=1" in str(err.value) and "\n" not in str(err.value)
+                assert torch.equal(ca["optimizer"]["state"][index][slot], value)
+        assert [torch.equal(x, y) for x, y in zip(ca["sampler"], cb["sampler"])] == [True] * len(cb["sampler"])
 
 
 def test_batch_size_members_equal_separate_runs(tmp_path):
@@ -177,8 +168,8 @@ def test_init_and_epoch_interventions_members_equal_separate_runs(tmp_path):
 
 def test_members_log_to_their_own_wandb_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
-    summary = run(make_config("task.p=23", "max_epochs=20", "progress_bar=false", "ensemble.size=2"), tmp_path,
-                  run_name="ens")
+    summary = execute(make_config("task.p=23", "max_epochs=20", "progress_bar=false", "ensemble.size=2"), tmp_path,
+                      Job(name="ens"))
     for seed, member in enumerate(map(Path, summary["members"])):
         offline = read_offline_run(next((member / "wandb").glob("offline-run-*")))
         assert offline["id"] == (member / "wandb_id").read_text().strip()

@@ -12,8 +12,8 @@ import torch
 from grokscope.config import ConfigError, validate
 from grokscope.interventions.construct import constructed_embedding
 from grokscope.metrics.fourier import fourier_signal
-from grokscope.train import build
-from tests.conftest import assert_config_error, cli, make_config, train
+from grokscope.run import build
+from tests.conftest import assert_config_error, cli, final_checkpoint, make_config, train
 
 P = 23  # K = 11 frequencies
 SMALL = (f"task.p={P}", "model.d_embed=16", "model.hidden=[32]", "metrics=none")
@@ -30,7 +30,7 @@ def signals(model, task) -> torch.Tensor:
 
 def trained_W_E(tmp_path, *overrides: str) -> torch.Tensor:
     train(tmp_path, *SMALL, *overrides)
-    return torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]["model.W_E"]
+    return final_checkpoint(tmp_path)["model"]["W_E"]
 
 
 def test_options_compose_in_order():

@@ -10,8 +10,8 @@ from grokscope.config import validate
 from grokscope.interventions.tables import apply_filter, irrep_filter, tables
 from grokscope.metrics.evaluation import evaluate, split_scores
 from grokscope.metrics.group_basis import group_basis
-from grokscope.train import build
-from tests.conftest import assert_config_error, make_config, train
+from grokscope.run import build
+from tests.conftest import assert_config_error, final_checkpoint, make_config, train
 
 S4 = ("task=composition", "group=symmetric", "group.n=4", "model.d_embed=16", "model.hidden=[32]", "metrics=none")
 IRREPS = ("intervention=ablate", "intervention.ablate.freqs=null")
@@ -90,7 +90,7 @@ def test_persistent_irrep_ablation_holds_after_training(tmp_path):
               "intervention.ablate.when=persistent")
     task, initial = build(validate(make_config(*group, *ablate)))
     train(tmp_path, *group, *ablate, "max_epochs=5")
-    W_E = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]["model.W_E"]
+    W_E = final_checkpoint(tmp_path)["model"]["W_E"]
     rows = initial.operand_rows(task.operand_tokens)
     final, start = powers(W_E[rows], task.group), operand_powers(initial, task)
     assert group_basis(task.group).names == ("trivial", "sign", "freq_1", "freq_2")
@@ -104,8 +104,7 @@ def test_eval_irrep_ablation_scores_the_ablated_final_model(tmp_path):
     summary = train(tmp_path, *S4[:-1], "metrics=default", "metrics.progress=false", "metrics.rep=false",
                     "max_epochs=3", *ablate)
     task, model = built(*ablate)
-    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
-    model.load_state_dict({name.removeprefix("model."): value for name, value in state.items()})
+    model.load_state_dict(final_checkpoint(tmp_path)["model"])
     expected = split_scores(evaluate(model, task, torch.float64), task)
     kept = irrep_filter(group_basis(task.group), {"sign": 1.0}, 0.0, model.W_E.dtype)
     apply_filter(kept, tables(model, task, "W_E", "test"))

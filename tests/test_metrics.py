@@ -9,8 +9,8 @@ import torch
 from grokscope.config import validate
 from grokscope.metrics.fourier import embedding_spectrum, frequency_power
 from grokscope.metrics.weights import weight_norms
+from grokscope.run import build, recorder_parts
 from grokscope.tasks.modular import ModularConfig, modular_task
-from grokscope.train import build, recorder_parts
 from grokscope.training.callbacks import MetricsRecorder
 from grokscope.training.outputs import ArrayStore
 from tests.conftest import make_config

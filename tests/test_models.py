@@ -9,7 +9,7 @@ import torch
 
 from grokscope.config import validate
 from grokscope.models import hook_names, run_with_cache
-from grokscope.train import build
+from grokscope.run import build
 from tests.conftest import make_config
 
 

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from grokscope.config import ConfigError, validate
+from grokscope.run import build
+from grokscope.run.compose import compose
 from grokscope.tasks.oocl import OoclConfig, n_train_cells, oocl_task
-from grokscope.train import build, compose
 from tests.conftest import assert_config_error
 
 SRC = Path(__file__).resolve().parents[1] / "src"

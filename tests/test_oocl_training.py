@@ -11,7 +11,8 @@ from torch.nn.functional import cross_entropy
 from grokscope.config import validate
 from grokscope.metrics import evaluate, split_scores
 from grokscope.metrics import evaluation as evaluation_module
-from grokscope.train import build, compose, run
+from grokscope.run import build, execute
+from grokscope.run.compose import compose
 from grokscope.training.module import GrokModule
 
 SMALL = ["experiment=oocl_small", "task.p=7", "logger=csv"]
@@ -97,7 +98,7 @@ def test_validation_uses_every_held_out_example(monkeypatch):
 
 def test_a_short_run_logs_every_mask_and_learns_the_training_terms(tmp_path):
     cfg = compose([*SMALL, "max_epochs=150", "log_every_n_epochs=50", "batch_size=32"])
-    summary = run(cfg, tmp_path)
+    summary = execute(cfg, tmp_path)
     assert summary["run_name"] == "oocl_ssq_7_0.7_0.7_1.0_1.0_1.0"
     with (tmp_path / "metrics.csv").open() as f:
         rows = [r for r in csv.DictReader(f) if r["train1/loss"]]
@@ -114,5 +115,5 @@ def test_oocl_small_reproduces_the_sweep(tmp_path, weights, holdout, low, high):
     """Two cells of scripts/sweep_oocl.sh (seed 0, README "Out-of-context learning"): table 1 alone at
     h = 0.6 plateaus near 0.91 on its held-out cells; all three terms at h = 0.8 stay far from generalising."""
     cfg = compose(["experiment=oocl_small", "logger=csv", f"+oocl_weights={weights}", f"task.holdout1={holdout}"])
-    acc = run(cfg, tmp_path)["final"]["holdout1/acc"]
+    acc = execute(cfg, tmp_path)["final"]["holdout1/acc"]
     assert low <= acc < high

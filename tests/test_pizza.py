@@ -25,7 +25,7 @@ from grokscope.metrics.pizza import (
     symmetricity_sample,
 )
 from grokscope.models import GrokModel, run_with_cache
-from grokscope.train import build
+from grokscope.run import build
 from tests.conftest import assert_config_error, cli, make_config, train
 
 SMALL_TRANSFORMER = ("experiment=pizza_2023", "task.p=11", "model.d_model=16")

@@ -18,9 +18,9 @@ from grokscope.metrics.group_basis import group_basis
 from grokscope.metrics.progress import ProgressMetric, frequency_fractions, gini, neuron_frequencies
 from grokscope.metrics.rep_theory import RepTheoryMetric, irrep_fractions, logit_similarity
 from grokscope.metrics.weights import weight_norms
+from grokscope.run import build
 from grokscope.tasks.composition import CompositionConfig, composition_task
 from grokscope.tasks.modular import ModularConfig, modular_task
-from grokscope.train import build
 from tests.conftest import make_config
 from tests.irrep_network import IrrepNetwork
 

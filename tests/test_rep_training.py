@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grokscope.analysis.wandb_offline import read_offline_run
 from grokscope.config import validate
-from grokscope.train import run
+from grokscope.run import Job, execute
+from grokscope.run.wandb_offline import read_offline_run
 from tests.conftest import make_config, train
 
 S4_IRREPS = ("trivial", "sign", "s4_2d", "standard", "standard_sign")
@@ -22,7 +22,7 @@ def test_s4_composition_run_logs_per_irrep_metrics(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     cfg = make_config("task=composition", "group=symmetric", "group.n=4", "max_epochs=300",
                       "metrics.every_n_epochs=100", "log_every_n_epochs=50", "progress_bar=false")
-    summary = run(cfg, tmp_path, run_name="s4")
+    summary = execute(cfg, tmp_path, Job(name="s4"))
     with open(tmp_path / "metrics.csv") as f:
         table = list(csv.DictReader(f))
     metric_rows = [row for row in table if row["rep/percent_logits_explained"]]

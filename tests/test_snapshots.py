@@ -13,10 +13,8 @@ import torch
 from grokscope.analysis.circle_plots import plot_circle_pca, plot_circle_planes
 from grokscope.analysis.collab_cli import load_run, main, snapshots
 from grokscope.analysis.loss_collaboration import restricted_scores
-from grokscope.config import ConfigError, validate
-from grokscope.ensemble import check_supported
 from grokscope.metrics.evaluation import evaluate, split_scores
-from tests.conftest import assert_config_error, make_config, train
+from tests.conftest import assert_config_error, final_checkpoint, train
 
 TINY = ("experiment=circle_survival", "task.p=11", "model.d_embed=8", "model.hidden=[16]", "metrics.dense_epochs=0",
         "snapshot_every_n_epochs=10", "intervention=construct", "intervention.construct.freqs=[2,4]",
@@ -37,10 +35,10 @@ def load_snapshot(run_dir: Path, epoch: int) -> dict:
 
 def test_snapshots_at_epoch_0_every_n_and_the_last_one_is_the_final_model(circle_run):
     assert list(snapshots(circle_run)) == [0, 10, 20, 30, 35]
-    final = torch.load(circle_run / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    final = final_checkpoint(circle_run)["model"]
     last = load_snapshot(circle_run, 35)
     assert set(last) == {"W_E", "W_U", "b_U", "layers.0.W_in", "layers.0.b_in"}  # embedding + MLP
-    assert all(torch.equal(last[k], final[f"model.{k}"]) for k in last)
+    assert all(torch.equal(last[k], final[k]) for k in last)
     assert not torch.equal(load_snapshot(circle_run, 0)["W_E"], last["W_E"])
 
 
@@ -55,7 +53,7 @@ def test_a_snapshot_is_the_model_whose_scores_were_logged_at_its_epoch(circle_ru
 def test_resuming_rewrites_no_snapshot_differently(tmp_path, circle_run):
     train(tmp_path, *TINY, "max_epochs=20")
     before = {e: load_snapshot(tmp_path, e) for e in snapshots(tmp_path)}
-    train(tmp_path, *TINY, "max_epochs=35")  # resume=auto from checkpoints/last.ckpt at epoch 20
+    train(tmp_path, *TINY, "max_epochs=35")  # a longer max_epochs continues the completed run from epoch 20
     assert list(snapshots(tmp_path)) == [0, 10, 20, 30, 35]
     assert all(torch.equal(load_snapshot(tmp_path, e)["W_E"], before[e]["W_E"]) for e in before)
     resumed, straight = load_snapshot(tmp_path, 35), load_snapshot(circle_run, 35)
@@ -140,8 +138,16 @@ def test_pca_pairs_find_the_two_circles_strongest_first(tmp_path):
     assert (tmp_path / "pca.png").stat().st_size > 0
 
 
-def test_snapshot_cadence_is_validated_and_refused_by_ensembles():
+def test_snapshot_cadence_is_validated():
     assert_config_error("snapshot_every_n_epochs", "snapshot_every_n_epochs=0")
-    with pytest.raises(ConfigError) as err:
-        check_supported(validate(make_config("ensemble.size=2", "snapshot_every_n_epochs=10")))
-    assert err.value.key == "snapshot_every_n_epochs" and "\n" not in str(err.value)
+
+
+def test_ensemble_members_write_their_own_snapshots(tmp_path):
+    """Member 1's snapshots are those of the run seed=1: equal at init, equal to float tolerance after."""
+    summary = train(tmp_path / "ensemble", *TINY, "max_epochs=20", "ensemble.size=2")
+    train(tmp_path / "single", *TINY, "max_epochs=20", "seed=1")
+    member = Path(summary["members"][1])
+    assert list(snapshots(member)) == list(snapshots(tmp_path / "single")) == [0, 10, 20]
+    assert torch.equal(load_snapshot(member, 0)["W_E"], load_snapshot(tmp_path / "single", 0)["W_E"])
+    torch.testing.assert_close(load_snapshot(member, 20)["W_E"], load_snapshot(tmp_path / "single", 20)["W_E"],
+                               rtol=1e-5, atol=1e-6)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from grokscope.config import validate
-from grokscope.train import build
+from grokscope.run import build
 from grokscope.training.module import GrokModule
 from tests.conftest import make_config, train
 

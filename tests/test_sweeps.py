@@ -23,8 +23,8 @@ def test_resume_after_kill_is_bit_identical(tmp_path):
     killed_dir = tmp_path / "killed"
     cmd = [sys.executable, "-m", "grokscope.train", *args, f"hydra.run.dir={killed_dir}"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ckpt = killed_dir / "checkpoints" / "last.ckpt"
-    while not ckpt.exists() and proc.poll() is None:
+    ckpts = killed_dir / "checkpoints"
+    while not any(ckpts.glob("epoch=*.ckpt")) and proc.poll() is None:
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -96,4 +96,4 @@ def test_submitit_local_sweep(tmp_path):
     assert proc.returncode == 0, proc.stderr
     summaries = [json.loads(p.read_text()) for p in sorted(sweep_dir.glob("*/summary.json"))]
     assert [s["status"] for s in summaries] == ["completed", "completed"]
-    assert all((p.parent / "checkpoints" / "last.ckpt").exists() for p in sweep_dir.glob("*/summary.json"))
+    assert all((p.parent / "checkpoints" / "epoch=20.ckpt").exists() for p in sweep_dir.glob("*/summary.json"))

@@ -1,45 +1,73 @@
-"""Sweeps that survive restarts: skip completed jobs, report the outcome of a whole multirun."""
+"""Sweeps that survive restarts: job dirs named by the swept values, this sweep's jobs counted at the end.
+
+A job dir is ``<sweep dir>/<swept key>=<value>,...`` (Hydra's ``override_dirname`` over the swept keys only;
+``job`` when nothing is swept): growing or reordering the grid keeps every finished cell's dir, so a
+restart skips it. The report at the end counts the jobs of this multirun only (each job's run dir records
+the multirun's id in its lock file).
+"""
 
 from __future__ import annotations
 
-import json
+import os
 import sys
+import uuid
 from collections import Counter
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from grokscope.run.rundir import SWEEP_ID, RunDir
+
 STATUSES = ("completed", "failed", "diverged")
+MULTIRUN_FLAGS = ("-m", "--multirun")
 
 
-def read_summary(run_dir: Path) -> dict | None:
-    path = run_dir / "summary.json"
+def sweep_dirname_override(argv: list[str]) -> list[str]:
+    """For a multirun command line: the Hydra override that leaves the keys not swept out of the job dir
+    names (``hydra.job.config.override_dirname.exclude_keys``); nothing otherwise, or when the command line
+    does not parse (Hydra then reports it)."""
+    if not any(a in MULTIRUN_FLAGS for a in argv):
+        return []
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+        args, _ = get_args_parser().parse_known_args(argv)
+        overrides = OverridesParser.create().parse_overrides(args.overrides)
+    except Exception:  # noqa: BLE001 - any parse problem is Hydra's to report, with its own message
+        return []
+    task = [o for o in overrides if not o.is_hydra_override()]
+    fixed = [o.key_or_group for o in task if not o.is_sweep_override()] if any(
+        o.is_sweep_override() for o in task) else []
+    keys = ",".join(f"'{k}'" for k in ["experiment", *fixed])
+    return [f"hydra.job.config.override_dirname.exclude_keys=[{keys}]"]
 
 
-def is_completed(run_dir: Path, resolved_config: dict) -> bool:
-    """Whether ``run_dir`` holds a completed ``summary.json`` for exactly this resolved config."""
-    summary = read_summary(run_dir)
-    return summary is not None and summary.get("status") == "completed" and summary.get("config") == resolved_config
-
-
-def sweep_status(sweep_dir: Path) -> Counter:
-    """Count the jobs of a sweep by status; a job dir without a summary counts as ``unfinished``."""
-    jobs = [d for d in sweep_dir.iterdir() if (d / ".hydra").is_dir()]
-    return Counter((read_summary(d) or {}).get("status", "unfinished") for d in jobs)
+def sweep_status(sweep_dir: Path, sweep_id: str | None = None) -> Counter:
+    """Count the job dirs of a sweep (of multirun ``sweep_id`` only, if given) by status: ``completed`` or
+    ``diverged`` (finished), ``failed`` (a failed summary), else ``unfinished``."""
+    counts: Counter = Counter()
+    for path in sorted(p for p in Path(sweep_dir).iterdir() if p.is_dir()):
+        rd = RunDir(path)
+        if not (path / ".lock").exists() or (sweep_id is not None and rd.sweep_id() != sweep_id):
+            continue
+        finished = rd.finished()
+        counts[finished["status"] if finished else (rd.summary() or {}).get("status", "unfinished")] += 1
+    return counts
 
 
 class SweepReport(Callback):
-    """Hydra callback: at the end of a multirun, print the count of jobs per status and exit non-zero if
-    any job failed or did not finish (diverged jobs are results, not failures)."""
+    """Hydra callback: at the start of a multirun, an id its jobs record; at the end, the count of this
+    multirun's jobs per status, and a non-zero exit if any failed or did not finish (diverged jobs are
+    results, not failures)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        self.sweep_id = os.environ[SWEEP_ID] = uuid.uuid4().hex
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        counts = sweep_status(sweep_dir)
+        counts = sweep_status(sweep_dir, self.sweep_id)
         parts = [f"{counts[s]} {s}" for s in (*STATUSES, "unfinished") if counts[s] or s in STATUSES]
         print(f"sweep {sweep_dir}: {', '.join(parts)}", file=sys.stderr)
         if counts["failed"] or counts["unfinished"]:

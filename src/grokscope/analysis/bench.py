@@ -15,7 +15,8 @@ import lightning as L
 import torch
 
 from grokscope.config import validate
-from grokscope.train import build, compose, resolve_device, run
+from grokscope.run import build, execute, resolve_device
+from grokscope.run.compose import compose
 
 
 def synchronize() -> None:
@@ -57,7 +58,7 @@ class _Timer(L.Callback):
 
 
 def framework_seconds_per_epoch(overrides: list[str], epochs: int) -> float:
-    """``grokscope.train.run`` (a single run or an ensemble) with a timer around the training loop."""
+    """``grokscope.run.execute`` (a single run or an ensemble) with a timer around the training loop."""
     timer = _Timer()
     original = L.Trainer.__init__
 
@@ -67,7 +68,7 @@ def framework_seconds_per_epoch(overrides: list[str], epochs: int) -> float:
     L.Trainer.__init__ = with_timer
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            run(compose(overrides), Path(tmp))
+            execute(compose(overrides), Path(tmp))
     finally:
         L.Trainer.__init__ = original
     return timer.seconds / epochs

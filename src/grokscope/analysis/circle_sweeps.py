@@ -24,7 +24,7 @@ from grokscope.analysis.cli import OneLineParser
 from grokscope.analysis.collect import find_run_dirs, run_config
 from grokscope.analysis.plots import _save, plt
 from grokscope.analysis.survival import final_circles, survival_table
-from grokscope.sweep import read_summary
+from grokscope.run.rundir import RunDir
 from grokscope.training.outputs import load_arrays
 
 
@@ -33,7 +33,7 @@ class SweepInputError(ValueError):
 
 
 def _summary(run_dir: Path) -> dict:
-    return read_summary(Path(run_dir)) or {}
+    return RunDir(run_dir).summary() or {}
 
 
 def _completed_table(paths) -> pd.DataFrame:
@@ -60,7 +60,7 @@ def _reference_signal(config_json: str) -> tuple[float, ...]:
 
     from grokscope.config import validate
     from grokscope.interventions.tables import signal, tables
-    from grokscope.train import build
+    from grokscope.run import build
 
     task, model = build(validate(OmegaConf.create(json.loads(config_json))))
     return tuple(signal(tables(model, task, "W_E", "W_E")[:1]).tolist())

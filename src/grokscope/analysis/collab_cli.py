@@ -29,7 +29,7 @@ from grokscope.analysis.loss_collaboration import collaboration_rows, collaborat
 from grokscope.analysis.survival import final_circles
 from grokscope.config import validate
 from grokscope.metrics.fourier import distinct_tables
-from grokscope.train import build
+from grokscope.run import build
 
 
 class RunDirError(Exception):

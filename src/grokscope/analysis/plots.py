@@ -3,6 +3,7 @@ similarity of each irrep, restricted/excluded/test losses over epochs, and circl
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -10,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from grokscope.training.outputs import atomic_write_bytes  # noqa: E402
 
 
 def plot_curves(history: list[dict], masks: tuple[str, ...], path: Path) -> None:
@@ -94,7 +97,9 @@ def plot_progress_losses(history: list[dict], restricted: str, excluded: str, pa
 
 
 def _save(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Save ``fig`` as ``path`` (atomically: a kill never leaves half a PNG) and close it."""
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=110, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())

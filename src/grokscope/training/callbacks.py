@@ -1,21 +1,20 @@
-"""Callbacks on ``module.epoch``: metrics and logging, checkpoints, parameter snapshots, a progress bar."""
+"""What happens between training calls, for each member of a module: records, snapshots, checkpoints,
+stopping when asked; and a progress bar."""
 
 from __future__ import annotations
 
-import io
-import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.loggers import CSVLogger
 from tqdm.auto import tqdm
 
 from grokscope.metrics import evaluate, split_scores
 from grokscope.training.cadence import Cadence
-from grokscope.training.outputs import ArrayStore, atomic_write_bytes
+from grokscope.training.outputs import ArrayStore, write_torch
 
 GROK_THRESHOLD = 0.99
 
@@ -25,9 +24,9 @@ class MetricsRecorder:
     table feeds the split scores (every ``log_every_n_epochs``) and the mechanistic metrics (on the metrics
     cadence).
 
-    Scalars go to ``loggers`` with ``step = epoch``; arrays go to the :class:`ArrayStore`. The recorder keeps
-    the logged rows (``history``) and the first epoch at which each split's accuracy reaches
-    ``GROK_THRESHOLD`` (``grok_epochs``). It knows no trainer, so one recorder per member serves ensembles.
+    Scalars make the epoch's row (``history``, plain floats); arrays go to the :class:`ArrayStore`. The
+    recorder keeps the first epoch at which each split's accuracy reaches ``GROK_THRESHOLD`` (``grok_epochs``).
+    It knows no trainer and no output, so one recorder per member serves ensembles.
     """
 
     def __init__(self, metrics, eval_cadence: Cadence, metric_cadence: Cadence, arrays: ArrayStore):
@@ -37,16 +36,9 @@ class MetricsRecorder:
         self.history: list[dict] = []
         self.grok_epochs: dict[str, int | None] = {}
 
-    def start(self, loggers, task, epoch: int) -> bool:
-        """Before training: replay a resumed history into ``metrics.csv`` (started afresh), or reset the
-        grokking epochs. True if epoch ``epoch`` still has to be recorded."""
-        if self.history:
-            for logger in loggers:
-                if isinstance(logger, CSVLogger):
-                    for row in self.history:
-                        logger.log_metrics(row, step=row["epoch"])
-                    logger.save()
-        else:
+    def start(self, task, epoch: int) -> bool:
+        """Before training: reset the grokking epochs of a fresh run. True if ``epoch`` is still to record."""
+        if not self.history:
             self.grok_epochs = {m: None for m in task.eval_masks}
         return not self.history or self.history[-1]["epoch"] != epoch
 
@@ -60,11 +52,11 @@ class MetricsRecorder:
         self.history, self.grok_epochs = state_dict["history"], state_dict["grok_epochs"]
         self.arrays.load_state_dict(state_dict["arrays"])
 
-    def record(self, loggers, model, task, loss_dtype, epoch: int, last: bool) -> None:
-        """Evaluate ``model`` and log the row of ``epoch`` if it is due."""
-        with_metrics = last or self.metric_cadence.due(epoch)
+    def record(self, model, task, loss_dtype, epoch: int, last: bool) -> dict | None:
+        """Evaluate ``model`` and return the row of ``epoch`` if it is due (None otherwise)."""
         if not self.due(epoch, last):
-            return
+            return None
+        with_metrics = last or self.metric_cadence.due(epoch)
         ev = evaluate(model, task, loss_dtype, self.hooks if with_metrics else ())
         row: dict = {"epoch": epoch, **split_scores(ev, task)}
         for metric in self.metrics if with_metrics else ():
@@ -72,56 +64,12 @@ class MetricsRecorder:
                 if isinstance(value, np.ndarray):
                     self.arrays.append(key, epoch, value)
                 else:
-                    row[key] = value
-        for logger in loggers:
-            logger.log_metrics(row, step=epoch)
+                    row[key] = float(value)
         self.history.append(row)
         for mask, seen in self.grok_epochs.items():
             if seen is None and row[f"{mask}/acc"] >= GROK_THRESHOLD:
                 self.grok_epochs[mask] = epoch
-        if with_metrics:
-            for logger in loggers:
-                logger.save()
-
-
-class MetricsCallback(MetricsRecorder, L.Callback):
-    """A :class:`MetricsRecorder` of the trained module, logging to the trainer's loggers."""
-
-    def setup(self, trainer, pl_module, stage) -> None:
-        pl_module.cadences += [self.eval_cadence, self.metric_cadence]
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        if self.start(trainer.loggers, pl_module.task, pl_module.epoch):
-            self.record_module(trainer, pl_module)
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.record_module(trainer, pl_module)
-
-    def record_module(self, trainer, module) -> None:
-        self.record(trainer.loggers, module.model, module.task, module.loss_dtype, module.epoch,
-                    module.epoch >= module.max_epochs)
-
-
-class CheckpointCallback(L.Callback):
-    """Saves ``checkpoints/last.ckpt`` (model, optimizer, scheduler, epoch, RNG) every ``cadence`` epochs
-    and at the end, atomically (temporary file, then rename)."""
-
-    def __init__(self, path: Path, cadence: Cadence, arrays: ArrayStore):
-        self.path, self.cadence, self.arrays = path, cadence, arrays
-
-    def setup(self, trainer, pl_module, stage) -> None:
-        pl_module.cadences.append(self.cadence)
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.cadence.due(pl_module.epoch) or pl_module.epoch >= pl_module.max_epochs:
-            self.save(trainer)
-
-    def save(self, trainer) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        trainer.save_checkpoint(tmp)
-        os.replace(tmp, self.path)
-        self.arrays.save()
+        return row
 
 
 def snapshot_path(directory: Path, epoch: int) -> Path:
@@ -129,49 +77,112 @@ def snapshot_path(directory: Path, epoch: int) -> Path:
     return directory / f"epoch={epoch}.pt"
 
 
-class SnapshotCallback(L.Callback):
-    """Saves the model's ``state_dict`` (every parameter, on the CPU) to :func:`snapshot_path` at epoch 0, every
-    ``cadence`` epochs and the last epoch, atomically (circle_survival.md §7: "embedding + MLP snapshots every
-    100 steps"). A resumed run rewrites the epochs it repeats with the same values, so resuming is idempotent."""
+class MemberOutputs:
+    """Where member ``e`` of a module is recorded: its recorder, its sinks (``log(row)``, ``flush()``) and
+    the directory of its parameter snapshots (None: no snapshots)."""
 
-    def __init__(self, directory: Path, cadence: Cadence):
-        self.directory, self.cadence = directory, cadence
+    def __init__(self, recorder: MetricsRecorder, sinks: Sequence, snapshots: Path | None = None):
+        self.recorder, self.sinks, self.snapshots = recorder, list(sinks), snapshots
 
-    def setup(self, trainer, pl_module, stage) -> None:
-        pl_module.cadences.append(self.cadence)
+    def flush(self) -> None:
+        self.recorder.arrays.save()
+        for sink in self.sinks:
+            sink.flush()
 
-    def on_train_start(self, trainer, pl_module) -> None:
-        if self.cadence.due(pl_module.epoch):
-            self.save(pl_module.model, pl_module.epoch)
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.cadence.due(pl_module.epoch) or pl_module.epoch >= pl_module.max_epochs:
-            self.save(pl_module.model, pl_module.epoch)
+class RunCallback(L.Callback):
+    """Drives a module's members between training calls.
 
-    def save(self, model, epoch: int) -> None:
-        buf = io.BytesIO()
-        torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, buf)
-        atomic_write_bytes(snapshot_path(self.directory, epoch), buf.getvalue())
+    - records each member on its cadences (its row to its sinks; sinks flushed on metric epochs);
+    - snapshots (``snapshot_cadence``): each member's ``state_dict`` to ``snapshots/epoch=<N>.pt`` at epoch 0,
+      every N epochs and the last (circle_survival.md §7); a resume rewrites repeated epochs with equal values;
+    - checkpoints (``checkpoint_cadence`` and the last epoch): ``save_checkpoints(epoch, states)`` with one
+      state per member (:meth:`GrokModule.member_state` plus its recorder), written as one set by the caller;
+    - stops: when ``stop.requested()`` turns true, a checkpoint at the current epoch, then the trainer stops
+      (``preempted`` is set). ``stop.install()`` runs at the start of training, after Lightning has put its own
+      signal handlers (its SIGTERM handler would end the process with status 0).
+    """
+
+    def __init__(self, members: list[MemberOutputs], checkpoint_cadence: Cadence,
+                 save_checkpoints: Callable[[int, list[dict]], None], snapshot_cadence: Cadence | None = None):
+        self.members, self.checkpoint_cadence, self.save_checkpoints = members, checkpoint_cadence, save_checkpoints
+        self.snapshot_cadence = snapshot_cadence
+        self.stop = None
+        self.preempted = False
+
+    def setup(self, trainer, module, stage) -> None:
+        rec = self.members[0].recorder
+        module.cadences += [rec.eval_cadence, rec.metric_cadence, self.checkpoint_cadence]
+        if self.snapshot_cadence is not None:
+            module.cadences.append(self.snapshot_cadence)
+
+    def on_train_start(self, trainer, module) -> None:
+        if self.stop is not None:
+            self.stop.install()
+        for e, m in enumerate(self.members):
+            if m.recorder.start(module.tasks[e], module.epoch):
+                self.record(module, e)
+        self.snapshot(module)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        last = module.epoch >= module.max_epochs
+        for e in range(len(self.members)):
+            self.record(module, e)
+        self.snapshot(module)
+        stop = self.stop is not None and self.stop.requested()
+        if last or stop or self.checkpoint_cadence.due(module.epoch):
+            self.checkpoint(module)
+        if stop and not last:
+            self.preempted = trainer.should_stop = True
+
+    def record(self, module, e: int) -> None:
+        m, epoch = self.members[e], module.epoch
+        last = epoch >= module.max_epochs
+        row = m.recorder.record(module.member(e), module.tasks[e], module.loss_dtype, epoch, last) \
+            if m.recorder.due(epoch, last) else None
+        if row is None:
+            return
+        for sink in m.sinks:
+            sink.log(row)
+        if m.recorder.metric_cadence.due(epoch) and not last:
+            m.flush()
+
+    def snapshot(self, module) -> None:
+        cadence, epoch = self.snapshot_cadence, module.epoch
+        if cadence is None or not (cadence.due(epoch) or epoch >= module.max_epochs):
+            return
+        for e, m in enumerate(self.members):
+            params = {k: v.detach().cpu().clone() for k, v in module.member(e).state_dict().items()}
+            write_torch(snapshot_path(m.snapshots, epoch), params)
+
+    def checkpoint(self, module) -> None:
+        self.save_checkpoints(module.epoch, [{**module.member_state(e), "recorder": m.recorder.state_dict()}
+                                             for e, m in enumerate(self.members)])
 
 
 class EpochProgressBar(L.Callback):
-    """A tqdm bar over epochs with the latest train/test accuracy."""
+    """A tqdm bar over epochs with the latest train/test accuracy and loss of the first member."""
 
-    def __init__(self, metrics_cb: MetricsCallback):
-        self.metrics_cb = metrics_cb
+    def __init__(self, recorder: MetricsRecorder):
+        self.recorder = recorder
         self.bar = None
 
-    def on_train_start(self, trainer, pl_module) -> None:
+    def on_train_start(self, trainer, module) -> None:
         interactive = sys.stderr.isatty()
-        self.bar = tqdm(total=pl_module.max_epochs, initial=pl_module.epoch, unit="epoch", dynamic_ncols=True,
+        self.bar = tqdm(total=module.max_epochs, initial=module.epoch, unit="epoch", dynamic_ncols=True,
                         mininterval=0.5 if interactive else 30.0)
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.bar.update(pl_module.epoch - self.bar.n)
-        if self.metrics_cb.history and self.metrics_cb.history[-1]["epoch"] == pl_module.epoch:
-            row = self.metrics_cb.history[-1]
-            self.bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k.endswith(("/acc", "/loss"))},
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self.bar.update(module.epoch - self.bar.n)
+        history = self.recorder.history
+        if history and history[-1]["epoch"] == module.epoch:
+            self.bar.set_postfix({k: f"{v:.3f}" for k, v in history[-1].items() if k.endswith(("/acc", "/loss"))},
                                  refresh=False)
 
-    def on_train_end(self, trainer, pl_module) -> None:
+    def on_train_end(self, trainer, module) -> None:
         self.bar.close()
+
+
+def load_snapshot(path: Path) -> dict[str, torch.Tensor]:
+    """A snapshot's ``state_dict`` (``weights_only``: nothing in a run dir is executed)."""
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -8,10 +8,6 @@ applied per member. Members are initialised by their own single-run builds, then
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import lightning as L
 import torch
 from einops import rearrange
 from torch import nn
@@ -20,9 +16,7 @@ from torch.func import functional_call, vmap
 from grokscope.config import ConfigError
 from grokscope.interventions.base import Intervention
 from grokscope.tasks.base import Task
-from grokscope.training.cadence import Cadence
-from grokscope.training.callbacks import MetricsRecorder
-from grokscope.training.module import Diverged, GrokModule, sample_rows
+from grokscope.training.module import GrokModule
 
 
 def stack_parameters(models: list[nn.Module]) -> nn.ParameterDict:
@@ -52,16 +46,12 @@ class EnsembleModule(GrokModule):
     checkpoints. ``weight_decays`` (optional, AdamW only): per-member decoupled decay
     ``theta_e <- theta_e (1 - lr wd_e)`` before the update, as AdamW does (the optimizer then gets wd 0).
 
-    With ``batch_size``, member ``e`` draws its rows with its own per-term generators seeded from
-    ``sampler_seeds[e]``, exactly as the single run with ``seeds.sampler=sampler_seeds[e]`` does (one
-    ``randint`` per member and term per step), so its batches are that run's batches.
+    Member ``e`` has its own :class:`~grokscope.training.batches.TermBatches` (its split, and with
+    ``batch_size`` its generators seeded from ``sampler_seeds[e]``), so its batches are its single run's.
 
     ``interventions[e]`` are member ``e``'s (built for its model, their ``at_init`` already applied): at the
     start of a call each one's ``at_epoch`` acts on the template holding member ``e``, written back to its
     slices. Interventions with ``after_step`` or their own metrics are not supported (they hold their model).
-
-    :meth:`resume` continues from the members' checkpoints: their epoch (which must agree), batch generators,
-    optimizer slices (re-stacked) and the scheduler; the models' weights are loaded before stacking.
     """
 
     def __init__(self, models: list[nn.Module], tasks: list[Task], optimizer_cfg, max_epochs: int,
@@ -78,85 +68,46 @@ class EnsembleModule(GrokModule):
         self.names = [name for name, _ in models[0].named_parameters()]
         decays = None if weight_decays is None else torch.tensor(weight_decays, dtype=torch.float64)
         self.register_buffer("weight_decays", decays, persistent=False)
-        self.diverged_at: list[int | None] = [None] * len(models)
-        self.member_rows: list[list[torch.Tensor]] = []
-        self.member_generators: list[list[torch.Generator]] = []
-        self._member_sampler_states: list[list[torch.Tensor]] | None = None
-        self._optimizer_states: tuple[list[dict], dict] | None = None
+        self.diverged_at = [None] * len(models)
+        self._full_batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    @property
-    def n_members(self) -> int:
-        return len(self.tasks)
+    def trained_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.stacked.values() if p.requires_grad]
 
-    def configure_optimizers(self):
-        params = [p for p in self.stacked.values() if p.requires_grad]
-        optimizer = self.optimizer_cfg.build(params, fused=self.device.type == "cuda")
-        scheduler = self.optimizer_cfg.warmup(optimizer)
-        if self._optimizer_states is not None:  # as Lightning restores a single run: optimizer, then scheduler
-            member_states, scheduler_state = self._optimizer_states
-            optimizer.load_state_dict(stack_optimizer_states(member_states, optimizer.state_dict()))
-            scheduler.load_state_dict(scheduler_state)
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+    def load_optimizer_state(self, optimizer: torch.optim.Optimizer, member_states: list[dict]) -> None:
+        optimizer.load_state_dict(stack_optimizer_states(member_states, optimizer.state_dict()))
 
-    def resume(self, states: list[dict], optimizer_states: list[dict], scheduler_state: dict) -> None:
-        """Continue from the members' checkpoints: ``states`` (their ``grokscope`` entries: epoch, batch
-        generators, RNG), their optimizer slices and the (shared) scheduler state."""
-        self.restore_state(states[0])
-        self._member_sampler_states = [s["sampler"] for s in states]
-        self._optimizer_states = (optimizer_states, scheduler_state)
-
-    def member_resume_state(self, e: int) -> dict:
-        """Member ``e``'s ``grokscope`` checkpoint entry, as its single run's (:meth:`GrokModule.resume_state`)."""
-        return {**self.resume_state(self.member_generators[e] if self.member_generators else []),
-                "ensemble_member": e}
-
-    def on_fit_start(self) -> None:
-        self.tasks = [t.to(self.device) for t in self.tasks]
-        self.task = self.tasks[0]
-        self.prepare_terms()
-
-    def prepare_terms(self) -> None:
-        """Every member's terms on its own split: the full batches, stacked (``tokens [e, n, n_ctx]``), or
-        each member's rows and batch generators (seeded from its sampler seed, or resumed)."""
-        batches, self.member_rows, self.member_generators = [], [], []
-        for e, task in enumerate(self.tasks):
-            self.task, self.sampler_seed = task, self.sampler_seeds[e]
-            self._sampler_states = self._member_sampler_states[e] if self._member_sampler_states else None
-            super().prepare_terms()
-            batches.append(self._full_batch)
-            self.member_rows.append(self.term_rows)
-            self.member_generators.append(self._generators)
-        self.task, self._generators, self._sampler_states = self.tasks[0], [], None
+    def prepare_batches(self) -> None:
+        """Full batch: the members' batches stacked once (``tokens [e, n, n_ctx]``)."""
         if self.batch_size is not None:
             return
-        sizes = {tuple(b[2]) for b in batches}
+        sizes = {tuple(b.sizes) for b in self.batches}
         if len(sizes) > 1:
             raise ConfigError("ensemble", sorted(sizes), "members' loss terms have different row counts")
-        self._full_batch = (torch.stack([b[0] for b in batches]), torch.stack([b[1] for b in batches]),
-                            batches[0][2])
+        self._full_batch = (torch.stack([b.full[0] for b in self.batches]),
+                            torch.stack([b.full[1] for b in self.batches]))
 
     def _member_logits(self, params: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
         named = {name: params[name.replace(".", "__")] for name in self.names}
         return functional_call(self.model, named, (tokens,), {"last_only": True})
 
-    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """This step's rows of every member, stacked: ``tokens [e, n, n_ctx]``, ``labels [e, n]``."""
         if self.batch_size is None:
             return self._full_batch
-        rows = [torch.cat(sample_rows(r, g, self.batch_size)) for r, g in zip(self.member_rows, self.member_generators)]
-        return (torch.stack([t.tokens[r] for t, r in zip(self.tasks, rows)]),
-                torch.stack([t.labels[r] for t, r in zip(self.tasks, rows)]),
-                [self.batch_size] * len(self.member_rows[0]))
+        samples = [b.sample() for b in self.batches]
+        return torch.stack([t for t, _ in samples]), torch.stack([y for _, y in samples])
 
     def training_loss(self) -> torch.Tensor:
         """Per-member objectives ``[e]`` (their sum is trained): one vmapped forward over all members."""
-        tokens, labels, sizes = self._batch()
+        tokens, labels = self._batch()
+        weights, sizes = self.batches[0].weights, self.batches[0].sizes
         logits = vmap(self._member_logits)(dict(self.stacked), tokens).to(self.loss_dtype)  # [e, n, d_vocab_out]
         rows = torch.nn.functional.cross_entropy(rearrange(logits, "e n v -> (e n) v"),
                                                  rearrange(labels, "e n -> (e n)"), reduction="none")
         # split the per-row losses, not the logits: the backward of a split of [e, n, v] copies all of it
         rows = rearrange(rows, "(e n) -> e n", e=self.n_members)
-        return sum(w * term.mean(dim=1) for w, term in zip(self._weights, rows.split(sizes, dim=1)))
+        return sum(w * term.mean(dim=1) for w, term in zip(weights, rows.split(sizes, dim=1)))
 
     def before_optimizer_step(self, params: list[torch.Tensor]) -> None:
         """Per-member clipping: member ``e``'s gradients scale by ``min(1, c / (||g_e|| + 1e-6))`` with
@@ -187,15 +138,6 @@ class EnsembleModule(GrokModule):
                     for name, param in model.named_parameters():
                         self.stacked[name.replace(".", "__")][e].copy_(param)
 
-    def check_finite(self, finite: torch.Tensor) -> None:
-        """A member whose loss is not finite is recorded (its NaNs stay in its own slices: the members'
-        gradients are independent); training stops when every member has diverged."""
-        for e, ok in enumerate(finite.tolist()):
-            if not ok and self.diverged_at[e] is None:
-                self.diverged_at[e] = self.epoch
-        if all(epoch is not None for epoch in self.diverged_at):
-            raise Diverged(self.epoch)
-
     @torch.no_grad()
     def member(self, e: int) -> nn.Module:
         """The template model holding member ``e``'s parameters (a normal single-run model)."""
@@ -206,7 +148,7 @@ class EnsembleModule(GrokModule):
     def member_optimizer_state(self, e: int) -> dict:
         """Member ``e``'s slice of the optimizer state, in the layout of a single run's optimizer."""
         state = self.optimizers().optimizer.state_dict()
-        sliced = {k: {n: v if v.ndim == 0 else v[e] for n, v in s.items()} for k, s in state["state"].items()}
+        sliced = {k: {n: v if v.ndim == 0 else v[e].clone() for n, v in s.items()} for k, s in state["state"].items()}
         groups = [dict(g) for g in state["param_groups"]]
         if self.weight_decays is not None:
             for g in groups:
@@ -224,64 +166,3 @@ def stack_optimizer_states(member_states: list[dict], current: dict) -> dict:
     groups = [{**saved, "weight_decay": now["weight_decay"], "params": now["params"]}
               for saved, now in zip(member_states[0]["param_groups"], current["param_groups"])]
     return {"state": state, "param_groups": groups}
-
-
-class Member:
-    """One member's outputs: its recorder (metrics, history, arrays), loggers and checkpoint path."""
-
-    def __init__(self, recorder: MetricsRecorder, loggers: list, checkpoint: Path):
-        self.recorder, self.loggers, self.checkpoint = recorder, loggers, checkpoint
-
-
-class EnsembleCallback(L.Callback):
-    """Per member, what :class:`MetricsCallback` and :class:`CheckpointCallback` do for one run: on due
-    epochs the member is loaded into the template model and recorded by its own :class:`MetricsRecorder`;
-    on the checkpoint cadence each member's ``checkpoints/last.ckpt`` holds its model, its optimizer slice,
-    the scheduler, the epoch and its recorder state."""
-
-    def __init__(self, members: list[Member], checkpoint_cadence: Cadence):
-        self.members, self.checkpoint_cadence = members, checkpoint_cadence
-
-    def setup(self, trainer, pl_module, stage) -> None:
-        rec = self.members[0].recorder
-        pl_module.cadences += [rec.eval_cadence, rec.metric_cadence, self.checkpoint_cadence]
-
-    def on_train_start(self, trainer, module) -> None:
-        for e, m in enumerate(self.members):
-            if m.recorder.start(m.loggers, module.tasks[e], module.epoch):
-                self.record(module, e)
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        last = module.epoch >= module.max_epochs
-        for e in range(len(self.members)):
-            self.record(module, e)
-        if last or self.checkpoint_cadence.due(module.epoch):
-            self.save(trainer, module)
-
-    def record(self, module: EnsembleModule, e: int) -> None:
-        rec, last = self.members[e].recorder, module.epoch >= module.max_epochs
-        if rec.due(module.epoch, last):
-            rec.record(self.members[e].loggers, module.member(e), module.tasks[e], module.loss_dtype,
-                       module.epoch, last)
-
-    def save(self, trainer, module: EnsembleModule) -> None:
-        """Every member's checkpoint is written to a temporary file first and renamed only when all are
-        written, so a kill while saving leaves the members' ``last.ckpt`` at one epoch (a resumable set)."""
-        scheduler = module.lr_schedulers()
-        written = []
-        for e, m in enumerate(self.members):
-            state = {
-                "state_dict": {f"model.{k}": v for k, v in module.member(e).state_dict().items()},
-                "optimizer_states": [module.member_optimizer_state(e)],
-                "lr_schedulers": [scheduler.state_dict()],
-                "grokscope": module.member_resume_state(e),
-                "callbacks": {"MetricsCallback": m.recorder.state_dict()},
-            }
-            m.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            tmp = m.checkpoint.with_name(f".{m.checkpoint.name}.tmp")
-            torch.save(state, tmp)
-            written.append((tmp, m))
-        for tmp, m in written:
-            os.replace(tmp, m.checkpoint)
-            m.recorder.arrays.save()
-

@@ -1,12 +1,17 @@
 """The LightningModule: optimizer steps on device-resident tensors, full batch or sampled per loss term.
 
 An *epoch* is one optimizer step: on every training row of every loss term (full batch, the default), or
-on ``batch_size`` rows per term drawn with replacement. To keep Lightning's per-step overhead off tiny
-models, one Lightning ``training_step`` runs several epochs in a row: it stops at the next epoch where any
-registered :class:`~grokscope.training.cadence.Cadence` (metrics, logging, checkpoints) is due, or after
-``steps_per_call`` epochs. Callbacks read ``module.epoch``, never Lightning's step counters. No host
-synchronisation happens inside the step loop. Interventions act at the start of every call (``at_epoch``; their
-``epochs`` are cadences) and, when they have one, after every optimizer step (``after_step``).
+on ``batch_size`` rows per term drawn with replacement (:class:`~grokscope.training.batches.TermBatches`). To
+keep Lightning's per-step overhead off tiny models, one Lightning ``training_step`` runs several epochs in a
+row: it stops at the next epoch where any registered :class:`~grokscope.training.cadence.Cadence` (metrics,
+logging, checkpoints) is due, after ``steps_per_call`` epochs, or at ``max_epochs``. Callbacks read
+``module.epoch``, never Lightning's step counters. No host synchronisation happens inside the step loop.
+Interventions act at the start of every call (``at_epoch``; their ``epochs`` are cadences) and, when they
+have one, after every optimizer step (``after_step``).
+
+A module trains ``n_members`` runs (1 here, K in :class:`~grokscope.training.ensemble.EnsembleModule`) and
+speaks of each as a member: :meth:`member` is its model, :meth:`member_state` its checkpoint (loadable with
+``torch.load(..., weights_only=True)``), :meth:`resume` continues from the members' checkpoints exactly.
 """
 
 from __future__ import annotations
@@ -20,109 +25,114 @@ import torch
 
 from grokscope.interventions.base import Intervention
 from grokscope.tasks.base import Task
+from grokscope.training.batches import TermBatches
 from grokscope.training.cadence import Cadence
 
 
 class Diverged(RuntimeError):
-    """The training loss became NaN or infinite."""
+    """The training loss of every member became NaN or infinite."""
 
     def __init__(self, epoch: int):
         self.epoch = epoch
         super().__init__(f"training loss is not finite by epoch {epoch}")
 
 
-def term_seed(sampler_seed: int, term_index: int) -> int:
-    """Seed of the batch generator of loss term ``term_index``: independent streams per term and seed."""
-    return int(np.random.SeedSequence([sampler_seed, term_index]).generate_state(1)[0])
+def rng_state() -> dict:
+    """The global RNG states as tensors, ints and tuples (``weights_only``-loadable)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
 
-def sample_rows(term_rows: Sequence[torch.Tensor], generators: Sequence[torch.Generator],
-                batch_size: int) -> list[torch.Tensor]:
-    """``batch_size`` of each term's rows, uniform with replacement, drawn by that term's generator."""
-    return [rows[torch.randint(len(rows), (batch_size,), generator=g, device=rows.device)]
-            for rows, g in zip(term_rows, generators)]
+def set_rng_state(state: dict) -> None:
+    """The inverse of :func:`rng_state`."""
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class GrokModule(L.LightningModule):
-    """Trains ``model`` on ``task``'s loss terms: ``L = sum_t w_t * mean_{r in B_t} CE(model(tokens_r), labels_r)``.
-
-    ``B_t`` is every row of term ``t``'s mask (``batch_size`` None) or ``batch_size`` rows drawn from it
-    uniformly with replacement, on the device, by one generator per term seeded from ``sampler_seed`` and the
-    term's index (oocl.md §5: one batch per term per step). Terms of weight 0 are skipped. The rows of all
-    terms go through one forward pass: models act on each row independently.
-    """
+    """Trains ``model`` on ``task``'s loss terms: ``L = sum_t w_t * mean_{r in B_t} CE(model(tokens_r), labels_r)``
+    with ``B_t`` the term's rows of this step (:class:`TermBatches`); terms of weight 0 are skipped. The rows of
+    all terms go through one forward pass: models act on each row independently."""
 
     def __init__(self, model: torch.nn.Module, task: Task, optimizer_cfg, max_epochs: int,
                  steps_per_call: int, loss_dtype: str, batch_size: int | None, sampler_seed: int,
                  interventions: Sequence[Intervention] = (), compile: bool = False):
         super().__init__()
-        self.model, self.task, self.optimizer_cfg = model, task, optimizer_cfg
+        self.model, self.optimizer_cfg = model, optimizer_cfg
+        self.tasks = [task]
         # the training forward: torch.compile'd on request (speed.md §7); metrics always run the eager model
         self.train_forward = torch.compile(model.forward) if compile else model.forward
         self.max_epochs, self.steps_per_call = max_epochs, steps_per_call
         self.loss_dtype = getattr(torch, loss_dtype)
-        self.batch_size, self.sampler_seed = batch_size, sampler_seed
+        self.batch_size = batch_size
+        self.sampler_seeds = [sampler_seed]
         self.automatic_optimization = False
         self.epoch = 0
         self.cadences: list[Cadence] = []
-        self.term_rows: list[torch.Tensor] = []
-        self._weights: list[float] = []
-        self._full_batch: tuple[torch.Tensor, torch.Tensor, list[int]] | None = None
-        self._generators: list[torch.Generator] = []
-        self._sampler_states: list[torch.Tensor] | None = None
+        self.batches: list[TermBatches] = []
+        self.diverged_at: list[int | None] = [None]
+        self._resumed: list[dict] | None = None
         self.interventions = tuple(interventions)
         self._after_step = tuple(i.after_step for i in interventions if i.after_step is not None)
         self.cadences += [Cadence(0, i.epochs) for i in interventions if i.epochs]
 
+    @property
+    def n_members(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def task(self) -> Task:
+        return self.tasks[0]
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.model(tokens)
 
+    def member(self, e: int) -> torch.nn.Module:
+        """Member ``e``'s model (a normal single-run model)."""
+        return self.model
+
+    def trained_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
     def configure_optimizers(self):
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = self.optimizer_cfg.build(params, fused=self.device.type == "cuda")
-        return {"optimizer": optimizer, "lr_scheduler": self.optimizer_cfg.warmup(optimizer)}
+        optimizer = self.optimizer_cfg.build(self.trained_parameters(), fused=self.device.type == "cuda")
+        scheduler = self.optimizer_cfg.warmup(optimizer)
+        if self._resumed is not None:  # optimizer, then scheduler, as Lightning restores a run
+            self.load_optimizer_state(optimizer, [s["optimizer"] for s in self._resumed])
+            scheduler.load_state_dict(self._resumed[0]["scheduler"])
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def load_optimizer_state(self, optimizer: torch.optim.Optimizer, member_states: list[dict]) -> None:
+        optimizer.load_state_dict(member_states[0])
 
     def on_fit_start(self) -> None:
-        self.task = self.task.to(self.device)
-        self.prepare_terms()
+        self.tasks = [t.to(self.device) for t in self.tasks]
+        self.batches = [TermBatches(t, self.batch_size, s) for t, s in zip(self.tasks, self.sampler_seeds)]
+        if self._resumed is not None:
+            for batches, state in zip(self.batches, self._resumed):
+                batches.load_state(state["sampler"])
+        self.prepare_batches()
 
-    def prepare_terms(self) -> None:
-        """Rows (``term_rows``, indices into the task's table) and weights of the trained terms, on the task's
-        device; then the full batch, gathered once, or the batch generators."""
-        t = self.task
-        trained = [(i, term) for i, term in enumerate(t.loss_terms) if term.weight > 0]
-        self.term_rows = [t.masks[term.mask].nonzero().squeeze(1) for _, term in trained]
-        self._weights = [term.weight for _, term in trained]
-        if self.batch_size is None:
-            rows = torch.cat(self.term_rows)
-            self._full_batch = (t.tokens[rows], t.labels[rows], [len(r) for r in self.term_rows])
-        else:
-            self._generators = [torch.Generator(device=t.tokens.device).manual_seed(term_seed(self.sampler_seed, i))
-                                for i, _ in trained]
-        if self._sampler_states is not None:
-            for generator, state in zip(self._generators, self._sampler_states):
-                generator.set_state(state)
+    def prepare_batches(self) -> None:
+        """Hook run once the members' :class:`TermBatches` exist (the ensemble stacks its full batches)."""
 
     def train_dataloader(self):
         return _Endless()
 
-    def sample_rows(self) -> list[torch.Tensor]:
-        """``batch_size`` rows of each trained term, uniform with replacement over its rows (no host sync)."""
-        return sample_rows(self.term_rows, self._generators, self.batch_size)
-
-    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-        """Tokens and labels of this step's rows, term after term, and the number of rows per term."""
-        if self.batch_size is None:
-            return self._full_batch
-        rows = torch.cat(self.sample_rows())
-        return self.task.tokens[rows], self.task.labels[rows], [self.batch_size] * len(self.term_rows)
-
     def training_loss(self) -> torch.Tensor:
         """The training objective on the current parameters and this step's batch (one forward pass)."""
-        tokens, labels, sizes = self._batch()
+        batches = self.batches[0]
+        tokens, labels = batches.sample()
         logits = self.train_forward(tokens, last_only=True).to(self.loss_dtype)
+        sizes = batches.sizes
         return sum(w * torch.nn.functional.cross_entropy(term_logits, term_labels)
-                   for w, term_logits, term_labels in zip(self._weights, logits.split(sizes), labels.split(sizes)))
+                   for w, term_logits, term_labels in zip(batches.weights, logits.split(sizes), labels.split(sizes)))
 
     def _epochs_this_call(self) -> int:
         nxt = min([self.max_epochs, *(c.next_after(self.epoch) for c in self.cadences)])
@@ -132,7 +142,7 @@ class GrokModule(L.LightningModule):
         optimizer = self.optimizers().optimizer
         scheduler = self.lr_schedulers()
         params = [p for g in optimizer.param_groups for p in g["params"]]
-        finite = torch.ones((), dtype=torch.bool, device=self.device)
+        finite = torch.ones(self.n_members, dtype=torch.bool, device=self.device)
         self.interventions_at_epoch()
         after_step = self._after_step
         for _ in range(self._epochs_this_call()):
@@ -155,8 +165,13 @@ class GrokModule(L.LightningModule):
             intervention.at_epoch(self.model, self.epoch)
 
     def check_finite(self, finite: torch.Tensor) -> None:
-        """The one host sync of a call: stop a diverging run promptly."""
-        if not finite:
+        """The one host sync of a call. A member whose loss is not finite is recorded (in an ensemble its NaNs
+        stay in its own slices: the members' gradients are independent); training stops when every member
+        has diverged."""
+        for e, ok in enumerate(finite.tolist()):
+            if not ok and self.diverged_at[e] is None:
+                self.diverged_at[e] = self.epoch
+        if all(epoch is not None for epoch in self.diverged_at):
             raise Diverged(self.epoch)
 
     def before_optimizer_step(self, params: list[torch.Tensor]) -> None:
@@ -164,31 +179,29 @@ class GrokModule(L.LightningModule):
         if self.optimizer_cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(params, self.optimizer_cfg.grad_clip, foreach=True)
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["grokscope"] = self.resume_state(self._generators)
+    def member_optimizer_state(self, e: int) -> dict:
+        return self.optimizers().optimizer.state_dict()
 
-    def resume_state(self, generators: Sequence[torch.Generator]) -> dict:
-        """What a checkpoint holds beyond Lightning's own: the epoch, the batch generators' states (of
-        ``generators``) and the global RNG states."""
+    def member_state(self, e: int) -> dict:
+        """Member ``e``'s checkpoint: its weights, optimizer state, the scheduler, the epoch, its batch
+        generators, the global RNG states and the epoch it diverged at (None)."""
         return {
             "epoch": self.epoch,
-            "sampler": [g.get_state() for g in generators],
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+            "model": {k: v.detach().clone() for k, v in self.member(e).state_dict().items()},
+            "optimizer": self.member_optimizer_state(e),
+            "scheduler": self.lr_schedulers().state_dict(),
+            "sampler": self.batches[e].state() if self.batches else [],
+            "rng": rng_state(),
+            "diverged_at": self.diverged_at[e],
         }
 
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.restore_state(checkpoint["grokscope"])
-
-    def restore_state(self, state: dict) -> None:
-        """The inverse of :meth:`resume_state`; the generators get their states in :meth:`prepare_terms`."""
-        self.epoch = state["epoch"]
-        self._sampler_states = state["sampler"]
-        torch.set_rng_state(state["rng"]["torch"])
-        np.random.set_state(state["rng"]["numpy"])
-        random.setstate(state["rng"]["python"])
-        if state["rng"]["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    def resume(self, states: list[dict]) -> None:
+        """Continue from the members' checkpoints (:meth:`member_state`, one per member, at one epoch); the
+        models' weights are loaded by whoever built them, the rest here and when fitting starts."""
+        self.epoch = states[0]["epoch"]
+        self.diverged_at = [s["diverged_at"] for s in states]
+        self._resumed = states
+        set_rng_state(states[0]["rng"])
 
 
 class _Endless:

@@ -46,6 +46,7 @@ def read_offline_run(path: Path | str) -> dict:
 
     ``path`` is a ``run-*.wandb`` file or an ``offline-run-*`` directory holding one.
     """
+    from google.protobuf.message import DecodeError
     from wandb.proto import wandb_internal_pb2 as pb
 
     path = Path(path)
@@ -54,7 +55,10 @@ def read_offline_run(path: Path | str) -> dict:
     run: dict = {"config": {}, "history": [], "summary": {}}
     for payload in _payloads(path.read_bytes()):
         record = pb.Record()
-        record.ParseFromString(payload)
+        try:
+            record.ParseFromString(payload)
+        except DecodeError:  # the last record of a killed process
+            break
         kind = record.WhichOneof("record_type")
         if kind == "run":
             run.update(id=record.run.run_id, name=record.run.display_name, group=record.run.run_group)
@@ -70,3 +74,11 @@ def read_offline_run(path: Path | str) -> dict:
             run["summary"].update({i.key or "/".join(i.nested_key): json.loads(i.value_json)
                                    for i in record.summary.update})
     return run
+
+
+def logged_through(wandb_dir: Path, run_id: str) -> int:
+    """The last ``epoch`` any offline attempt of WandB run ``run_id`` under ``wandb_dir`` logged (-1: none)."""
+    epochs = [row["epoch"] for attempt in sorted(Path(wandb_dir).glob(f"offline-run-*-{run_id}"))
+              if any(attempt.glob("run-*.wandb"))
+              for row in read_offline_run(attempt)["history"] if "epoch" in row]
+    return int(max(epochs, default=-1))

@@ -1,0 +1,36 @@
+"""Whether a run dir may be continued with a config: the resolved configs must agree in every key that
+shapes the results.
+
+The run-length and housekeeping keys may change between attempts: ``max_epochs`` (a longer run continues
+the same trajectory; a finished run is extended), ``checkpoint_every_n_epochs``, ``steps_per_call`` (epochs
+per Lightning step: speed only), ``device``, ``progress_bar``, ``resume``, ``name`` and ``logger`` (where rows
+are sent, not what they are). Anything else, e.g. ``task.p`` or ``optimizer.lr``, would continue the old
+weights under a new label and is refused.
+"""
+
+from __future__ import annotations
+
+#: top-level keys (or groups) a run dir may be resumed with different values of.
+RUN_LENGTH_KEYS = ("max_epochs", "checkpoint_every_n_epochs", "steps_per_call", "device", "progress_bar",
+                   "resume", "name", "logger")
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}} -> {"a.b": 1}`` (lists stay values)."""
+    out = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def differing_keys(recorded: dict, wanted: dict) -> list[str]:
+    """The dotted keys whose values differ between two resolved configs, run-length keys excepted."""
+    a, b = flatten(recorded), flatten(wanted)
+    free = tuple(f"{k}." for k in RUN_LENGTH_KEYS)
+    return sorted(k for k in a.keys() | b.keys()
+                  if a.get(k, "<absent>") != b.get(k, "<absent>") and k not in RUN_LENGTH_KEYS
+                  and not k.startswith(free))

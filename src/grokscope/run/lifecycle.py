@@ -1,0 +1,232 @@
+"""One lifecycle for a single run and an ensemble of K members: claim the run dir, start (fresh, or resume
+from a verified checkpoint set), fit, finalise.
+
+    execute(cfg, run_dir)      # what ``grokscope-train`` does for one job
+
+- **Claim**: the dir is locked for this process; temporary files of killed writes are removed; a dir holding
+  progress (checkpoints or a finished run) made with another config is refused in one line naming the
+  differing keys, and nothing in it changes (:mod:`~grokscope.run.fingerprint`). A finished run is skipped,
+  unless ``max_epochs`` grew past a completed run's epochs: then it is reopened and continues.
+- **Start**: ``resume=auto`` continues from the newest complete checkpoint set that loads (weights_only) and
+  verifies, falling back to an older one; ``true`` insists on one; ``false`` clears the dir's outputs.
+- **Fit**: Lightning drives the module; :class:`~grokscope.training.callbacks.RunCallback` records,
+  snapshots and checkpoints. SIGTERM/SIGUSR1/SIGUSR2 checkpoint at the next epoch boundary and stop
+  (:class:`~grokscope.run.preempt.Preempted`); a dir is never left at a state a re-run cannot continue.
+- **Finalise** (:mod:`~grokscope.run.finalise`): each member's arrays, plots, summary, marker; then the
+  ensemble's summary and marker. With 0 epochs left (a kill after the last checkpoint) the same files result.
+
+A run that raises writes ``summary.json`` with ``status: failed`` (never over a finished run) and re-raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from grokscope.config import Config, ConfigError, validate
+from grokscope.run.build import build_run, recorder_parts, resolve_device
+from grokscope.run.checkpoints import CheckpointSets
+from grokscope.run.fingerprint import differing_keys
+from grokscope.run.members import MemberSpec, check_interventions, check_supported, member_specs
+from grokscope.run.preempt import Preempted, StopSignals
+from grokscope.run.rundir import RunDir
+from grokscope.training.cadence import Cadence
+from grokscope.training.outputs import ArrayStore, write_json
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """How a run was launched: its suggested name, WandB group and tags, the overrides that made it, and
+    whether the death of the parent process stops it (joblib workers)."""
+
+    name: str | None = None
+    group: str | None = None
+    tags: tuple[str, ...] = ()
+    overrides: tuple[str, ...] = ()
+    watch_parent: bool = False
+
+
+def execute(cfg: DictConfig, run_dir: Path | str, job: Job = Job()) -> dict:
+    """Run the job ``cfg`` in ``run_dir`` (see the module docstring) and return its summary."""
+    start = time.time()
+    rd = RunDir(run_dir)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    with rd.lock():
+        rd.clean_temps()
+        if not claim(rd, resolved, list(job.overrides)):
+            print(f"skipped {rd.path}: {rd.finished()['status']} with the same config", file=sys.stderr)
+            return rd.summary()
+        try:
+            return _execute(validate(cfg), rd, resolved, job, start)
+        except Exception as err:
+            write_json(rd.summary_path, {
+                "status": "failed", "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc(),
+                "wall_time_s": time.time() - start, "config": resolved,
+            })
+            raise
+
+
+def claim(rd: RunDir, resolved: dict, overrides: list[str]) -> bool:
+    """Make ``rd`` this config's, or refuse; False if it holds this run finished (nothing to do)."""
+    fresh = str(resolved.get("resume")).lower() == "false"
+    recorded = rd.config()
+    if recorded is not None and rd.has_progress() and not fresh:
+        differ = differing_keys(recorded, resolved)
+        if differ:
+            key = differ[0]
+            raise ConfigError(key, _select(resolved, key), f"{rd.path} was made with {key}={_select(recorded, key)!r}"
+                              f" (differing: {', '.join(differ)}); use another run dir, or resume=false to "
+                              "start it afresh")
+    done = rd.finished()
+    if done is not None and not fresh:
+        if not (done["status"] == "completed" and resolved["max_epochs"] > done["epochs"]):
+            return False
+        rd.reopen()
+    if fresh:
+        rd.reset()
+    rd.record_config(resolved, overrides)
+    return True
+
+
+def _select(tree: dict, dotted: str):
+    for part in dotted.split("."):
+        tree = tree.get(part, "<absent>") if isinstance(tree, dict) else "<absent>"
+    return tree
+
+
+@dataclasses.dataclass
+class Member:
+    """One member being trained: its spec, validated config, task, model, interventions, recorder, sinks."""
+
+    spec: MemberSpec
+    config: Config
+    resolved: dict
+    task: object
+    model: torch.nn.Module
+    interventions: list
+    recorder: object
+    sinks: list = dataclasses.field(default_factory=list)
+
+
+def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float) -> dict:
+    # Lightning, matplotlib and wandb load only now, once the config has been checked
+    from grokscope.run.finalise import finalise
+    from grokscope.run.sinks import build_sinks
+    from grokscope.training.callbacks import MemberOutputs, MetricsRecorder, RunCallback
+
+    ensemble = config.run.ensemble.n_members > 1
+    if ensemble:
+        check_supported(config)
+    device = resolve_device(config.run.device)
+    torch.set_float32_matmul_precision(config.run.matmul_precision)
+    members = []
+    for spec in member_specs(config.raw, config.run.ensemble, rd, list(job.overrides)):
+        member_config = validate(spec.cfg) if ensemble else config
+        member_resolved = OmegaConf.to_container(spec.cfg, resolve=True) if ensemble else resolved
+        if ensemble:
+            spec.dir.record_config(member_resolved, spec.overrides)
+        task, model, interventions = build_run(member_config)
+        if ensemble:
+            check_interventions(list(member_config.intervention), interventions)
+        recorder = MetricsRecorder(*recorder_parts(member_config, task, model, interventions),
+                                   ArrayStore(spec.dir.arrays))
+        members.append(Member(spec, member_config, member_resolved, task, model, interventions, recorder))
+    checkpoints = CheckpointSets([m.spec.dir for m in members])
+    states = checkpoints.load() if config.run.resume != "false" else None
+    if states is None and config.run.resume == "true":
+        raise ConfigError("resume", "true", f"no loadable checkpoint under {rd.path}; use resume=auto or resume=false")
+    for m, state in zip(members, states or ()):
+        m.model.load_state_dict(state["model"])
+        m.recorder.load_state_dict(state["recorder"])
+    module = _module(config, members)
+    if states is not None:
+        module.resume(states)
+    resumed_epoch = module.epoch if states is not None else None
+
+    base = config.run.name or members[0].task.run_name or job.name or \
+        f"{members[0].task.name}_{config.model.name}_{'ensemble' if ensemble else f'seed{config.run.seed}'}"
+    for m in members:
+        name = f"{base}_{m.spec.name}" if ensemble else base
+        group = job.group or (base if ensemble else None)
+        m.sinks = build_sinks(m.recorder, m.spec.dir, m.config.logger, name, group, list(job.tags), m.resolved)
+    outputs = [MemberOutputs(m.recorder, m.sinks, m.spec.dir.snapshots) for m in members]
+    snapshots = config.run.snapshot_every_n_epochs
+    callback = RunCallback(outputs, Cadence(config.run.checkpoint_every_n_epochs), checkpoints.save,
+                           None if snapshots is None else Cadence(snapshots))
+    try:
+        if module.epoch < config.run.max_epochs:
+            _fit(module, callback, config, device, rd, job.watch_parent)
+    except BaseException:
+        for sink in (s for m in members for s in m.sinks):
+            sink.finish(None)
+        raise
+    wall = time.time() - start
+    summaries = []
+    for e, m in enumerate(members):
+        diverged = module.diverged_at[e]
+        fields = {"status": "diverged" if diverged is not None else "completed",
+                  "error": f"training loss is not finite by epoch {diverged}" if diverged is not None else None,
+                  "run_name": f"{base}_{m.spec.name}" if ensemble else base, "epochs": module.epoch,
+                  "resumed_from_epoch": resumed_epoch, "wall_time_s": wall, "device": device}
+        if ensemble:
+            fields["ensemble"] = {"index": e, "size": len(members), "dir": str(rd.path)}
+        summaries.append(finalise(m.spec.dir, m.recorder, m.sinks, m.task, module.member(e), m.resolved, **fields))
+    if not ensemble:
+        return summaries[0]
+    status = "diverged" if all(s["status"] == "diverged" for s in summaries) else "completed"
+    summary = {"status": status, "error": None, "epochs": module.epoch, "resumed_from_epoch": resumed_epoch,
+               "wall_time_s": wall, "device": device, "members": [str(m.spec.dir.path) for m in members],
+               "config": resolved}
+    write_json(rd.summary_path, summary)
+    rd.finish(status, module.epoch)
+    return summary
+
+
+def _module(config: Config, members: list[Member]):
+    from grokscope.training.ensemble import EnsembleModule
+    from grokscope.training.module import GrokModule
+
+    run = config.run
+    if len(members) == 1:
+        m = members[0]
+        return GrokModule(m.model, m.task, config.optimizer, run.max_epochs, run.steps_per_call, run.loss_dtype,
+                          run.batch_size, run.seeds.sampler, m.interventions, run.compile)
+    decays = run.ensemble.weight_decay
+    optimizer_cfg = dataclasses.replace(config.optimizer, weight_decay=0.0) if decays else config.optimizer
+    return EnsembleModule([m.model for m in members], [m.task for m in members], optimizer_cfg, run.max_epochs,
+                          run.steps_per_call, run.loss_dtype, decays, run.batch_size,
+                          [m.config.run.seeds.sampler for m in members], [m.interventions for m in members])
+
+
+def _fit(module, callback, config: Config, device: str, rd: RunDir, watch_parent: bool) -> None:
+    """Train until ``max_epochs``, divergence of every member, or a stop signal (then :class:`Preempted`)."""
+    import lightning as L
+
+    from grokscope.training.callbacks import EpochProgressBar
+    from grokscope.training.module import Diverged
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
+    callbacks = [callback] + ([EpochProgressBar(callback.members[0].recorder)] if config.run.progress_bar else [])
+    trainer = L.Trainer(  # one endless epoch, no validation, no Lightning checkpoints or loggers: ours
+        accelerator=device, devices=1, min_epochs=0, max_epochs=1, logger=False, callbacks=callbacks,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=rd.path,
+    )
+    with StopSignals(watch_parent) as stop:
+        callback.stop = stop
+        with contextlib.suppress(Diverged):  # every member diverged: recorded in module.diverged_at
+            trainer.fit(module)
+    if callback.preempted:
+        stop.forward()
+        raise Preempted(stop.signum, module.epoch)
+

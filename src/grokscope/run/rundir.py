@@ -1,0 +1,194 @@
+"""``RunDir``: the one owner of a run directory's layout, of writing into it and of reading it back.
+
+    <run dir>/
+      .hydra/config.yaml  .hydra/overrides.yaml   the resolved config the dir was made with (its fingerprint)
+      metrics.csv  summary.json  arrays/*.npz  plots/*.png  snapshots/epoch=<N>.pt
+      checkpoints/epoch=<N>.ckpt                   the newest two complete sets (weights_only-loadable)
+      wandb/  wandb_id                             the WandB run (offline unless asked) and its id
+      members/<i>_<overrides>/                     an ensemble's members, each a complete run dir
+      finished.json                                the completion marker, written last: status and epochs
+      .lock                                        held (flock) by the process working on the dir
+
+Every file is written through :func:`~grokscope.training.outputs.atomic_write_bytes` (temporary file,
+fsync, rename, fsync of the dir); temporary files of a killed process are removed at the next start.
+A run is finished (``completed`` or ``diverged``) only when ``finished.json`` is there.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+from grokscope.config import ConfigError
+from grokscope.training.outputs import TEMP_MARK, atomic_write_bytes, write_json
+
+#: env var naming the multirun a job belongs to (set by the sweep report at the start of a multirun).
+SWEEP_ID = "GROKSCOPE_SWEEP_ID"
+CHECKPOINT = re.compile(r"epoch=(\d+)\.ckpt")
+
+
+class RunDir:
+    """Paths, durable writes and readers of one run directory (see the module docstring)."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    # layout
+    @property
+    def summary_path(self) -> Path:
+        return self.path / "summary.json"
+
+    @property
+    def marker(self) -> Path:
+        return self.path / "finished.json"
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / ".hydra" / "config.yaml"
+
+    @property
+    def overrides_path(self) -> Path:
+        return self.path / ".hydra" / "overrides.yaml"
+
+    @property
+    def metrics_csv(self) -> Path:
+        return self.path / "metrics.csv"
+
+    @property
+    def arrays(self) -> Path:
+        return self.path / "arrays"
+
+    @property
+    def plots(self) -> Path:
+        return self.path / "plots"
+
+    @property
+    def snapshots(self) -> Path:
+        return self.path / "snapshots"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def wandb(self) -> Path:
+        return self.path / "wandb"
+
+    def checkpoint(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch={epoch}.ckpt"
+
+    def member(self, name: str) -> RunDir:
+        return RunDir(self.path / "members" / name)
+
+    # readers
+    def summary(self) -> dict | None:
+        """``summary.json``, or None when missing, unreadable or not a JSON object."""
+        return _read(self.summary_path, json.loads)
+
+    def config(self) -> dict | None:
+        """The resolved config recorded in ``.hydra/config.yaml`` (safe loader), or None."""
+        return _read(self.config_path, yaml.safe_load)
+
+    def overrides(self) -> list[str]:
+        found = _read(self.overrides_path, yaml.safe_load, list)
+        return found or []
+
+    def finished(self) -> dict | None:
+        """The completion marker (``status``, ``epochs``), or None while the run is not finished."""
+        return _read(self.marker, json.loads)
+
+    def is_completed(self) -> bool:
+        return (self.finished() or {}).get("status") == "completed"
+
+    def checkpoint_epochs(self) -> list[int]:
+        """Epochs with a checkpoint file, newest first."""
+        if not self.checkpoints.is_dir():
+            return []
+        found = (CHECKPOINT.fullmatch(p.name) for p in self.checkpoints.iterdir())
+        return sorted((int(m.group(1)) for m in found if m), reverse=True)
+
+    def has_progress(self) -> bool:
+        """Whether the dir holds work a different config must not overwrite: a checkpoint or a finished run."""
+        return self.marker.exists() or bool(self.checkpoint_epochs())
+
+    def wandb_id(self) -> str:
+        """The WandB run id of this dir: read from ``wandb_id``, or made and written there."""
+        path = self.path / "wandb_id"
+        if path.exists():
+            return path.read_text().strip()
+        run_id = os.urandom(4).hex()
+        atomic_write_bytes(path, run_id.encode())
+        return run_id
+
+    # writers
+    def record_config(self, resolved: dict, overrides: list[str]) -> None:
+        """``.hydra/config.yaml`` (resolved) and ``overrides.yaml``: what the dir was made with."""
+        atomic_write_bytes(self.config_path, yaml.safe_dump(resolved, sort_keys=False).encode())
+        atomic_write_bytes(self.overrides_path, yaml.safe_dump(list(overrides)).encode())
+
+    def finish(self, status: str, epochs: int) -> None:
+        """Write the completion marker: the last write of a run."""
+        write_json(self.marker, {"status": status, "epochs": epochs})
+
+    def reopen(self) -> None:
+        """Make a finished run resumable again (``max_epochs`` extended): marker first, then summary."""
+        for path in (self.marker, self.summary_path):
+            path.unlink(missing_ok=True)
+
+    def reset(self) -> None:
+        """``resume=false``: remove every output of earlier attempts (the recorded config stays)."""
+        for name in ("checkpoints", "arrays", "plots", "snapshots", "members", "wandb"):
+            shutil.rmtree(self.path / name, ignore_errors=True)
+        for path in (self.marker, self.summary_path, self.metrics_csv, self.path / "wandb_id"):
+            path.unlink(missing_ok=True)
+
+    def clean_temps(self) -> None:
+        """Remove the temporary files that killed writes left behind (``.<name>.tmp*``), members' too."""
+        if not self.path.is_dir():
+            return
+        for path in self.path.rglob(f".*{TEMP_MARK}*"):
+            if path.is_file() and "wandb" not in path.relative_to(self.path).parts:
+                path.unlink(missing_ok=True)
+
+    @contextmanager
+    def lock(self):
+        """Hold the dir for this process (``flock`` on ``.lock``: released when the process dies, however).
+        A second process gets a one-line error. The lock file records the holder and its sweep."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 200).decode(errors="replace").split("\n", 1)[0]
+                raise ConfigError("run_dir", str(self.path),
+                                  f"in use by another process ({holder}); wait for it or use another dir") from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n{os.environ.get(SWEEP_ID, '')}\n".encode())
+            yield self
+        finally:
+            os.close(fd)
+
+    def sweep_id(self) -> str | None:
+        """The multirun that last worked on this dir (second line of ``.lock``)."""
+        lines = _read(self.path / ".lock", str.splitlines, list) or []
+        return lines[1] if len(lines) > 1 else None
+
+
+def _read(path: Path, parse, kind: type = dict):
+    try:
+        value = parse(path.read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    return value if isinstance(value, kind) else None

@@ -1,0 +1,223 @@
+"""The run lifecycle under interruption: kills at every file write, pre-emption, bad checkpoints, changed
+configs, a busy dir, WandB on resume, file modes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from grokscope.config import ConfigError
+from grokscope.run import RunDir, execute
+from grokscope.run.wandb_offline import read_offline_run
+from grokscope.training import outputs
+from grokscope.training.callbacks import RunCallback
+from grokscope.training.outputs import KILL_AFTER_WRITES, load_arrays
+from tests.conftest import final_checkpoint, make_config, train
+
+TINY = ("task.p=11", "model.d_embed=8", "model.hidden=[16]", "max_epochs=40", "checkpoint_every_n_epochs=20",
+        "log_every_n_epochs=10", "metrics.every_n_epochs=20", "logger=csv", "progress_bar=false")
+ENSEMBLE = (*TINY, "metrics=none", "ensemble.size=3")
+#: summary keys that describe the attempt, not the result
+ATTEMPT_KEYS = ("wall_time_s", "resumed_from_epoch")
+
+
+def result(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if k not in ATTEMPT_KEYS}
+
+
+def dir_state(path: Path) -> dict:
+    """Every file under ``path`` (but the lock, which names its last holder) with its bytes and mtime."""
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(path.rglob("*"))
+            if p.is_file() and p.name != ".lock"}
+
+
+def assert_same_results(run_dir: Path, reference: Path) -> None:
+    """Same metrics.csv, arrays, final weights, summary (attempt keys aside) and marker; no temp files."""
+    a, b = RunDir(run_dir), RunDir(reference)
+    assert a.metrics_csv.read_text() == b.metrics_csv.read_text()
+    assert sorted(p.name for p in a.arrays.glob("*")) == sorted(p.name for p in b.arrays.glob("*"))
+    for path in b.arrays.glob("*.npz"):
+        mine = load_arrays(a.arrays / path.name)
+        for key, value in load_arrays(path).items():
+            np.testing.assert_array_equal(mine[key], value)
+    mine, theirs = final_checkpoint(run_dir), final_checkpoint(reference)
+    assert mine["epoch"] == theirs["epoch"]
+    assert all(torch.equal(mine["model"][k], v) for k, v in theirs["model"].items())
+    assert result(a.summary()) == result(b.summary())
+    assert a.finished() == b.finished() and a.finished()["status"] == "completed"
+    assert not [p for p in run_dir.rglob(f".*{outputs.TEMP_MARK}*") if "wandb" not in p.parts]
+
+
+def run_killed_after(n_writes: int, cfg, run_dir: Path) -> None:
+    """Run ``cfg`` in a forked child that SIGKILLs itself right after its ``n_writes``-th durable write."""
+    pid = os.fork()
+    if pid == 0:  # the child: killed inside execute, or exits 3 if it never reached that write
+        try:
+            torch.set_num_threads(1)  # the parent's OpenMP pool does not survive a fork
+            os.environ[KILL_AFTER_WRITES] = str(n_writes)
+            outputs._writes = 0
+            execute(cfg, run_dir)
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"not killed at write {n_writes}"
+
+
+@pytest.mark.parametrize("overrides", [TINY, ENSEMBLE], ids=["single", "ensemble_of_3"])
+def test_a_kill_at_every_write_then_the_same_command_gives_the_uninterrupted_run(tmp_path, overrides):
+    cfg = make_config(*overrides)
+    before = outputs._writes
+    whole = execute(cfg, tmp_path / "whole")
+    n_writes = outputs._writes - before
+    assert n_writes > 10
+    for k in range(1, n_writes):
+        run_dir = tmp_path / f"killed_{k}"
+        run_killed_after(k, cfg, run_dir)
+        rerun = execute(cfg, run_dir)
+        assert result(rerun) == result(whole), k
+        for member, reference in zip(rerun.get("members", [run_dir]), whole.get("members", [tmp_path / "whole"])):
+            assert_same_results(Path(member), Path(reference))
+
+
+def test_a_truncated_checkpoint_falls_back_to_the_older_set(tmp_path, capsys):
+    whole = train(tmp_path / "whole", *TINY)
+    train(tmp_path / "run", *TINY, "max_epochs=20")
+    train(tmp_path / "run", *TINY, "max_epochs=30")  # extended: checkpoints at 20 and 30
+    RunDir(tmp_path / "run").reopen()
+    newest = RunDir(tmp_path / "run").checkpoint(30)
+    newest.write_bytes(newest.read_bytes()[:1000])
+    capsys.readouterr()
+    summary = train(tmp_path / "run", *TINY)
+    err = [line for line in capsys.readouterr().err.splitlines() if "epoch=30.ckpt" in line]
+    assert len(err) == 1 and "falling back to epoch 20" in err[0]
+    assert summary["resumed_from_epoch"] == 20 and (newest.parent / "epoch=30.ckpt.bad").exists()
+    assert final_checkpoint(tmp_path / "run")["epoch"] == 40
+    assert all(torch.equal(final_checkpoint(tmp_path / "run")["model"][k], v)
+               for k, v in final_checkpoint(tmp_path / "whole")["model"].items())
+    assert summary["final"] == whole["final"]
+
+
+class Payload:
+    """A pickle that would create a file when unpickled by ``torch.load(weights_only=False)``."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.path}",))
+
+
+def test_a_crafted_checkpoint_executes_nothing(tmp_path, capsys):
+    run_dir, marker = tmp_path / "run", tmp_path / "pwned"
+    train(run_dir, *TINY, "max_epochs=20")
+    RunDir(run_dir).reopen()
+    torch.save({"epoch": 20, "model": Payload(str(marker))}, RunDir(run_dir).checkpoint(20))
+    summary = train(run_dir, *TINY)
+    assert not marker.exists()
+    assert "epoch=20.ckpt" in capsys.readouterr().err and summary["resumed_from_epoch"] is None
+    rd = RunDir(run_dir)
+    rd.reopen()
+    for epoch in rd.checkpoint_epochs():
+        torch.save({"epoch": epoch, "model": Payload(str(marker))}, rd.checkpoint(epoch))
+    with pytest.raises(ConfigError) as err:  # resume=true insists on a loadable one
+        train(run_dir, *TINY, "max_epochs=60", "resume=true")
+    assert err.value.key == "resume" and "\n" not in str(err.value) and not marker.exists()
+
+
+def test_a_changed_config_is_refused_and_the_dir_is_unchanged(tmp_path):
+    train(tmp_path, *TINY)
+    before = dir_state(tmp_path)
+    for change in (("task.p=13",), ("optimizer.lr=0.01", "max_epochs=80")):
+        with pytest.raises(ConfigError) as err:
+            train(tmp_path, *TINY, *change)
+        key = change[0].split("=")[0]
+        assert err.value.key == key and "\n" not in str(err.value) and str(tmp_path) in str(err.value)
+        assert dir_state(tmp_path) == before
+
+
+def test_extending_max_epochs_continues_a_completed_run(tmp_path):
+    first = train(tmp_path / "run", *TINY, "max_epochs=20")
+    straight = train(tmp_path / "straight", *TINY)
+    again = train(tmp_path / "run", *TINY, "max_epochs=20")  # finished: nothing to do
+    assert again == first
+    extended = train(tmp_path / "run", *TINY)
+    assert extended["resumed_from_epoch"] == 20 and extended["epochs"] == 40 and extended["status"] == "completed"
+    assert all(torch.equal(final_checkpoint(tmp_path / "run")["model"][k], v)
+               for k, v in final_checkpoint(tmp_path / "straight")["model"].items())
+    assert extended["final"] == straight["final"]
+
+
+def test_a_second_process_on_a_dir_in_use_is_refused(tmp_path):
+    with RunDir(tmp_path).lock(), pytest.raises(ConfigError) as err:
+        train(tmp_path, *TINY)
+    assert "in use by another process" in str(err.value) and f"pid {os.getpid()}" in str(err.value)
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_sigterm_checkpoints_and_the_rerun_equals_the_uninterrupted_run(tmp_path):
+    args = [*TINY, "max_epochs=3000", "checkpoint_every_n_epochs=1000", "steps_per_call=20"]
+    whole = train(tmp_path / "whole", *args)
+    run_dir = tmp_path / "stopped"
+    cmd = [sys.executable, "-m", "grokscope.train", *args, f"hydra.run.dir={run_dir}"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not (run_dir / "metrics.csv").exists() and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "stopped by SIGTERM at epoch" in stderr and not (run_dir / "finished.json").exists()
+    stopped_at = RunDir(run_dir).checkpoint_epochs()[0]
+    assert 0 < stopped_at < 3000 and stopped_at % 1000 != 0  # a checkpoint at the stop, not on the cadence
+    summary = train(run_dir, *args)
+    assert summary["resumed_from_epoch"] == stopped_at
+    assert result(summary) == result(whole)
+    assert_same_results(run_dir, tmp_path / "whole")
+
+
+def test_a_resumed_run_logs_no_epoch_twice_to_wandb(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    overrides = [o for o in TINY if o != "logger=csv"]
+    record = RunCallback.record
+
+    class Interrupted(Exception):
+        pass
+
+    def record_then_stop(self, module, e):
+        record(self, module, e)
+        if module.epoch == 30:  # logged up to 30; the newest checkpoint is at 20
+            raise Interrupted
+
+    monkeypatch.setattr(RunCallback, "record", record_then_stop)
+    with pytest.raises(Interrupted):
+        train(tmp_path, *overrides, "logger=default")
+    monkeypatch.undo()
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    summary = train(tmp_path, *overrides, "logger=default")
+    assert summary["resumed_from_epoch"] == 20
+    attempts = sorted((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(attempts) == 2
+    epochs = [row["epoch"] for a in attempts for row in read_offline_run(a)["history"]]
+    assert epochs == [0, 10, 20, 30, 40]
+    assert read_offline_run(attempts[1])["summary"]["status"] == "completed"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_files_follow_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        train(tmp_path, *TINY, "max_epochs=20")
+    finally:
+        os.umask(old)
+    for name in ("summary.json", "metrics.csv", "finished.json", "arrays/fourier.npz", "checkpoints/epoch=20.ckpt",
+                 "plots/curves.png", ".hydra/config.yaml"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+    json.loads((tmp_path / "summary.json").read_text())
