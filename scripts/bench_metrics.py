@@ -22,7 +22,8 @@ from hydra import compose, initialize_config_dir
 
 from grokscope.config import validate
 from grokscope.metrics import build_metrics, evaluate, split_scores
-from grokscope.train import CONF_DIR, build
+from grokscope.paths import CONF_DIR
+from grokscope.train import build
 from grokscope.training.cadence import Cadence, log_spaced_epochs
 from grokscope.training.module import GrokModule
 

@@ -12,7 +12,8 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from grokscope.config import ConfigError, validate
-from grokscope.train import CONF_DIR, build, run
+from grokscope.paths import CONF_DIR
+from grokscope.train import build, run
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")

@@ -35,6 +35,7 @@ from grokscope.interventions import apply_at_init, build_interventions
 from grokscope.metrics import build_metrics
 from grokscope.metrics.circles import ranked_circles, survivors
 from grokscope.metrics.fourier import distinct_tables
+from grokscope.paths import CONF_DIR
 from grokscope.sweep import is_completed
 from grokscope.training.cadence import Cadence, log_spaced_epochs
 from grokscope.training.outputs import ArrayStore, write_json
@@ -42,7 +43,6 @@ from grokscope.training.outputs import ArrayStore, write_json
 if TYPE_CHECKING:
     import lightning as L
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 # Lightning's CSV logger warns because Hydra has already written .hydra/ into the run dir; nothing is lost.
 warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
