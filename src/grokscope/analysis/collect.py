@@ -198,7 +198,7 @@ def plot(runs: pd.DataFrame, metric: str, x: str, y: str | None, path: Path) -> 
 
 
 def main(argv=None) -> None:
-    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog=NAME, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+", help="run dirs, sweep dirs, outputs/ or multirun/")
     parser.add_argument("--out", type=Path, default=None, help="where to write tables and plots (default: first path)")
     parser.add_argument("--plot", metavar="METRIC", help="metric column to plot, e.g. test/acc")

@@ -85,7 +85,7 @@ def phase_diagrams(runs: pd.DataFrame, out: Path, di: str = DI["correct"], min_c
 
 
 def main(argv=None) -> None:
-    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog=NAME, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+", help="sweep dirs (or run dirs) of an attention-rate sweep")
     parser.add_argument("--out", type=Path, default=None, help="where to write the PNGs (default: first path)")
     parser.add_argument("--di", choices=tuple(DI), default="correct", help="distance-irrelevance variant")
