@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.metrics import r2_score
-from torchmetrics.functional import accuracy
 
 from grokscope.analysis.signal_ode import fit_linear_ode
 from grokscope.analysis.survival import pearson
@@ -41,11 +40,3 @@ def test_survival_pearson_equals_numpys():
     by_hand = np.corrcoef(table["initial_signal"], table["survived"].astype(float))[0, 1]
     assert abs(pearson(table) - by_hand) < 1e-12 and by_hand > 0.3
 
-
-def test_multiclass_accuracy_is_the_share_of_argmax_hits():
-    """loss_collaboration's accuracy: logits may have more columns (d_vocab_out=vocab) than answer classes."""
-    g = torch.Generator().manual_seed(2)
-    logits, labels = torch.randn(200, 24, generator=g), torch.randint(0, 23, (200,), generator=g)
-    labels[:60] = logits[:60].argmax(-1)
-    by_hand = (logits.argmax(-1) == labels).double().mean().item()
-    assert abs(accuracy(logits, labels, task="multiclass", num_classes=24).item() - by_hand) < 1e-6
