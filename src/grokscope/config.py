@@ -1,6 +1,6 @@
 """Typed run configuration: structured schemas per config group, and semantic checks with one-line errors.
 
-Hydra composes ``conf/`` into a DictConfig. :func:`validate` turns it into typed dataclasses:
+Hydra composes ``src/grokscope/conf/`` into a DictConfig. :func:`validate` turns it into typed dataclasses:
 each group node (``task``, ``model``, ``optimizer``...) carries a ``name`` that selects its schema from
 :data:`SCHEMAS`; merging the node into the schema checks types and unknown keys, and the schema's
 ``check()`` checks meaning. Schemas have no defaults: the YAML files are the single source of truth.
@@ -9,7 +9,9 @@ each group node (``task``, ``model``, ``optimizer``...) carries a ``name`` that 
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -34,11 +36,36 @@ def require_choice(key: str, value: Any, choices) -> None:
     require(value in choices, key, value, f"must be one of {', '.join(map(str, choices))}")
 
 
+def require_writable_dir(key: str, path: str | os.PathLike) -> None:
+    """``path`` is a directory that can be written, or created: its nearest existing ancestor is a writable
+    directory (on a file system mounted read-write)."""
+    path = Path(path).expanduser().absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    require(existing.is_dir(), key, str(path), f"must be a directory that can be created; {existing} is a file")
+    writable = os.access(existing, os.W_OK | os.X_OK) and not os.statvfs(existing).f_flag & os.ST_RDONLY
+    require(writable, key, str(path), f"must be a writable directory; {existing} is not writable")
+
+
 class Checked:
-    """Base of every schema: ``check(prefix)`` validates meaning; the default checks nothing."""
+    """Base of every schema: ``check(prefix)`` validates meaning; ``check_against(config, prefix)`` validates it
+    against the other groups of the whole :class:`Config` (a split of the table the group sizes, a metric
+    bounded by the task); the defaults check nothing."""
 
     def check(self, prefix: str) -> None:  # noqa: B027 - optional hook
         pass
+
+    def check_against(self, config: Config, prefix: str) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+#: The seeds numpy and torch both accept.
+SEED_RANGE = (0, 2**32 - 1)
+
+
+def require_seed(key: str, value: Any) -> None:
+    """Seeds are integers in :data:`SEED_RANGE` (numpy refuses negative ones)."""
+    low, high = SEED_RANGE
+    require(value is None or low <= value <= high, key, value, f"must be an integer in [{low}, {high}]")
 
 
 @dataclass
@@ -50,6 +77,10 @@ class Seeds(Checked):
     model: int
     embedding: int
     sampler: int
+
+    def check(self, prefix: str) -> None:
+        for f in dataclasses.fields(self):
+            require_seed(f"{prefix}.{f.name}", getattr(self, f.name))
 
 
 @dataclass
@@ -71,6 +102,8 @@ class EnsembleConfig(Checked):
 
     def check(self, prefix: str) -> None:
         require(self.size >= 1, f"{prefix}.size", self.size, "must be an integer >= 1")
+        for seed in self.seeds or ():
+            require_seed(f"{prefix}.seeds", seed)
         for key in ("seeds", "weight_decay"):
             values = getattr(self, key)
             require(values is None or len(values) >= 1, f"{prefix}.{key}", values, "must be a non-empty list or null")
@@ -90,7 +123,7 @@ class EnsembleConfig(Checked):
 
 @dataclass
 class RunConfig(Checked):
-    """Top-level keys of ``conf/train.yaml`` (the config groups are validated separately)."""
+    """Top-level keys of ``conf/train.yaml`` (in the package) (the config groups are validated separately)."""
 
     name: str | None
     seed: int
@@ -111,6 +144,7 @@ class RunConfig(Checked):
     ensemble: EnsembleConfig
 
     def check(self, prefix: str = "") -> None:
+        require_seed("seed", self.seed)
         require(self.max_epochs >= 1, "max_epochs", self.max_epochs, "must be an integer >= 1")
         require(self.batch_size is None or self.batch_size >= 1, "batch_size", self.batch_size,
                 "must be an integer >= 1 or null (full batch)")
@@ -206,7 +240,12 @@ def validate(cfg: DictConfig) -> Config:
     for needed in getattr(task, "requires", ()):
         require(groups[needed] is not None, needed, None,
                 f"task={task.name} needs one: {needed}={'|'.join(SCHEMAS[needed])}")
-    return Config(run=run, intervention=_interventions(cfg.get("intervention")), raw=cfg, **groups)
+    config = Config(run=run, intervention=_interventions(cfg.get("intervention")), raw=cfg, **groups)
+    interventions = ((f"intervention.{name}", schema) for name, schema in config.intervention.items())
+    for prefix, schema in (("", run), *groups.items(), *interventions):
+        if schema is not None:
+            schema.check_against(config, prefix)
+    return config
 
 
 def _interventions(node: DictConfig | None) -> dict[str, Any]:

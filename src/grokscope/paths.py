@@ -1,5 +1,8 @@
-"""Where the package's files are: the Hydra config tree."""
+"""Where the package keeps its files; imports nothing heavy, so the command-line entry can use it first."""
+
+from __future__ import annotations
 
 from pathlib import Path
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+#: The Hydra config directory shipped inside the package (``train.yaml`` and one folder per config group).
+CONF_DIR = Path(__file__).resolve().parent / "conf"

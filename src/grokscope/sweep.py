@@ -1,9 +1,9 @@
 """Sweeps that survive restarts: job dirs named by the swept values, this sweep's jobs counted at the end.
 
-A job dir is ``<sweep dir>/<swept key>=<value>,...`` (Hydra's ``override_dirname`` over the swept keys only;
-``job`` when nothing is swept): growing or reordering the grid keeps every finished cell's dir, so a
-restart skips it. The report at the end counts the jobs of this multirun only (each job's run dir records
-the multirun's id in its lock file).
+A job dir is ``<sweep dir>/<swept key>=<value>,...`` (Hydra's ``override_dirname`` over the swept keys only,
+:func:`grokscope.cli_checks.sweep_dirname_override`; ``job`` when nothing is swept): growing or reordering the
+grid keeps every finished cell's dir, so a restart skips it. The report at the end counts the jobs of this
+multirun only (each job's run dir records the multirun's id in its lock file).
 """
 
 from __future__ import annotations
@@ -20,28 +20,6 @@ from omegaconf import DictConfig
 from grokscope.run.rundir import SWEEP_ID, RunDir
 
 STATUSES = ("completed", "failed", "diverged")
-MULTIRUN_FLAGS = ("-m", "--multirun")
-
-
-def sweep_dirname_override(argv: list[str]) -> list[str]:
-    """For a multirun command line: the Hydra override that leaves the keys not swept out of the job dir
-    names (``hydra.job.config.override_dirname.exclude_keys``); nothing otherwise, or when the command line
-    does not parse (Hydra then reports it)."""
-    if not any(a in MULTIRUN_FLAGS for a in argv):
-        return []
-    from hydra._internal.utils import get_args_parser
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        args, _ = get_args_parser().parse_known_args(argv)
-        overrides = OverridesParser.create().parse_overrides(args.overrides)
-    except Exception:  # noqa: BLE001 - any parse problem is Hydra's to report, with its own message
-        return []
-    task = [o for o in overrides if not o.is_hydra_override()]
-    fixed = [o.key_or_group for o in task if not o.is_sweep_override()] if any(
-        o.is_sweep_override() for o in task) else []
-    keys = ",".join(f"'{k}'" for k in ["experiment", *fixed])
-    return [f"hydra.job.config.override_dirname.exclude_keys=[{keys}]"]
 
 
 def sweep_status(sweep_dir: Path, sweep_id: str | None = None) -> Counter:

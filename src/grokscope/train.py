@@ -21,8 +21,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from grokscope.cli_checks import check_launch, sweep_dirname_override
 from grokscope.paths import CONF_DIR
-from grokscope.sweep import sweep_dirname_override
 
 OmegaConf.register_new_resolver("job_dir", lambda name: name or "job", replace=True)
 
@@ -87,11 +87,14 @@ def main() -> None:
     from grokscope.config import ConfigError
 
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let errors reach us instead of Hydra's own report
-    sys.argv += sweep_dirname_override(sys.argv[1:])
     try:
+        check_launch(sys.argv[1:])
+        sys.argv += sweep_dirname_override(sys.argv[1:])
         _hydra_main()
     except (ConfigError, HydraException, OmegaConfBaseException) as err:
         report(err)
+    except (SystemExit, KeyboardInterrupt):
+        raise
     except BaseException as err:
         from grokscope.run.preempt import Preempted
 

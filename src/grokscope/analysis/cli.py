@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import NoReturn
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -13,8 +15,8 @@ class OneLineParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self.name = name or self.prog
 
-    def error(self, message: str):
-        self.exit(2, f"{self.name}: error: {' '.join(message.split())}\n")
+    def error(self, message: str) -> NoReturn:
+        fail(self.name, message)
 
 
 def at_least(minimum: float, kind=int):
@@ -31,3 +33,10 @@ def at_least(minimum: float, kind=int):
         return value
 
     return parse
+
+
+def fail(name: str, err: BaseException | str) -> NoReturn:
+    """How a user mistake ends every command: ``<name>: error: <key>=<value>: <what is allowed>`` as one line on
+    stderr, exit status 2."""
+    print(f"{name}: error: {' '.join(str(err).split())}", file=sys.stderr)
+    sys.exit(2)

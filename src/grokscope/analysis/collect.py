@@ -17,6 +17,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from grokscope.analysis.cli import OneLineParser, fail
+from grokscope.config import ConfigError, require, require_writable_dir
+
+NAME = "grokscope-collect"
+
 
 def is_seed_key(key: str) -> bool:
     """``seed`` and every ``seeds.*`` key: what a setting is averaged over."""
@@ -26,13 +31,22 @@ def is_seed_key(key: str) -> bool:
 def find_run_dirs(paths, quiet: bool = False) -> list[Path]:
     """Every directory under ``paths`` that Hydra ran a job in (it holds ``.hydra/config.yaml``); a path
     with none is named on stderr (unless ``quiet``) and skipped."""
+    found, empty = _find_run_dirs(paths)
+    for path in empty if not quiet else ():
+        print(f"{NAME}: no run dirs under {path}", file=sys.stderr)
+    return found
+
+
+def _find_run_dirs(paths) -> tuple[list[Path], list[Path]]:
+    """The run dirs under ``paths`` and the paths that hold none."""
     found: set[Path] = set()
+    empty = []
     for path in map(Path, paths):
         dirs = {p.parent.parent for p in path.rglob(".hydra/config.yaml")}
-        if not dirs and not quiet:
-            print(f"grokscope-collect: no run dirs under {path}", file=sys.stderr)
+        if not dirs:
+            empty.append(path)
         found |= dirs
-    return sorted(found)
+    return sorted(found), empty
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:
@@ -47,21 +61,36 @@ def flatten(tree: dict, prefix: str = "") -> dict:
     return out
 
 
+def _read_mapping(path: Path, load, what: str) -> dict:
+    """The mapping a run file holds (``{}`` when absent); :class:`ConfigError` naming the file when it does not
+    parse or holds something else."""
+    if not path.exists():
+        return {}
+    text = path.read_text(errors="replace")
+    excerpt = text[:40] + ("..." if len(text) > 40 else "")
+    try:
+        value = load(text)
+    except (ValueError, yaml.YAMLError) as err:
+        raise ConfigError(str(path), excerpt, f"must be {what}; it does not parse ({str(err).splitlines()[0]})"
+                          ) from None
+    require(isinstance(value, dict), str(path), excerpt, f"must be {what}, not a {type(value).__name__}")
+    return value
+
+
+def read_summary(run_dir: Path) -> dict:
+    """A run's ``summary.json`` (``{}`` before the run has written one)."""
+    return _read_mapping(run_dir / "summary.json", json.loads, "a JSON object (the run's summary)")
+
+
 def run_config(run_dir: Path, summary: dict | None = None) -> dict:
     """The resolved config of a run: ``summary.json``'s ``config`` if there, else ``.hydra/config.yaml``."""
-    if summary is None:
-        summary_path = run_dir / "summary.json"
-        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    return summary.get("config") or yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+    summary = read_summary(run_dir) if summary is None else summary
+    return summary.get("config") or _read_mapping(run_dir / ".hydra" / "config.yaml", yaml.safe_load,
+                                                  "a YAML mapping (the run's config)")
 
 
 def _run_row(run_dir: Path) -> dict | None:
-    summary_path = run_dir / "summary.json"
-    try:
-        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        print(f"grokscope-collect: skipping {summary_path}: unreadable ({err})", file=sys.stderr)
-        return None
+    summary = read_summary(run_dir)
     if "members" in summary:  # an ensemble's own dir: its members are the runs
         return None
     config = run_config(run_dir, summary)
@@ -75,10 +104,38 @@ def _run_row(run_dir: Path) -> dict | None:
     return row
 
 
-def collect(paths) -> pd.DataFrame:
+def collect(paths, strict: bool = False) -> pd.DataFrame:
     """One row per run: run dir, status, the config values that vary between runs (``config.*``), the
-    grokking epochs and the final metrics."""
-    runs = pd.DataFrame([row for d in find_run_dirs(paths) if (row := _run_row(d)) is not None])
+    grokking epochs and the final metrics. Paths without run dirs and runs whose files do not parse are named
+    on stderr and skipped; with ``strict`` (the command lines), finding no readable run raises
+    :class:`ConfigError` (the first run's error, else one naming the paths) instead."""
+    run_dirs, empty = _find_run_dirs(paths)
+    rows, skipped = _rows(run_dirs)
+    if strict and not rows:
+        raise skipped[0] if skipped else ConfigError("paths", list(map(str, paths)),
+                                                     "must hold run dirs (dirs with .hydra/config.yaml)")
+    for message in [f"no run dirs under {path}" for path in empty] + [f"skipping {err}" for err in skipped]:
+        print(f"{NAME}: {message}", file=sys.stderr)
+    return _table(rows)
+
+
+def _rows(run_dirs: list[Path]) -> tuple[list[dict], list[ConfigError]]:
+    """The rows of the runs, and the errors of those whose files do not parse."""
+    rows, skipped = [], []
+    for run_dir in run_dirs:
+        try:
+            row = _run_row(run_dir)
+        except ConfigError as err:
+            skipped.append(err)
+            continue
+        if row is not None:
+            rows.append(row)
+    return rows, skipped
+
+
+def _table(rows: list[dict]) -> pd.DataFrame:
+    """The collected table: the config columns that vary, renamed without their ``config.`` prefix."""
+    runs = pd.DataFrame(rows)
     if runs.empty:
         return runs
     config_cols = [c for c in runs.columns if c.startswith("config.")]
@@ -141,17 +198,23 @@ def plot(runs: pd.DataFrame, metric: str, x: str, y: str | None, path: Path) -> 
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog=NAME, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+", help="run dirs, sweep dirs, outputs/ or multirun/")
     parser.add_argument("--out", type=Path, default=None, help="where to write tables and plots (default: first path)")
     parser.add_argument("--plot", metavar="METRIC", help="metric column to plot, e.g. test/acc")
     parser.add_argument("--x", help="swept key on the x axis, e.g. task.frac_train")
     parser.add_argument("--y", help="second swept key: draw a heatmap")
     args = parser.parse_args(argv)
-    runs = collect(args.paths)
-    if runs.empty:
-        parser.exit(1, f"grokscope-collect: error: no run dirs under {' '.join(args.paths)}\n")
-    out = args.out or Path(args.paths[0])
+    try:
+        runs = collect(args.paths, strict=True)
+        out = args.out or Path(args.paths[0])
+        require_writable_dir("--out", out)
+        if args.plot:
+            require(args.x is not None, "--x", args.x, "--plot needs --x (a swept key)")
+            for flag, key in (("--plot", args.plot), ("--x", args.x), ("--y", args.y)):
+                require(key is None or key in runs.columns, flag, key, f"must be a column: {', '.join(runs.columns)}")
+    except ConfigError as err:
+        fail(NAME, err)
     out.mkdir(parents=True, exist_ok=True)
     runs.to_csv(out / "runs.csv", index=False)
     aggregate(runs).to_csv(out / "runs_by_setting.csv", index=False)
@@ -159,12 +222,6 @@ def main(argv=None) -> None:
     print(f"{len(runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}) -> {out / 'runs.csv'}, "
           f"{out / 'runs_by_setting.csv'}")
     if args.plot:
-        for key in filter(None, (args.plot, args.x, args.y)):
-            if key not in runs.columns:
-                parser.exit(2, f"grokscope-collect: error: {key!r} is not a column; columns: "
-                               f"{', '.join(runs.columns)}\n")
-        if args.x is None:
-            parser.exit(2, "grokscope-collect: error: --plot needs --x (a swept key)\n")
         path = out / f"{args.plot.replace('/', '_')}_vs_{args.x}{'_' + args.y if args.y else ''}.png"
         plot(runs, args.plot, args.x, args.y, path)
         print(f"plot -> {path}")

@@ -24,7 +24,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from grokscope.analysis.cli import OneLineParser, fail  # noqa: E402
 from grokscope.analysis.collect import collect  # noqa: E402
+from grokscope.config import ConfigError, require  # noqa: E402
+
+NAME = "grokscope-phase-diagram"
 
 ALPHA, WIDTH = "model.attention_rate", "model.d_model"
 GS, CIRCULARITY = "pizza/gradient_symmetricity", "pizza/circularity"
@@ -38,9 +42,8 @@ def circular_runs(runs: pd.DataFrame, di: str, min_circularity: float) -> pd.Dat
     """The completed runs with every phase-diagram metric present and ``pizza/circularity >= min_circularity``."""
     needed = [ALPHA, GS, di, CIRCULARITY]
     missing = [c for c in needed if c not in runs.columns]
-    if missing:
-        raise ValueError(f"the sweep has no column {', '.join(missing)} (an attention-rate sweep with "
-                         f"metrics.pizza.enabled=true varies {ALPHA} and logs the pizza/ metrics)")
+    require(not missing, "columns", missing, f"the sweep must have them: an attention-rate sweep with "
+            f"metrics.pizza.enabled=true varies {ALPHA} and logs the pizza/ metrics")
     done = runs[runs["status"] == "completed"].dropna(subset=needed)
     return done[done[CIRCULARITY] >= min_circularity]
 
@@ -70,8 +73,8 @@ def phase_diagrams(runs: pd.DataFrame, out: Path, di: str = DI["correct"], min_c
                    ) -> list[Path]:
     """Render the phase diagrams of a collected sweep into ``out``; return the paths written."""
     kept = circular_runs(runs, di, min_circularity)
-    if kept.empty:
-        raise ValueError(f"no completed run has {CIRCULARITY} >= {min_circularity} (of {len(runs)} runs)")
+    require(not kept.empty, "--min-circularity", min_circularity,
+            f"must be at most the {CIRCULARITY} of a completed run (none of {len(runs)} runs reaches it)")
     title = f"{len(kept)} of {len(runs)} runs with circularity ≥ {min_circularity}"
     paths = [out / "phase_attention_rate.png"]
     plot_phase(kept, [(ALPHA, di, GS), (ALPHA, GS, di)], title, paths[0])
@@ -82,19 +85,17 @@ def phase_diagrams(runs: pd.DataFrame, out: Path, di: str = DI["correct"], min_c
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog=NAME, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+", help="sweep dirs (or run dirs) of an attention-rate sweep")
     parser.add_argument("--out", type=Path, default=None, help="where to write the PNGs (default: first path)")
     parser.add_argument("--di", choices=tuple(DI), default="correct", help="distance-irrelevance variant")
     parser.add_argument("--min-circularity", type=float, default=0.995, help="keep runs at least this circular")
     args = parser.parse_args(argv)
-    runs = collect(args.paths)
-    if runs.empty:
-        parser.exit(1, f"grokscope-phase-diagram: error: no run dirs under {' '.join(args.paths)}\n")
     try:
-        paths = phase_diagrams(runs, args.out or Path(args.paths[0]), DI[args.di], args.min_circularity)
-    except ValueError as err:
-        parser.exit(1, f"grokscope-phase-diagram: error: {err}\n")
+        paths = phase_diagrams(collect(args.paths, strict=True), args.out or Path(args.paths[0]), DI[args.di],
+                               args.min_circularity)
+    except ConfigError as err:
+        fail(NAME, err)
     print("\n".join(f"plot -> {p}" for p in paths))
 
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from einops import rearrange
 from scipy.linalg import expm
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso
-from sklearn.metrics import r2_score
+from torchmetrics.functional import r2_score
 
 from grokscope.analysis.collect import run_config
 from grokscope.analysis.plots import _save, plt
@@ -51,7 +52,8 @@ class LinearODE:
 def fit_linear_ode(x: np.ndarray, alpha: float = 0.0) -> LinearODE:
     """Fit ``x[t+1] - x[t] = A x[t] + b`` to a trajectory ``x [n_steps, K]`` taken every step
     (``metrics.dense_epochs``): ``alpha > 0`` by sklearn ``Lasso(alpha=alpha)`` (multi-output, with intercept;
-    circle_survival.md §6.7), ``alpha = 0`` by ordinary least squares. ``R^2`` as sklearn's ``r2_score``."""
+    circle_survival.md §6.7), ``alpha = 0`` by ordinary least squares. ``R^2``: torchmetrics' ``r2_score``, the
+    mean over the K outputs (as sklearn's)."""
     x = np.asarray(x, dtype=np.float64)
     inputs, increments = x[:-1], np.diff(x, axis=0)  # [n - 1, K] each
     converged = True
@@ -65,7 +67,7 @@ def fit_linear_ode(x: np.ndarray, alpha: float = 0.0) -> LinearODE:
         design = np.concatenate([inputs, np.ones((len(inputs), 1))], axis=1)  # [n - 1, K + 1]
         coef, *_ = np.linalg.lstsq(design, increments, rcond=None)  # [K + 1, K]
         A, b = rearrange(coef[:-1], "k_in k_out -> k_out k_in"), coef[-1]
-    r2 = float(r2_score(increments, inputs @ A.T + b))
+    r2 = float(r2_score(torch.from_numpy(inputs @ A.T + b), torch.from_numpy(increments)))
     return LinearODE(A, b, r2, alpha, converged)
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
+from torchmetrics.functional import pearson_corrcoef
 from tqdm import tqdm
 
 from grokscope.analysis.collect import find_run_dirs
@@ -65,7 +67,8 @@ def survival_rate(table: pd.DataFrame, n_bins: int = 10, x: str = "initial_signa
 
 def pearson(table: pd.DataFrame) -> float:
     """Pearson correlation of initial signal and survival (0/1) over all rows."""
-    return float(np.corrcoef(table["initial_signal"], table["survived"].astype(float))[0, 1])
+    signal, survived = (torch.tensor(table[c].to_numpy(dtype=float)) for c in ("initial_signal", "survived"))
+    return float(pearson_corrcoef(signal, survived))
 
 
 def plot_survival(table: pd.DataFrame, path: Path, n_bins: int = 10) -> None:

@@ -65,8 +65,11 @@ class ProductConfig(Checked):
         require(len(self.factors) >= 2, f"{prefix}.factors", len(self.factors), "must list at least two groups")
         for i, factor in enumerate(self.factors):
             factor.check(f"{prefix}.factors.{i}")
-        order = math.prod(f.order for f in self.factors)
-        _check_order(order, f"{prefix}.factors", [f"{f.name}({f.n})" for f in self.factors])
+        _check_order(self.order, f"{prefix}.factors", [f"{f.name}({f.n})" for f in self.factors])
+
+    @property
+    def order(self) -> int:
+        return math.prod(f.order for f in self.factors)
 
     def build(self) -> FiniteGroup:
         return reduce(product, (f.build() for f in self.factors))

@@ -13,6 +13,7 @@ import numpy as np
 from grokscope.config import Checked, register, require, require_choice
 from grokscope.metrics.circles import circle_survival
 from grokscope.metrics.evaluation import Evaluation, evaluate, split_scores
+from grokscope.metrics.fit import require_fits
 from grokscope.metrics.fourier import embedding_spectrum
 from grokscope.metrics.pizza import PizzaMetrics, PizzaMetricsConfig
 from grokscope.metrics.progress import ProgressMetric
@@ -66,6 +67,15 @@ class MetricsConfig(Checked):
         require_choice(f"{prefix}.rep", self.rep, ("auto", "true", "false"))
         require(0 <= self.key_irrep_threshold < 1, f"{prefix}.key_irrep_threshold", self.key_irrep_threshold,
                 "must be in [0, 1)")
+
+    def check_against(self, config, prefix: str) -> None:
+        """The run fits its device (:mod:`.fit`); ``fourier_top_k`` is at most the task's frequencies."""
+        require_fits(config.task, config, "task")
+        p = config.task.table_shape(config).modulus
+        if self.fourier and p is not None:
+            n_freqs = (p - 1) // 2
+            require(self.fourier_top_k <= n_freqs, f"{prefix}.fourier_top_k", self.fourier_top_k,
+                    f"must be <= {n_freqs}, the non-constant frequencies of Z_{p} (or {prefix}.fourier=false)")
 
 
 for _name in ("default", "none"):

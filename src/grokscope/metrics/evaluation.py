@@ -43,7 +43,7 @@ def evaluate(model: torch.nn.Module, task: Task, loss_dtype: torch.dtype, hooks=
         logits=logits,
         cache={name: torch.cat([cache[name] for _, cache in chunks]) for name in hooks},
         row_loss=row_loss,
-        correct=logits.argmax(dim=-1) == task.labels,
+        correct=logits.argmax(dim=-1) == task.labels,  # per row, for every mask: not torchmetrics' one accuracy
     )
 
 

@@ -37,7 +37,7 @@ def embedding_spectrum(model, task: Task, top_k: int) -> dict[str, float | np.nd
     power = frequency_power(distinct_tables(model, task), task.modulus)  # [n_tables, K + 1]
     total = power.sum(dim=0)[1:]
     share = total / total.sum()
-    top = torch.topk(share, min(top_k, len(share)))
+    top = torch.topk(share, top_k)  # top_k <= len(share): checked by MetricsConfig
     out: dict[str, float | np.ndarray] = {"fourier/W_E_power": power.cpu().numpy()}
     for j, (frac, idx) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
         out[f"fourier/top{j}_freq"] = idx + 1

@@ -120,6 +120,7 @@ def gradient_symmetricity(model, tokens: torch.Tensor, classes: torch.Tensor, sl
         handle.remove()
         model.train(was_training)
     grad = grad.double()  # [n, n_slots, d_embed]
+    # torch's cosine, not torchmetrics': a zero gradient (a dead neuron's class) counts as 0 here, NaN there
     return torch.nn.functional.cosine_similarity(grad[:, slots[0]], grad[:, slots[1]], dim=-1).mean().item()
 
 

@@ -23,7 +23,8 @@ def logit_similarity(logits: torch.Tensor, labels: torch.Tensor, basis: GroupBas
 
     ``L̃`` are the logits ``[N, n]`` centred per row and ``T_ρ[r, z] = χ_ρ(c_r z⁻¹)``. Computed without the cube
     (§7): with ``M[c, z] = Σ_{r: c_r = c} L̃[r, z]``, ``<L̃, T_ρ> = Σ_g χ_ρ(g) Σ_{(c, z): c z⁻¹ = g} M[c, z]``,
-    and ``||T_ρ||² = N n <χ_ρ, χ_ρ>``. ``P_ρ = α_ρ T_ρ`` is the projection of ``L̃`` on ``T_ρ``.
+    and ``||T_ρ||² = N n <χ_ρ, χ_ρ>``. ``P_ρ = α_ρ T_ρ`` is the projection of ``L̃`` on ``T_ρ``. A cosine, but
+    not torchmetrics' ``cosine_similarity``: that one needs the ``[N, n]`` cube ``T_ρ`` of every irrep in memory.
     """
     n = basis.order
     sums = torch.zeros(n, n, dtype=torch.float64, device=logits.device)

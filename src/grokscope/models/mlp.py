@@ -58,6 +58,16 @@ class MLPConfig(Checked):
                 self.unembed_init_std, "must be > 0 or null")
         require_choice(f"{prefix}.d_vocab_out", self.d_vocab_out, ("answers", "vocab"))
 
+    def footprint(self, shape) -> tuple[int, int, int]:
+        """Parameters, floats per row of a full forward and logits per row on a table of ``shape``
+        (:mod:`grokscope.tasks.fit`)."""
+        d_out = resolve_d_vocab_out(self.d_vocab_out, shape.d_vocab, shape.n_classes)
+        d_in = self.d_embed * (2 if self.combine.startswith("concat") else 1)
+        widths = [d_in, *self.hidden, d_out]
+        n_tables = 2 if self.combine.endswith("_separate") else 1
+        n_params = n_tables * shape.d_vocab * self.d_embed + sum(a * b + b for a, b in zip(widths, widths[1:]))
+        return n_params, shape.n_ctx * self.d_embed + 2 * sum(widths), d_out
+
     def build(self, task) -> MLP:
         return MLP(self, task.d_vocab, resolve_d_vocab_out(self.d_vocab_out, task.d_vocab, task.n_classes),
                    task.operand_positions)

@@ -69,6 +69,17 @@ class TransformerConfig(Checked):
         require_choice(f"{prefix}.init", self.init, INITS)
         require_choice(f"{prefix}.d_vocab_out", self.d_vocab_out, ("answers", "vocab"))
 
+    def footprint(self, shape) -> tuple[int, int, int]:
+        """Parameters, floats per row of a full forward (every hooked activation at every position) and logits
+        per row on a table of ``shape`` (:mod:`grokscope.tasks.fit`)."""
+        d_out = resolve_d_vocab_out(self.d_vocab_out, shape.d_vocab, shape.n_classes)
+        d_attn = self.n_heads * self.d_head
+        d_mlp = 0 if self.attn_only else self.d_mlp
+        layer_params = 4 * d_attn * self.d_model + 2 * self.d_model * d_mlp
+        n_params = (shape.d_vocab + shape.n_ctx) * self.d_model + self.n_layers * layer_params + self.d_model * d_out
+        per_position = self.n_layers * (6 * self.d_model + 4 * d_attn + 2 * self.n_heads * shape.n_ctx + 2 * d_mlp)
+        return n_params, shape.n_ctx * (per_position + 2 * self.d_model), d_out
+
     def build(self, task) -> Transformer:
         d_out = resolve_d_vocab_out(self.d_vocab_out, task.d_vocab, task.n_classes)
         return Transformer(self, task.d_vocab, d_out, task.n_ctx)

@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from einops import rearrange
 
+from grokscope.config import require
+
 
 @dataclass(frozen=True)
 class LossTerm:
@@ -64,6 +66,25 @@ class Task:
                  if isinstance(getattr(self, f.name), torch.Tensor)}
         masks = {k: m.to(device) for k, m in self.masks.items()}
         return replace(self, masks=masks, **moved)
+
+
+@dataclass(frozen=True)
+class TableShape:
+    """The size of a task's table: rows, tokens per row, vocabulary, answer classes and the ``p`` of residue
+    operands (``None`` when the operands are not residues)."""
+
+    n_rows: int
+    n_ctx: int
+    d_vocab: int
+    n_classes: int
+    modulus: int | None
+
+
+def require_split(key: str, frac_train: float, n_rows: int) -> None:
+    """The train split (the first ``floor(frac_train N)`` rows) and the test split must both be non-empty."""
+    n_train = int(frac_train * n_rows)
+    require(1 <= n_train < n_rows, key, frac_train, f"leaves an empty {'train' if n_train < 1 else 'test'} split: "
+            f"the table has {n_rows} rows and floor(frac_train * {n_rows}) = {n_train} of them train")
 
 
 def split_masks(n_rows: int, frac_train: float, seed: int) -> dict[str, torch.Tensor]:

@@ -10,7 +10,7 @@ import torch
 
 from grokscope.config import Checked, register, require, require_choice
 from grokscope.groups import FiniteGroup, cyclic
-from grokscope.tasks.base import Task, all_pairs, pair_task
+from grokscope.tasks.base import TableShape, Task, all_pairs, pair_task, require_split
 
 #: form -> label from the Cayley table ``t``, the inverses ``inv`` and the operands ``a``, ``b``.
 FORMS = {
@@ -34,6 +34,15 @@ class CompositionConfig(Checked):
     def check(self, prefix: str) -> None:
         require_choice(f"{prefix}.form", self.form, tuple(FORMS))
         require(0 < self.frac_train < 1, f"{prefix}.frac_train", self.frac_train, "must be in (0, 1)")
+
+    def check_against(self, config, prefix: str) -> None:
+        require_split(f"{prefix}.frac_train", self.frac_train, self.table_shape(config).n_rows)
+
+    def table_shape(self, config) -> TableShape:
+        """The table :func:`composition_task` builds over ``config.group``, without building it."""
+        n = config.group.order
+        return TableShape(n * n, 2 + self.equals_token, n + self.equals_token, n,
+                          n if config.group.name == "cyclic" else None)
 
     def build(self, data_seed: int, group) -> Task:
         """``group`` is the validated group config (``config.group``)."""

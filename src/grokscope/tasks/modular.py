@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from grokscope.config import Checked, register, require, require_choice
-from grokscope.tasks.base import Task, all_pairs, pair_task
+from grokscope.tasks.base import TableShape, Task, all_pairs, pair_task, require_split
 
 
 def _pow_mod(b: torch.Tensor, e: int, p: int) -> torch.Tensor:
@@ -45,11 +45,20 @@ class ModularConfig(Checked):
     separate_operand_vocab: bool
 
     def check(self, prefix: str) -> None:
-        require(self.p >= 2, f"{prefix}.p", self.p, "must be an integer >= 2")
+        require(self.p >= 3, f"{prefix}.p", self.p, "must be an integer >= 3 (Z_2 has no non-constant frequency)")
         require_choice(f"{prefix}.op", self.op, tuple(OPS))
         if self.op == "div":
             require(is_prime(self.p), f"{prefix}.p", self.p, "must be prime for op=div")
         require(0 < self.frac_train < 1, f"{prefix}.frac_train", self.frac_train, "must be in (0, 1)")
+
+    def check_against(self, config, prefix: str) -> None:
+        require_split(f"{prefix}.frac_train", self.frac_train, self.table_shape(config).n_rows)
+
+    def table_shape(self, config) -> TableShape:
+        """The table :func:`modular_task` builds, without building it."""
+        n_rows = self.p * (self.p - 1) if self.op == "div" else self.p**2
+        d_vocab = self.p * (2 if self.separate_operand_vocab else 1) + self.equals_token
+        return TableShape(n_rows, 2 + self.equals_token, d_vocab, self.p, self.p)
 
     def build(self, data_seed: int) -> Task:
         return modular_task(self, data_seed)

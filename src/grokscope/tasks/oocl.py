@@ -15,7 +15,7 @@ import torch
 from einops import rearrange, repeat
 
 from grokscope.config import Checked, register, require, require_choice
-from grokscope.tasks.base import LossTerm, Task
+from grokscope.tasks.base import LossTerm, TableShape, Task
 
 #: op name -> ``z(x, y)`` mod p on integer tensors (oocl.md §2).
 OPS = {
@@ -60,6 +60,10 @@ class OoclConfig(Checked):
             require(getattr(self, key) >= 0, f"{prefix}.{key}", getattr(self, key), "must be >= 0")
         require(self.k1 + self.k2 + self.k3 > 0, f"{prefix}.k1", self.k1,
                 f"{prefix}.k1, {prefix}.k2 and {prefix}.k3 must not all be 0")
+
+    def table_shape(self, config) -> TableShape:
+        """The table :func:`oocl_task` builds (tables 1 and 2, the linkages both ways), without building it."""
+        return TableShape(2 * self.p**2 + 2 * self.p, 4, 2 * self.p + 4, 2 * self.p, self.p)
 
     def run_name(self) -> str:
         """``oocl_{op}_{p}_{h1}_{h2}_{k1}_{k2}_{k3}``, holdouts rounded to 2 and weights to 1 decimal (oocl.md §6)."""
