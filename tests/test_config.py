@@ -19,7 +19,7 @@ BAD = [
     (["model.d_embed=abc"], "model.d_embed"),
     (["foo=1"], "foo"),
     (["model.foo=1"], "model.foo"),
-    (["model=foo"], "model/foo"),
+    (["model=foo"], "model='foo'"),
     (["device=tpu"], "device"),
 ]
 

@@ -31,7 +31,13 @@ ATTEMPT_KEYS = ("wall_time_s", "resumed_from_epoch")
 
 
 def result(summary: dict) -> dict:
-    return {k: v for k, v in summary.items() if k not in ATTEMPT_KEYS}
+    """A summary without what describes the attempt or where it ran; an ensemble's members by name."""
+    out = {k: v for k, v in summary.items() if k not in ATTEMPT_KEYS}
+    if "members" in out:
+        out["members"] = [Path(m).name for m in out["members"]]
+    if "ensemble" in out:
+        out["ensemble"] = {k: v for k, v in out["ensemble"].items() if k != "dir"}
+    return out
 
 
 def dir_state(path: Path) -> dict:
@@ -72,20 +78,58 @@ def run_killed_after(n_writes: int, cfg, run_dir: Path) -> None:
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"not killed at write {n_writes}"
 
 
-@pytest.mark.parametrize("overrides", [TINY, ENSEMBLE], ids=["single", "ensemble_of_3"])
-def test_a_kill_at_every_write_then_the_same_command_gives_the_uninterrupted_run(tmp_path, overrides):
-    cfg = make_config(*overrides)
-    before = outputs._writes
-    whole = execute(cfg, tmp_path / "whole")
-    n_writes = outputs._writes - before
-    assert n_writes > 10
-    for k in range(1, n_writes):
+def written_paths(monkeypatch, cfg, run_dir: Path) -> tuple[dict, list[Path]]:
+    """Run ``cfg`` uninterrupted; its summary and the paths of its durable writes, in order."""
+    paths: list[Path] = []
+    count = outputs._after_write
+    monkeypatch.setattr(outputs, "_after_write", lambda path: (paths.append(path), count(path)))
+    summary = execute(cfg, run_dir)
+    monkeypatch.undo()
+    return summary, paths
+
+
+def assert_kills_recover(tmp_path, cfg, whole: dict, kill_points) -> None:
+    """For each kill point k: killed right after its k-th write, then the same command; the result is the
+    uninterrupted run's."""
+    for k in kill_points:
         run_dir = tmp_path / f"killed_{k}"
         run_killed_after(k, cfg, run_dir)
         rerun = execute(cfg, run_dir)
         assert result(rerun) == result(whole), k
         for member, reference in zip(rerun.get("members", [run_dir]), whole.get("members", [tmp_path / "whole"])):
             assert_same_results(Path(member), Path(reference))
+
+
+def test_a_kill_at_every_write_of_a_run_then_the_same_command_gives_the_uninterrupted_run(tmp_path, monkeypatch):
+    cfg = make_config(*TINY)
+    whole, paths = written_paths(monkeypatch, cfg, tmp_path / "whole")
+    assert [p.name for p in paths[-2:]] == ["summary.json", "finished.json"]
+    assert {"epoch=20.ckpt", "epoch=40.ckpt", "fourier.npz", "metrics.csv"} <= {p.name for p in paths}
+    assert_kills_recover(tmp_path, cfg, whole, range(1, len(paths)))
+
+
+def ensemble_kill_points(paths: list[Path], run_dir: Path) -> list[int]:
+    """The writes only an ensemble has: each member's checkpoint of a set, each member's marker, the
+    ensemble's own summary (kill right after each)."""
+    return [k for k, p in enumerate(paths, 1) if k < len(paths)
+            and (p.name.endswith(".ckpt") or p.name == "finished.json" or p == run_dir / "summary.json")]
+
+
+def test_a_kill_between_the_members_writes_then_the_same_command_gives_the_uninterrupted_ensemble(
+        tmp_path, monkeypatch):
+    cfg = make_config(*ENSEMBLE)
+    whole, paths = written_paths(monkeypatch, cfg, tmp_path / "whole")
+    points = ensemble_kill_points(paths, tmp_path / "whole")
+    assert len([k for k in points if paths[k - 1].name.endswith(".ckpt")]) == 6  # two sets of three
+    assert_kills_recover(tmp_path, cfg, whole, points)
+
+
+@pytest.mark.slow
+def test_a_kill_at_every_write_of_an_ensemble_then_the_same_command_gives_the_uninterrupted_ensemble(
+        tmp_path, monkeypatch):
+    cfg = make_config(*ENSEMBLE)
+    whole, paths = written_paths(monkeypatch, cfg, tmp_path / "whole")
+    assert_kills_recover(tmp_path, cfg, whole, range(1, len(paths)))
 
 
 def test_a_truncated_checkpoint_falls_back_to_the_older_set(tmp_path, capsys):
@@ -164,7 +208,8 @@ def test_a_second_process_on_a_dir_in_use_is_refused(tmp_path):
 
 
 def test_sigterm_checkpoints_and_the_rerun_equals_the_uninterrupted_run(tmp_path):
-    args = [*TINY, "max_epochs=3000", "checkpoint_every_n_epochs=1000", "steps_per_call=20"]
+    args = [*TINY, "max_epochs=2000", "checkpoint_every_n_epochs=1000", "steps_per_call=20", "metrics=none",
+            "log_every_n_epochs=100"]
     whole = train(tmp_path / "whole", *args)
     run_dir = tmp_path / "stopped"
     cmd = [sys.executable, "-m", "grokscope.train", *args, f"hydra.run.dir={run_dir}"]
@@ -176,7 +221,7 @@ def test_sigterm_checkpoints_and_the_rerun_equals_the_uninterrupted_run(tmp_path
     assert proc.returncode == 128 + signal.SIGTERM, stderr
     assert "stopped by SIGTERM at epoch" in stderr and not (run_dir / "finished.json").exists()
     stopped_at = RunDir(run_dir).checkpoint_epochs()[0]
-    assert 0 < stopped_at < 3000 and stopped_at % 1000 != 0  # a checkpoint at the stop, not on the cadence
+    assert 0 < stopped_at < 2000 and stopped_at % 1000 != 0  # a checkpoint at the stop, not on the cadence
     summary = train(run_dir, *args)
     assert summary["resumed_from_epoch"] == stopped_at
     assert result(summary) == result(whole)

@@ -80,7 +80,7 @@ def test_metrics_share_one_forward(tmp_path):
     recorder = MetricsRecorder(*recorder_parts(config, task, model), ArrayStore(tmp_path))
     calls = []
     model.register_forward_hook(lambda *_: calls.append(1))
-    recorder.start([], task, epoch=0)
-    recorder.record([], model, task, torch.float64, epoch=0, last=True)
+    assert recorder.start(task, epoch=0)
+    recorder.record(model, task, torch.float64, epoch=0, last=True)
     assert len(calls) == 1
     assert {"test/acc", "weights/norm", "fourier/top1_freq"} <= recorder.history[-1].keys()

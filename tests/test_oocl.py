@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from grokscope.config import ConfigError, validate
+from grokscope.metrics import fit
 from grokscope.run import build
 from grokscope.run.compose import compose
-from grokscope.metrics import fit
 from grokscope.tasks.oocl import OoclConfig, n_train_cells, oocl_task
 from tests.conftest import assert_config_error
 

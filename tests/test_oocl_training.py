@@ -13,6 +13,7 @@ from grokscope.metrics import evaluate, split_scores
 from grokscope.metrics import evaluation as evaluation_module
 from grokscope.run import build, execute
 from grokscope.run.compose import compose
+from grokscope.training.batches import TermBatches
 from grokscope.training.module import GrokModule
 
 SMALL = ["experiment=oocl_small", "task.p=7", "logger=csv"]
@@ -23,8 +24,12 @@ def module_for(overrides: list[str]) -> GrokModule:
     task, model = build(config)
     module = GrokModule(model, task, config.optimizer, config.run.max_epochs, config.run.steps_per_call,
                         config.run.loss_dtype, config.run.batch_size, config.run.seeds.sampler)
-    module.prepare_terms()
+    module.on_fit_start()
     return module
+
+
+def batches_for(overrides: list[str]) -> TermBatches:
+    return module_for(overrides).batches[0]
 
 
 def test_objective_is_the_table1_loss_when_k2_and_k3_are_zero():
@@ -43,10 +48,10 @@ def test_objective_weights_each_term():
 
 
 def test_batches_draw_only_from_each_terms_rows():
-    module = module_for(["batch_size=40", "task.holdout1=0.5"])
-    task = module.task
+    term_batches = batches_for(["batch_size=40", "task.holdout1=0.5"])
+    task = term_batches.task
     for _ in range(3):
-        batches = module.sample_rows()
+        batches = term_batches.sample_rows()
         assert [len(rows) for rows in batches] == [40, 40, 40]
         for term, rows in zip(task.loss_terms, batches):
             assert task.masks[term.mask][rows].all(), term.name
@@ -55,10 +60,10 @@ def test_batches_draw_only_from_each_terms_rows():
 
 def test_batches_are_seeded_per_term():
     """Same seeds.sampler -> same batches; a zero weight drops its term without shifting the others."""
-    full = module_for(["batch_size=16", "seeds.sampler=5"]).sample_rows()
-    again = module_for(["batch_size=16", "seeds.sampler=5"]).sample_rows()
-    no_links = module_for(["batch_size=16", "seeds.sampler=5", "+oocl_weights=k110"]).sample_rows()
-    other = module_for(["batch_size=16", "seeds.sampler=6"]).sample_rows()
+    full = batches_for(["batch_size=16", "seeds.sampler=5"]).sample_rows()
+    again = batches_for(["batch_size=16", "seeds.sampler=5"]).sample_rows()
+    no_links = batches_for(["batch_size=16", "seeds.sampler=5", "+oocl_weights=k110"]).sample_rows()
+    other = batches_for(["batch_size=16", "seeds.sampler=6"]).sample_rows()
     assert all(torch.equal(a, b) for a, b in zip(full, again))
     assert len(no_links) == 2 and all(torch.equal(a, b) for a, b in zip(full, no_links))
     assert not torch.equal(full[0], other[0])
@@ -66,13 +71,11 @@ def test_batches_are_seeded_per_term():
 
 def test_batch_generators_resume_from_a_checkpoint():
     module = module_for(["batch_size=16"])
-    module.sample_rows()
-    checkpoint: dict = {}
-    module.on_save_checkpoint(checkpoint)
-    expected = module.sample_rows()
-    resumed = module_for(["batch_size=16"])
-    resumed.on_load_checkpoint(checkpoint)
-    resumed.prepare_terms()
+    module.batches[0].sample_rows()
+    state = module.batches[0].state()
+    expected = module.batches[0].sample_rows()
+    resumed = batches_for(["batch_size=16"])
+    resumed.load_state(state)
     assert all(torch.equal(a, b) for a, b in zip(expected, resumed.sample_rows()))
 
 

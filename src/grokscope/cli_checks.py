@@ -53,9 +53,9 @@ def sweep_dirname_override(argv: list[str]) -> list[str]:
     parsed = parse_command_line(argv)
     if parsed is None or not parsed[0].multirun:
         return []
-    task = [o for o in parsed[1] if not o.is_hydra_override()]
-    fixed = [o.key_or_group for o in task if not o.is_sweep_override()] if any(
-        o.is_sweep_override() for o in task) else []
+    last = {o.key_or_group: o for o in parsed[1] if not o.is_hydra_override()}  # a later override wins
+    fixed = [k for k, o in last.items() if not o.is_sweep_override()] if any(
+        o.is_sweep_override() for o in last.values()) else []
     keys = ",".join(f"'{k}'" for k in ["experiment", *fixed])
     return [f"hydra.job.config.override_dirname.exclude_keys=[{keys}]"]
 

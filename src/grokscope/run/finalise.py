@@ -35,6 +35,8 @@ def finalise(run_dir: RunDir, recorder: MetricsRecorder, sinks, task, model, res
     summary, then write its completion marker. Returns the summary."""
     arrays = recorder.arrays
     arrays.save()
+    for sink in sinks:
+        sink.flush()
     plots(run_dir, recorder.history, task, arrays, model)
     summary = {**fields, "final": recorder.history[-1], "grok_epochs": recorder.grok_epochs, "config": resolved}
     if "circles/signal" in arrays.values and arrays.epochs["circles"][0] == 0:

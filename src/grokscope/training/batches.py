@@ -38,12 +38,16 @@ class TermBatches:
         """Rows per term in one step's batch."""
         return [len(r) for r in self.rows] if self.batch_size is None else [self.batch_size] * len(self.rows)
 
+    def sample_rows(self) -> list[torch.Tensor]:
+        """``batch_size`` rows of each term, uniform with replacement, drawn by the term's generator."""
+        return [rows[torch.randint(len(rows), (self.batch_size,), generator=g, device=rows.device)]
+                for rows, g in zip(self.rows, self.generators)]
+
     def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
         """This step's ``tokens [n, n_ctx]`` and ``labels [n]``, term after term (no host sync)."""
         if self.batch_size is None:
             return self.full
-        rows = torch.cat([rows[torch.randint(len(rows), (self.batch_size,), generator=g, device=rows.device)]
-                          for rows, g in zip(self.rows, self.generators)])
+        rows = torch.cat(self.sample_rows())
         return self.task.tokens[rows], self.task.labels[rows]
 
     def state(self) -> list[torch.Tensor]:

@@ -57,10 +57,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
-    _after_write()
+    _after_write(path)
 
 
-def _after_write() -> None:
+def _after_write(path: Path) -> None:
+    """Count durable writes; the test hook :data:`KILL_AFTER_WRITES` acts here."""
     global _writes
     _writes += 1
     limit = os.environ.get(KILL_AFTER_WRITES)
