@@ -44,8 +44,9 @@ def assert_config_error(key: str, *overrides: str, build_too: bool = False) -> N
 
 
 def train(run_dir: Path, *overrides: str) -> dict:
-    """Train a short run with CSV logging only and no progress bar; return its summary."""
-    cfg = make_config("logger=csv", "progress_bar=false", *overrides)
+    """Train a short run with CSV logging only, no progress bar and no plots (``plots=true`` brings them
+    back); return its summary."""
+    cfg = make_config("logger=csv", "progress_bar=false", "plots=false", *overrides)
     return execute(cfg, run_dir)
 
 
@@ -67,4 +68,4 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def short_run(tmp_path_factory) -> tuple[Path, dict]:
     """One 300-epoch run of the default experiment, shared by the tests that only read its outputs."""
     run_dir = tmp_path_factory.mktemp("default_run")
-    return run_dir, train(run_dir, "max_epochs=300", "metrics.every_n_epochs=50")
+    return run_dir, train(run_dir, "max_epochs=300", "metrics.every_n_epochs=50", "plots=true")

@@ -66,7 +66,7 @@ def test_circle_survival_experiment_composes_to_the_reference_setup():
 
 def test_dense_epochs_log_every_early_epoch(tmp_path):
     train(tmp_path, f"task.p={P}", "model.d_embed=16", "model.hidden=[32]", "metrics.progress=false",
-          "metrics.circles=true", "metrics.dense_epochs=3", "max_epochs=6")
+          "metrics.circles=true", "metrics.dense_epochs=3", "max_epochs=6", "plots=true")
     with np.load(tmp_path / "arrays" / "circles.npz") as data:
         assert list(data["epochs"]) == [0, 1, 2, 3, 6]
         assert data["signal"].shape == (5, 1, (P - 1) // 2 + 1)

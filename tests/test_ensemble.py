@@ -49,7 +49,7 @@ def assert_same_run(member_dir: Path, single_dir: Path) -> None:
 
 
 def test_mlp_members_equal_separate_runs_and_are_collected(tmp_path):
-    summary = train(tmp_path / "ensemble", *MLP, "ensemble.size=2")
+    summary = train(tmp_path / "ensemble", *MLP, "ensemble.size=2", "plots=true")
     members = [Path(d) for d in summary["members"]]
     assert [d.name for d in members] == ["0_seed=0", "1_seed=1"]
     train(tmp_path / "single", *MLP, "seed=1")

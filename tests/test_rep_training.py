@@ -43,7 +43,7 @@ def test_s4_composition_run_logs_per_irrep_metrics(tmp_path, monkeypatch):
 
 
 def test_modular_addition_run_logs_progress_measures(tmp_path):
-    train(tmp_path, "task.p=23", "max_epochs=100", "metrics.every_n_epochs=50")
+    train(tmp_path, "task.p=23", "max_epochs=100", "metrics.every_n_epochs=50", "plots=true")
     with open(tmp_path / "metrics.csv") as f:
         last = list(csv.DictReader(f))[-1]
     for key in ("restricted_loss", "excluded_loss", "gini_W_E", "gini_W_L", "n_key_freqs"):

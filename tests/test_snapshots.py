@@ -25,7 +25,7 @@ K = 5
 @pytest.fixture(scope="module")
 def circle_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("circle_run")
-    train(run_dir, *TINY, "max_epochs=35")
+    train(run_dir, *TINY, "max_epochs=35", "plots=true")
     return run_dir
 
 

@@ -1,41 +1,13 @@
-"""Exact resume after SIGKILL, sweep restart, failure isolation, divergence guard."""
+"""Sweeps: restart, failure isolation, collection, the submitit path; the divergence guard."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 from tests.conftest import cli, train
 
 SMALL = ["task.p=31", "model.d_embed=16", "model.hidden=[32]", "logger=csv", "progress_bar=false",
-         "checkpoint_every_n_epochs=100", "log_every_n_epochs=20", "metrics.every_n_epochs=100"]
-
-
-def test_resume_after_kill_is_bit_identical(tmp_path):
-    args = [*SMALL, "max_epochs=600"]
-    whole = cli(*args, f"hydra.run.dir={tmp_path / 'whole'}", cwd=tmp_path)
-    assert whole.returncode == 0, whole.stderr
-
-    killed_dir = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "grokscope.train", *args, f"hydra.run.dir={killed_dir}"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ckpts = killed_dir / "checkpoints"
-    while not any(ckpts.glob("epoch=*.ckpt")) and proc.poll() is None:
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (killed_dir / "summary.json").exists(), "the run finished before it could be killed"
-
-    resumed = cli(*args, f"hydra.run.dir={killed_dir}", cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr
-    summary = json.loads((killed_dir / "summary.json").read_text())
-    assert summary["resumed_from_epoch"] is not None and summary["resumed_from_epoch"] < 600
-    assert (killed_dir / "metrics.csv").read_text() == (tmp_path / "whole" / "metrics.csv").read_text()
-    assert summary["final"] == json.loads((tmp_path / "whole" / "summary.json").read_text())["final"]
+         "checkpoint_every_n_epochs=100", "log_every_n_epochs=20", "metrics.every_n_epochs=100", "plots=false"]
 
 
 def test_sweep_isolates_failures(tmp_path):
@@ -49,10 +21,14 @@ def test_sweep_isolates_failures(tmp_path):
     assert "task.frac_train" in json.loads(jobs[3].read_text())["error"]
 
 
-def test_divergence_stops_the_run(tmp_path):
-    summary = train(tmp_path, "optimizer=sgd", "optimizer.lr=1e12", "max_epochs=2000", "steps_per_call=50")
+def test_divergence_stops_the_run_and_is_a_result(tmp_path, capsys):
+    args = ("optimizer=sgd", "optimizer.lr=1e12", "max_epochs=2000", "steps_per_call=50")
+    summary = train(tmp_path, *args)
     assert summary["status"] == "diverged" and summary["epochs"] <= 50
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "diverged"
+    stamp = (tmp_path / "summary.json").stat().st_mtime_ns
+    assert train(tmp_path, *args) == summary  # finished: not trained again
+    assert (tmp_path / "summary.json").stat().st_mtime_ns == stamp and "skipped" in capsys.readouterr().err
 
 
 def test_collect_and_restart_of_a_finished_sweep(tmp_path, capsys):
@@ -63,18 +39,24 @@ def test_collect_and_restart_of_a_finished_sweep(tmp_path, capsys):
     csvs = sorted(sweep_dir.glob("*/metrics.csv"))
     stamps = [p.stat().st_mtime_ns for p in csvs]
 
-    again = cli(*sweep, cwd=tmp_path)
-    assert again.returncode == 0 and again.stderr.count("skipped") == 4
-    assert [p.stat().st_mtime_ns for p in csvs] == stamps  # nothing trained
+    assert sorted(p.parent.name for p in csvs) == sorted(f"model.d_embed={d},seed={s}" for d in (8, 16) for s in (0, 1))
+
+    grown = [a if a != "seed=0,1" else "seed=0,1,2" for a in sweep]  # one more seed: two more cells
+    again = cli(*grown, cwd=tmp_path)
+    assert again.returncode == 0 and again.stderr.count("skipped") == 4, again.stderr
+    assert f"sweep {sweep_dir}: 6 completed, 0 failed, 0 diverged" in again.stderr
+    assert [p.stat().st_mtime_ns for p in csvs] == stamps  # the finished cells were not trained again
+    same = cli(*sweep, cwd=tmp_path)  # the first grid again: its 4 jobs are counted, not the 6 dirs
+    assert f"sweep {sweep_dir}: 4 completed, 0 failed, 0 diverged" in same.stderr
 
     from grokscope.analysis.collect import aggregate, collect, main
 
     runs = collect([sweep_dir])
-    assert len(runs) == 4 and set(runs["status"]) == {"completed"}
+    assert len(runs) == 6 and set(runs["status"]) == {"completed"}
     assert {"seed", "model.d_embed", "test/acc", "grok_epoch/test"} <= set(runs.columns)
     assert "task.p" not in runs.columns  # only the values that vary
     table = aggregate(runs)
-    assert sorted(table["model.d_embed"]) == [8, 16] and set(table["test/acc:n"]) == {2}
+    assert sorted(table["model.d_embed"]) == [8, 16] and set(table["test/acc:n"]) == {3}
     mean = runs[runs["model.d_embed"] == 8]["test/acc"].mean()
     assert abs(table.loc[table["model.d_embed"] == 8, "test/acc:mean"].item() - mean) < 1e-12
     main([str(sweep_dir), "--plot", "test/acc", "--x", "model.d_embed"])
@@ -86,7 +68,7 @@ def test_collect_and_restart_of_a_finished_sweep(tmp_path, capsys):
     capsys.readouterr()
     runs = collect([sweep_dir, tmp_path / "empty"])
     err = capsys.readouterr().err
-    assert len(runs) == 3 and "summary.json" in err and str(tmp_path / "empty") in err
+    assert len(runs) == 5 and "summary.json" in err and str(tmp_path / "empty") in err
 
 
 def test_submitit_local_sweep(tmp_path):

@@ -139,6 +139,7 @@ class RunConfig(Checked):
     checkpoint_every_n_epochs: int
     snapshot_every_n_epochs: int | None
     progress_bar: bool
+    plots: bool
     resume: str
     compile: bool
     ensemble: EnsembleConfig

@@ -10,15 +10,15 @@ In a notebook: ``from grokscope.analysis.collect import collect, aggregate``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from grokscope.analysis.cli import OneLineParser, fail
 from grokscope.config import ConfigError, require, require_writable_dir
+from grokscope.run.fingerprint import flatten as flat_keys
+from grokscope.run.rundir import RunDir
 
 NAME = "grokscope-collect"
 
@@ -49,44 +49,21 @@ def _find_run_dirs(paths) -> tuple[list[Path], list[Path]]:
     return sorted(found), empty
 
 
-def flatten(tree: dict, prefix: str = "") -> dict:
+def flatten(tree: dict) -> dict:
     """``{"a": {"b": 1}} -> {"a.b": 1}``; lists become strings so that they can be compared and grouped."""
-    out = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{name}."))
-        else:
-            out[name] = str(value) if isinstance(value, list) else value
-    return out
-
-
-def _read_mapping(path: Path, load, what: str) -> dict:
-    """The mapping a run file holds (``{}`` when absent); :class:`ConfigError` naming the file when it does not
-    parse or holds something else."""
-    if not path.exists():
-        return {}
-    text = path.read_text(errors="replace")
-    excerpt = text[:40] + ("..." if len(text) > 40 else "")
-    try:
-        value = load(text)
-    except (ValueError, yaml.YAMLError) as err:
-        raise ConfigError(str(path), excerpt, f"must be {what}; it does not parse ({str(err).splitlines()[0]})"
-                          ) from None
-    require(isinstance(value, dict), str(path), excerpt, f"must be {what}, not a {type(value).__name__}")
-    return value
+    return {k: str(v) if isinstance(v, list) else v for k, v in flat_keys(tree).items()}
 
 
 def read_summary(run_dir: Path) -> dict:
-    """A run's ``summary.json`` (``{}`` before the run has written one)."""
-    return _read_mapping(run_dir / "summary.json", json.loads, "a JSON object (the run's summary)")
+    """A run's ``summary.json`` (``{}`` before the run has written one); :class:`ConfigError` naming the file
+    when it does not parse or holds something else."""
+    return RunDir(run_dir).summary(strict=True) or {}
 
 
 def run_config(run_dir: Path, summary: dict | None = None) -> dict:
     """The resolved config of a run: ``summary.json``'s ``config`` if there, else ``.hydra/config.yaml``."""
     summary = read_summary(run_dir) if summary is None else summary
-    return summary.get("config") or _read_mapping(run_dir / ".hydra" / "config.yaml", yaml.safe_load,
-                                                  "a YAML mapping (the run's config)")
+    return summary.get("config") or RunDir(run_dir).config(strict=True) or {}
 
 
 def _run_row(run_dir: Path) -> dict | None:
@@ -94,10 +71,8 @@ def _run_row(run_dir: Path) -> dict | None:
     if "members" in summary:  # an ensemble's own dir: its members are the runs
         return None
     config = run_config(run_dir, summary)
-    overrides_path = run_dir / ".hydra" / "overrides.yaml"
-    overrides = yaml.safe_load(overrides_path.read_text()) if overrides_path.exists() else []
     row = {"run_dir": str(run_dir), "status": summary.get("status", "unfinished"),
-           "epochs": summary.get("epochs"), "overrides": ",".join(overrides or [])}
+           "epochs": summary.get("epochs"), "overrides": ",".join(RunDir(run_dir).overrides())}
     row.update({f"config.{k}": v for k, v in flatten(config).items()})
     row.update({f"grok_epoch/{k}": v for k, v in (summary.get("grok_epochs") or {}).items()})
     row.update({k: v for k, v in (summary.get("final") or {}).items() if k != "epoch"})

@@ -29,15 +29,17 @@ PROGRESS_PLOTS = {
 }
 
 
-def finalise(run_dir: RunDir, recorder: MetricsRecorder, sinks, task, model, resolved: dict, **fields) -> dict:
-    """Write a finished member's arrays, plots and ``summary.json`` (``fields``, the final row, the grokking
+def finalise(run_dir: RunDir, recorder: MetricsRecorder, sinks, task, model, resolved: dict, draw: bool = True,
+             **fields) -> dict:
+    """Write a finished member's arrays, plots (``draw``) and ``summary.json`` (``fields``, the final row, the grokking
     epochs, the resolved config and, with circle metrics, ``circle_survivors``), end its sinks with the
     summary, then write its completion marker. Returns the summary."""
     arrays = recorder.arrays
     arrays.save()
     for sink in sinks:
         sink.flush()
-    plots(run_dir, recorder.history, task, arrays, model)
+    if draw:
+        plots(run_dir, recorder.history, task, arrays, model)
     summary = {**fields, "final": recorder.history[-1], "grok_epochs": recorder.grok_epochs, "config": resolved}
     if "circles/signal" in arrays.values and arrays.epochs["circles"][0] == 0:
         summary["circle_survivors"] = survivors(arrays.values["circles/signal"][0][0],

@@ -3,8 +3,8 @@ shapes the results.
 
 The run-length and housekeeping keys may change between attempts: ``max_epochs`` (a longer run continues
 the same trajectory; a finished run is extended), ``checkpoint_every_n_epochs``, ``steps_per_call`` (epochs
-per Lightning step: speed only), ``device``, ``progress_bar``, ``resume``, ``name`` and ``logger`` (where rows
-are sent, not what they are). Anything else, e.g. ``task.p`` or ``optimizer.lr``, would continue the old
+per Lightning step: speed only), ``device``, ``progress_bar``, ``plots``, ``resume``, ``name`` and ``logger``
+(where rows are sent, not what they are). Anything else, e.g. ``task.p`` or ``optimizer.lr``, would continue the old
 weights under a new label and is refused.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 #: top-level keys (or groups) a run dir may be resumed with different values of.
 RUN_LENGTH_KEYS = ("max_epochs", "checkpoint_every_n_epochs", "steps_per_call", "device", "progress_bar",
-                   "resume", "name", "logger")
+                   "plots", "resume", "name", "logger")
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:
@@ -20,7 +20,7 @@ def flatten(tree: dict, prefix: str = "") -> dict:
     out = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict):
             out.update(flatten(value, f"{name}."))
         else:
             out[name] = value

@@ -179,7 +179,8 @@ def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float)
                   "resumed_from_epoch": resumed_epoch, "wall_time_s": wall, "device": device}
         if ensemble:
             fields["ensemble"] = {"index": e, "size": len(members), "dir": str(rd.path)}
-        summaries.append(finalise(m.spec.dir, m.recorder, m.sinks, m.task, module.member(e), m.resolved, **fields))
+        summaries.append(finalise(m.spec.dir, m.recorder, m.sinks, m.task, module.member(e), m.resolved,
+                                  config.run.plots, **fields))
     if not ensemble:
         return summaries[0]
     status = "diverged" if all(s["status"] == "diverged" for s in summaries) else "completed"

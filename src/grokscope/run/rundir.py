@@ -92,21 +92,21 @@ class RunDir:
         return RunDir(self.path / "members" / name)
 
     # readers
-    def summary(self) -> dict | None:
-        """``summary.json``, or None when missing, unreadable or not a JSON object."""
-        return _read(self.summary_path, json.loads)
+    def summary(self, strict: bool = False) -> dict | None:
+        """``summary.json``; None when missing, and when unreadable unless ``strict`` (then a
+        :class:`ConfigError` naming the file)."""
+        return _read(self.summary_path, json.loads, "a JSON object (the run's summary)", strict)
 
-    def config(self) -> dict | None:
-        """The resolved config recorded in ``.hydra/config.yaml`` (safe loader), or None."""
-        return _read(self.config_path, yaml.safe_load)
+    def config(self, strict: bool = False) -> dict | None:
+        """The resolved config recorded in ``.hydra/config.yaml`` (safe loader), as :meth:`summary`."""
+        return _read(self.config_path, yaml.safe_load, "a YAML mapping (the run's config)", strict)
 
     def overrides(self) -> list[str]:
-        found = _read(self.overrides_path, yaml.safe_load, list)
-        return found or []
+        return _read(self.overrides_path, yaml.safe_load, "a YAML list", kind=list) or []
 
     def finished(self) -> dict | None:
         """The completion marker (``status``, ``epochs``), or None while the run is not finished."""
-        return _read(self.marker, json.loads)
+        return _read(self.marker, json.loads, "a JSON object")
 
     def is_completed(self) -> bool:
         return (self.finished() or {}).get("status") == "completed"
@@ -182,13 +182,31 @@ class RunDir:
 
     def sweep_id(self) -> str | None:
         """The multirun that last worked on this dir (second line of ``.lock``)."""
-        lines = _read(self.path / ".lock", str.splitlines, list) or []
+        lines = _read(self.path / ".lock", str.splitlines, "text", kind=list) or []
         return lines[1] if len(lines) > 1 else None
 
 
-def _read(path: Path, parse, kind: type = dict):
+def _read(path: Path, parse, what: str, strict: bool = False, kind: type = dict):
+    """``parse(text of path)`` if it is a ``kind``; None when the file is missing, or does not read, parse or
+    hold a ``kind`` (with ``strict``: a :class:`ConfigError` naming the file, the start of its text and why)."""
     try:
-        value = parse(path.read_text())
-    except (OSError, ValueError, yaml.YAMLError):
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
         return None
-    return value if isinstance(value, kind) else None
+    except OSError as err:
+        return _refuse(strict, path, None, f"must be {what}; it cannot be read ({err.strerror})")
+    excerpt = text[:40] + ("..." if len(text) > 40 else "")
+    try:
+        value = parse(text)
+    except (ValueError, yaml.YAMLError) as err:
+        first = (str(err).strip() or type(err).__name__).splitlines()[0]
+        return _refuse(strict, path, excerpt, f"must be {what}; it does not parse ({first})")
+    if not isinstance(value, kind):
+        return _refuse(strict, path, excerpt, f"must be {what}, not a {type(value).__name__}")
+    return value
+
+
+def _refuse(strict: bool, path: Path, excerpt: str | None, allowed: str) -> None:
+    if strict:
+        raise ConfigError(str(path), excerpt, allowed)
+    return None
