@@ -18,6 +18,10 @@ from grokscope.run.checkpoints import load_checkpoint
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+# The tests run in two xdist workers (pyproject addopts) on two cores: one torch thread each, in the workers and
+# in the processes they start (more threads only spin against each other).
+os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -52,7 +52,7 @@ def test_mlp_members_equal_separate_runs_and_are_collected(tmp_path):
     summary = train(tmp_path / "ensemble", *MLP, "ensemble.size=2", "plots=true")
     members = [Path(d) for d in summary["members"]]
     assert [d.name for d in members] == ["0_seed=0", "1_seed=1"]
-    train(tmp_path / "single", *MLP, "seed=1")
+    train(tmp_path / "single", *MLP, "seed=1", "plots=true")
     assert_same_run(members[1], tmp_path / "single")
     assert sorted(p.name for p in members[0].iterdir()) == [
         ".hydra", "arrays", "checkpoints", "finished.json", "metrics.csv", "plots", "summary.json"]

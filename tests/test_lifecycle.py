@@ -21,7 +21,7 @@ from grokscope.run.wandb_offline import read_offline_run
 from grokscope.training import outputs
 from grokscope.training.callbacks import RunCallback
 from grokscope.training.outputs import KILL_AFTER_WRITES, load_arrays
-from tests.conftest import final_checkpoint, make_config, train
+from tests.conftest import cli, final_checkpoint, make_config, train
 
 TINY = ("task.p=11", "model.d_embed=8", "model.hidden=[16]", "max_epochs=40", "checkpoint_every_n_epochs=20",
         "log_every_n_epochs=10", "metrics.every_n_epochs=20", "logger=csv", "progress_bar=false")
@@ -201,10 +201,36 @@ def test_extending_max_epochs_continues_a_completed_run(tmp_path):
 
 
 def test_a_second_process_on_a_dir_in_use_is_refused(tmp_path):
-    with RunDir(tmp_path).lock(), pytest.raises(ConfigError) as err:
-        train(tmp_path, *TINY)
-    assert "in use by another process" in str(err.value) and f"pid {os.getpid()}" in str(err.value)
-    assert not (tmp_path / "summary.json").exists()
+    with RunDir(tmp_path).lock():
+        proc = cli(*TINY, f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("grokscope-train: error: ")
+    assert f"in use by another process (pid {os.getpid()}" in lines[0]
+    assert not (tmp_path / "summary.json").exists() and not (tmp_path / ".hydra").exists()
+
+
+def test_a_joblib_worker_whose_sweep_process_died_stops(tmp_path):
+    """A worker watches its parent: when the sweep process is killed, the worker's run stops as on SIGTERM."""
+    ready, stopped = tmp_path / "ready", tmp_path / "stopped"
+    worker = (f"import pathlib, time\nfrom grokscope.run.preempt import StopSignals\n"
+              f"with StopSignals(watch_parent=True) as stop:\n"
+              f"    pathlib.Path({str(ready)!r}).touch()\n"
+              f"    for _ in range(600):\n"
+              f"        if stop.requested():\n"
+              f"            pathlib.Path({str(stopped)!r}).write_text(str(stop.signum))\n"
+              f"            break\n"
+              f"        time.sleep(0.05)\n")
+    sweep = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {worker!r}]); time.sleep(120)"
+    parent = subprocess.Popen([sys.executable, "-c", sweep])
+    deadline = time.time() + 60
+    while not ready.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    parent.kill()
+    parent.wait()
+    while not stopped.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert stopped.read_text() == str(int(signal.SIGTERM))
 
 
 def test_sigterm_checkpoints_and_the_rerun_equals_the_uninterrupted_run(tmp_path):
