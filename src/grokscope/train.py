@@ -5,7 +5,8 @@
     grokscope-train -m seed=0,1,2 model.d_embed=32,64
 
 Only Hydra and OmegaConf load at import: ``--help``, ``--cfg`` and tab completion answer before torch does.
-User mistakes end with one line naming the key and exit status 2.
+A run prints its dir, a progress bar and a one-line outcome; Lightning's and wandb's own lines only with
+``GROKSCOPE_VERBOSE=1``. User mistakes end with one line naming the key and exit status 2.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def _hydra_main(cfg: DictConfig) -> None:
               group=hc.sweep.dir if multirun else None, tags=tuple(hc.overrides.task) if multirun else (),
               overrides=tuple(hc.overrides.task),
               watch_parent="joblib" in (OmegaConf.select(hc, "launcher._target_", default="") or ""))
+    print(f"run dir: {run_dir}", flush=True)
     try:
         summary = execute(cfg, run_dir, job)
         print(outcome(run_dir, summary))

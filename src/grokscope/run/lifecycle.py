@@ -39,6 +39,7 @@ from grokscope.run.fingerprint import differing_keys
 from grokscope.run.members import MemberSpec, check_interventions, check_supported, member_specs
 from grokscope.run.preempt import Preempted, StopSignals
 from grokscope.run.rundir import RunDir
+from grokscope.run.terminal import verbose
 from grokscope.training.cadence import Cadence
 from grokscope.training.outputs import ArrayStore, write_json
 
@@ -215,8 +216,9 @@ def _fit(module, callback, config: Config, device: str, rd: RunDir, watch_parent
     from grokscope.training.callbacks import EpochProgressBar
     from grokscope.training.module import Diverged
 
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
+    if not verbose():
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+        warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
     callbacks = [callback] + ([EpochProgressBar(callback.members[0].recorder)] if config.run.progress_bar else [])
     trainer = L.Trainer(  # one endless epoch, no validation, no Lightning checkpoints or loggers: ours
         accelerator=device, devices=1, min_epochs=0, max_epochs=1, logger=False, callbacks=callbacks,

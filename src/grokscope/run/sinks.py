@@ -14,6 +14,7 @@ import io
 import os
 
 from grokscope.run.rundir import RunDir
+from grokscope.run.terminal import verbose
 from grokscope.run.wandb_offline import logged_through
 from grokscope.training.callbacks import MetricsRecorder
 from grokscope.training.loggers import WandbConfig
@@ -60,8 +61,8 @@ class WandbSink:
         self.run = wandb.init(
             id=run_id, resume="allow", reinit="create_new", dir=str(run_dir.path), mode=mode, name=name,
             project=cfg.project, entity=cfg.entity, group=cfg.group or group, tags=[*cfg.tags, *tags], config=config,
-            settings=wandb.Settings(silent=True, console="off", x_disable_stats=True, x_disable_machine_info=True,
-                                    disable_git=True, save_code=False),
+            settings=wandb.Settings(silent=not verbose(), console="off", x_disable_stats=True,
+                                    x_disable_machine_info=True, disable_git=True, save_code=False),
         )
         self.run.define_metric("epoch")
         self.run.define_metric("*", step_metric="epoch")
