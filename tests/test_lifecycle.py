@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from grokscope.config import ConfigError
-from grokscope.run import RunDir, execute
+from grokscope.run import Job, RunDir, execute
 from grokscope.run.wandb_offline import read_offline_run
 from grokscope.training import outputs
 from grokscope.training.callbacks import RunCallback
@@ -186,6 +186,15 @@ def test_a_changed_config_is_refused_and_the_dir_is_unchanged(tmp_path):
         key = change[0].split("=")[0]
         assert err.value.key == key and "\n" not in str(err.value) and str(tmp_path) in str(err.value)
         assert dir_state(tmp_path) == before
+
+
+def test_a_config_mistake_writes_nothing_in_a_single_run_and_a_failed_summary_in_a_sweep(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        execute(make_config(*TINY, "task.frac_train=1.5"), tmp_path / "run")
+    assert err.value.key == "task.frac_train" and not (tmp_path / "run").exists()
+    with pytest.raises(ConfigError):
+        execute(make_config(*TINY, "task.frac_train=1.5"), tmp_path / "job", Job(multirun=True))
+    assert RunDir(tmp_path / "job").summary()["status"] == "failed" and not RunDir(tmp_path / "job").finished()
 
 
 def test_extending_max_epochs_continues_a_completed_run(tmp_path):

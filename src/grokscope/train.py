@@ -39,7 +39,8 @@ def _hydra_main(cfg: DictConfig) -> None:
     job = Job(name="_".join(filter(None, [cfg.task.name, cfg.model.name, hc.job.override_dirname])) or None,
               group=hc.sweep.dir if multirun else None, tags=tuple(hc.overrides.task) if multirun else (),
               overrides=tuple(hc.overrides.task),
-              watch_parent="joblib" in (OmegaConf.select(hc, "launcher._target_", default="") or ""))
+              watch_parent="joblib" in (OmegaConf.select(hc, "launcher._target_", default="") or ""),
+              multirun=multirun)
     print(f"run dir: {run_dir}", flush=True)
     try:
         summary = execute(cfg, run_dir, job)

@@ -15,7 +15,9 @@ from a verified checkpoint set), fit, finalise.
 - **Finalise** (:mod:`~grokscope.run.finalise`): each member's arrays, plots, summary, marker; then the
   ensemble's summary and marker. With 0 epochs left (a kill after the last checkpoint) the same files result.
 
-A run that raises writes ``summary.json`` with ``status: failed`` (never over a finished run) and re-raises.
+A config mistake is refused before the dir is touched (in a multirun, a fresh job dir records it as a failed
+``summary.json``, so the sweep counts it); a run that raises writes ``summary.json`` with ``status: failed``
+(never over a finished run) and re-raises.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Job:
     tags: tuple[str, ...] = ()
     overrides: tuple[str, ...] = ()
     watch_parent: bool = False
+    multirun: bool = False
 
 
 def execute(cfg: DictConfig, run_dir: Path | str, job: Job = Job()) -> dict:
@@ -61,19 +64,30 @@ def execute(cfg: DictConfig, run_dir: Path | str, job: Job = Job()) -> dict:
     start = time.time()
     rd = RunDir(run_dir)
     resolved = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        config = validate(cfg)  # a mistake touches nothing; a sweep records it in a fresh job dir
+    except ConfigError as err:
+        if job.multirun:
+            with rd.lock():
+                if not rd.has_progress():
+                    _record_failure(rd, err, resolved, start)
+        raise
     with rd.lock():
         rd.clean_temps()
         if not claim(rd, resolved, list(job.overrides)):
             print(f"skipped {rd.path}: {rd.finished()['status']} with the same config", file=sys.stderr)
             return rd.summary()
         try:
-            return _execute(validate(cfg), rd, resolved, job, start)
+            return _execute(config, rd, resolved, job, start)
         except Exception as err:
-            write_json(rd.summary_path, {
-                "status": "failed", "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc(),
-                "wall_time_s": time.time() - start, "config": resolved,
-            })
+            _record_failure(rd, err, resolved, start)
             raise
+
+
+def _record_failure(rd: RunDir, err: Exception, resolved: dict, start: float) -> None:
+    write_json(rd.summary_path, {"status": "failed", "error": f"{type(err).__name__}: {err}",
+                                 "traceback": traceback.format_exc(), "wall_time_s": time.time() - start,
+                                 "config": resolved})
 
 
 def claim(rd: RunDir, resolved: dict, overrides: list[str]) -> bool:
