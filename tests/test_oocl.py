@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -156,3 +157,19 @@ def test_console_reports_a_bad_weight_in_one_line(tmp_path):
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "task.k1" in lines[0], proc.stderr
+
+
+def test_sweep_table_reads_completed_runs_only(tmp_path):
+    """``analysis.oocl.load_runs``: completed OOCL runs; failed, unreadable and ensemble dirs are skipped."""
+    from grokscope.analysis.oocl import FINAL_KEYS, load_runs
+
+    task = {"name": "oocl", "op": "ssq", "p": 7, "holdout1": 0.6, "holdout2": 0.6, "k1": 1.0, "k2": 1.0, "k3": 1.0}
+    done = {"status": "completed", "epochs": 10, "config": {"task": task, "seed": 3},
+            "final": dict.fromkeys(FINAL_KEYS, 0.5), "grok_epochs": {"holdout1": None}}
+    for name, text in (("done", json.dumps(done)), ("failed", json.dumps({"status": "failed", "config": {}})),
+                       ("torn", "{not json"), ("ensemble", json.dumps({"status": "completed", "members": [],
+                                                                         "config": done["config"]}))):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(text)
+    runs = load_runs(tmp_path)
+    assert [(r["run"], r["seed"], r["holdout1/acc"]) for r in runs] == [("done", 3, 0.5)]

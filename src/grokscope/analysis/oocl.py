@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from grokscope.run.rundir import RunDir  # noqa: E402
 from grokscope.training.callbacks import GROK_THRESHOLD  # noqa: E402
 
 #: Final metrics copied from each run's summary.
@@ -29,10 +29,12 @@ FINAL_KEYS = ("train1/acc", "holdout1/acc", "holdout1/loss", "holdout2/acc", "ho
 
 
 def load_runs(sweep_dir: Path) -> list[dict]:
-    """One row per OOCL run under ``sweep_dir``: settings, seed, epochs and the final metrics."""
+    """One row per completed OOCL run under ``sweep_dir``: settings, seed, epochs and the final metrics."""
     runs = []
     for path in sorted(sweep_dir.glob("**/summary.json")):
-        summary = json.loads(path.read_text())
+        summary = RunDir(path.parent).summary()
+        if summary is None or summary.get("status") != "completed" or "final" not in summary:
+            continue  # unreadable, failed, unfinished, or an ensemble's own dir (its members are the runs)
         task = summary["config"]["task"]
         if task["name"] != "oocl":
             continue
