@@ -301,3 +301,32 @@ def test_files_follow_the_umask(tmp_path, umask):
                  "plots/curves.png", ".hydra/config.yaml"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
     json.loads((tmp_path / "summary.json").read_text())
+
+
+@pytest.mark.gpu
+def test_a_cuda_run_resumed_from_its_checkpoint_equals_the_run_trained_straight_through(tmp_path, monkeypatch):
+    """On CUDA: the checkpoint holds the CUDA RNG states and the fused AdamW state, and loads onto the CPU
+    (``weights_only``); the resumed run ends where the straight run does."""
+    args = (*TINY, "device=cuda", "batch_size=16", "max_epochs=60", "metrics.every_n_epochs=30")
+    straight = train(tmp_path / "straight", *args)
+    checkpoint = RunCallback.checkpoint
+
+    class Interrupted(Exception):
+        pass
+
+    def checkpoint_then_stop(self, module):
+        checkpoint(self, module)
+        if module.epoch == 20:
+            raise Interrupted
+
+    monkeypatch.setattr(RunCallback, "checkpoint", checkpoint_then_stop)
+    with pytest.raises(Interrupted):
+        train(tmp_path / "resumed", *args)
+    monkeypatch.undo()
+    state = final_checkpoint(tmp_path / "resumed")
+    assert state["epoch"] == 20 and state["rng"]["cuda"] and state["model"]["W_E"].device.type == "cpu"
+    resumed = train(tmp_path / "resumed", *args)
+    assert resumed["resumed_from_epoch"] == 20 and resumed["device"] == "cuda"
+    for key, value in final_checkpoint(tmp_path / "straight")["model"].items():
+        torch.testing.assert_close(final_checkpoint(tmp_path / "resumed")["model"][key], value, rtol=1e-5, atol=1e-6)
+    assert resumed["final"]["train/loss"] == pytest.approx(straight["final"]["train/loss"], rel=1e-5)

@@ -23,9 +23,9 @@ def one_step(overrides: tuple[str, ...], compile: bool, device: str = "cpu"):
     """Logits of the training forward and the parameters after one AdamW step."""
     config = validate(make_config(*overrides, "optimizer.warmup_steps=0"))
     task, model = build(config)
-    module = GrokModule(copy.deepcopy(model), task, config.optimizer, 1, 1, "float64", None, 0, compile).to(device)
-    module.task = task.to(device)
-    module.prepare_terms()
+    module = GrokModule(copy.deepcopy(model), task, config.optimizer, 1, 1, "float64", None, 0,
+                        compile=compile).to(device)
+    module.on_fit_start()  # the task and its term batches on the module's device
     optimizer = config.optimizer.build(list(module.model.parameters()), fused=device == "cuda")
     logits = module.train_forward(module.task.tokens, last_only=True)
     loss = module.training_loss()
