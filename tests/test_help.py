@@ -57,3 +57,11 @@ def test_help_shows_groups_and_keys(tmp_path):
     for key, meaning in help_keys().items():
         assert re.search(rf"^{re.escape(key)}\s+{re.escape(meaning)}$", proc.stdout, re.MULTILINE), key
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_the_quick_help_page_is_hydras(tmp_path):
+    """``--help`` alone is rendered without Hydra composing every option; with an override Hydra renders it:
+    the same page."""
+    quick, hydra = cli("--help", cwd=tmp_path), cli("--help", "seed=0", cwd=tmp_path)
+    assert quick.returncode == hydra.returncode == 0
+    assert quick.stdout == hydra.stdout and "== Config groups (group=option) ==" in quick.stdout

@@ -23,6 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from grokscope.cli_checks import check_launch, sweep_dirname_override
+from grokscope.cli_help import is_plain_help, render_help
 from grokscope.paths import CONF_DIR
 
 OmegaConf.register_new_resolver("job_dir", lambda name: name or "job", replace=True)
@@ -90,6 +91,9 @@ def main() -> None:
     from grokscope.config import ConfigError
 
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let errors reach us instead of Hydra's own report
+    if is_plain_help(sys.argv[1:]):
+        print(render_help())
+        return
     try:
         check_launch(sys.argv[1:])
         sys.argv += sweep_dirname_override(sys.argv[1:])
