@@ -5,7 +5,7 @@
 
 Measures, interleaved over ``--rounds`` rounds (medians, to resist other load on the machine): one training
 epoch (the full-batch step of :class:`~grokscope.training.module.GrokModule`) and one metric evaluation (what
-:class:`~grokscope.training.callbacks.MetricsCallback` does on a metric epoch: one forward over all rows with
+:class:`~grokscope.training.callbacks.RunCallback` does on a metric epoch: one forward over all rows with
 the hooks, the split scores and every metric), on the experiment's model and task. The callback's cost over the
 full run is ``n_metric_epochs × t_metric``, with the metric epochs of the configured cadence (``every_n_epochs``
 plus the log-spaced ``log_points`` over ``max_epochs``); the printed ratio divides it by ``max_epochs × t_epoch``.

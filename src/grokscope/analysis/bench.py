@@ -1,7 +1,7 @@
 """Timing helpers of ``scripts/bench.py``: seconds per epoch of a bare loop and of the framework.
 
-Both sides train the model that :func:`grokscope.train.build` makes from the config (same init, same split)
-with the same optimizer and warm-up. The framework side is the real ``grokscope.train.run`` with a timer
+Both sides train the model that :func:`grokscope.run.build` makes from the config (same init, same split)
+with the same optimizer and warm-up. The framework side is the real ``grokscope.run.execute`` with a timer
 around the Trainer's training loop (setup, building and the final summary are not timed).
 """
 

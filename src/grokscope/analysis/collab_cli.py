@@ -45,7 +45,7 @@ def snapshots(run_dir: Path) -> dict[int, Path]:
 
 def load_run(run_dir: Path):
     """``(task, model)`` of a run rebuilt from its config (``summary.json``'s, else ``.hydra/config.yaml``) by
-    :func:`grokscope.train.build`; load a snapshot with ``model.load_state_dict``."""
+    :func:`grokscope.run.build`; load a snapshot with ``model.load_state_dict``."""
     return build(validate(OmegaConf.create(run_config(run_dir))))
 
 
