@@ -108,27 +108,13 @@ def test_a_kill_at_every_write_of_a_run_then_the_same_command_gives_the_uninterr
     assert_kills_recover(tmp_path, cfg, whole, range(1, len(paths)))
 
 
-def ensemble_kill_points(paths: list[Path], run_dir: Path) -> list[int]:
-    """The writes only an ensemble has: each member's checkpoint of a set, each member's marker, the
-    ensemble's own summary (kill right after each)."""
-    return [k for k, p in enumerate(paths, 1) if k < len(paths)
-            and (p.name.endswith(".ckpt") or p.name == "finished.json" or p == run_dir / "summary.json")]
-
-
-def test_a_kill_between_the_members_writes_then_the_same_command_gives_the_uninterrupted_ensemble(
-        tmp_path, monkeypatch):
-    cfg = make_config(*ENSEMBLE)
-    whole, paths = written_paths(monkeypatch, cfg, tmp_path / "whole")
-    points = ensemble_kill_points(paths, tmp_path / "whole")
-    assert len([k for k in points if paths[k - 1].name.endswith(".ckpt")]) == 6  # two sets of three
-    assert_kills_recover(tmp_path, cfg, whole, points)
-
-
-@pytest.mark.slow
 def test_a_kill_at_every_write_of_an_ensemble_then_the_same_command_gives_the_uninterrupted_ensemble(
         tmp_path, monkeypatch):
+    """Between the members' checkpoints of a set, their markers and the ensemble's summary included."""
     cfg = make_config(*ENSEMBLE)
     whole, paths = written_paths(monkeypatch, cfg, tmp_path / "whole")
+    assert len([p for p in paths if p.name.endswith(".ckpt")]) == 6  # two sets of three members
+    assert paths[-2:] == [tmp_path / "whole" / "summary.json", tmp_path / "whole" / "finished.json"]
     assert_kills_recover(tmp_path, cfg, whole, range(1, len(paths)))
 
 
