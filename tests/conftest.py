@@ -54,6 +54,26 @@ def train(run_dir: Path, *overrides: str) -> dict:
     return execute(cfg, run_dir)
 
 
+class Interrupted(Exception):
+    """Raised by the runs :func:`interrupted_after_checkpoint` stops."""
+
+
+def interrupted_after_checkpoint(monkeypatch, epoch: int, *overrides: str, run_dir: Path) -> None:
+    """Train ``overrides`` in ``run_dir`` and stop it right after its checkpoint at ``epoch``."""
+    from grokscope.training.callbacks import RunCallback
+
+    checkpoint = RunCallback.checkpoint
+
+    def checkpoint_then_stop(self, module):
+        checkpoint(self, module)
+        if module.epoch == epoch:
+            raise Interrupted
+
+    with monkeypatch.context() as patch, pytest.raises(Interrupted):
+        patch.setattr(RunCallback, "checkpoint", checkpoint_then_stop)
+        train(run_dir, *overrides)
+
+
 def final_checkpoint(run_dir: Path) -> dict:
     """The newest checkpoint of a run dir (``weights_only``): ``model``, ``optimizer``, ``epoch``, ..."""
     rd = RunDir(run_dir)

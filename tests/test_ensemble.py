@@ -15,9 +15,8 @@ from grokscope.config import ConfigError, validate
 from grokscope.run import Job, RunDir, execute
 from grokscope.run.members import member_specs
 from grokscope.run.wandb_offline import read_offline_run
-from grokscope.training.callbacks import RunCallback
 from grokscope.training.outputs import load_arrays
-from tests.conftest import final_checkpoint, make_config, train
+from tests.conftest import final_checkpoint, interrupted_after_checkpoint, make_config, train
 
 MLP = ("task.p=23", "max_epochs=200", "metrics.every_n_epochs=100", "log_every_n_epochs=50")
 # No attention biases: the gradient of b_K is zero up to rounding, which Adam amplifies into noise.
@@ -109,10 +108,6 @@ def test_unsupported_ensemble_runs_fail_with_one_line(tmp_path, overrides, key):
     assert str(err.value).startswith(f"{key}=") and "\n" not in str(err.value)
 
 
-class Interrupted(Exception):
-    pass
-
-
 SMALL = ("task.p=23", "max_epochs=40", "checkpoint_every_n_epochs=20", "log_every_n_epochs=10",
          "metrics.every_n_epochs=20", "ensemble.size=2")
 
@@ -123,17 +118,7 @@ def test_interrupted_ensemble_resumes_bit_identically(tmp_path, monkeypatch):
     through (with ``batch_size``, so the members' generators are resumed too)."""
     batch = "batch_size=16"
     straight = train(tmp_path / "straight", *SMALL, batch)
-    save = RunCallback.checkpoint
-
-    def save_then_stop(self, module):
-        save(self, module)
-        if module.epoch == 20:
-            raise Interrupted
-
-    monkeypatch.setattr(RunCallback, "checkpoint", save_then_stop)
-    with pytest.raises(Interrupted):
-        train(tmp_path / "resumed", *SMALL, batch)
-    monkeypatch.undo()
+    interrupted_after_checkpoint(monkeypatch, 20, *SMALL, batch, run_dir=tmp_path / "resumed")
     resumed = train(tmp_path / "resumed", *SMALL, batch)
     assert resumed["resumed_from_epoch"] == 20 and resumed["epochs"] == 40
     for a, b in zip(map(Path, resumed["members"]), map(Path, straight["members"])):

@@ -21,7 +21,7 @@ from grokscope.run.wandb_offline import read_offline_run
 from grokscope.training import outputs
 from grokscope.training.callbacks import RunCallback
 from grokscope.training.outputs import KILL_AFTER_WRITES, load_arrays
-from tests.conftest import cli, final_checkpoint, make_config, train
+from tests.conftest import cli, final_checkpoint, interrupted_after_checkpoint, make_config, train
 
 TINY = ("task.p=11", "model.d_embed=8", "model.hidden=[16]", "max_epochs=40", "checkpoint_every_n_epochs=20",
         "log_every_n_epochs=10", "metrics.every_n_epochs=20", "logger=csv", "progress_bar=false")
@@ -295,20 +295,7 @@ def test_a_cuda_run_resumed_from_its_checkpoint_equals_the_run_trained_straight_
     (``weights_only``); the resumed run ends where the straight run does."""
     args = (*TINY, "device=cuda", "batch_size=16", "max_epochs=60", "metrics.every_n_epochs=30")
     straight = train(tmp_path / "straight", *args)
-    checkpoint = RunCallback.checkpoint
-
-    class Interrupted(Exception):
-        pass
-
-    def checkpoint_then_stop(self, module):
-        checkpoint(self, module)
-        if module.epoch == 20:
-            raise Interrupted
-
-    monkeypatch.setattr(RunCallback, "checkpoint", checkpoint_then_stop)
-    with pytest.raises(Interrupted):
-        train(tmp_path / "resumed", *args)
-    monkeypatch.undo()
+    interrupted_after_checkpoint(monkeypatch, 20, *args, run_dir=tmp_path / "resumed")
     state = final_checkpoint(tmp_path / "resumed")
     assert state["epoch"] == 20 and state["rng"]["cuda"] and state["model"]["W_E"].device.type == "cpu"
     resumed = train(tmp_path / "resumed", *args)
