@@ -138,10 +138,9 @@ class RunCallback(L.Callback):
     def record(self, module, e: int) -> None:
         m, epoch = self.members[e], module.epoch
         last = epoch >= module.max_epochs
-        row = m.recorder.record(module.member(e), module.tasks[e], module.loss_dtype, epoch, last) \
-            if m.recorder.due(epoch, last) else None
-        if row is None:
+        if not m.recorder.due(epoch, last):  # before module.member(e): an ensemble copies the member's weights
             return
+        row = m.recorder.record(module.member(e), module.tasks[e], module.loss_dtype, epoch, last)
         for sink in m.sinks:
             sink.log(row)
         if m.recorder.metric_cadence.due(epoch) and not last:
