@@ -31,3 +31,12 @@ def test_a_default_run_is_quiet_and_makes_no_network_connection(tmp_path):
     assert any(run_dir.glob("wandb/offline-run-*"))  # WandB did log, offline
     connections = [line for line in trace.read_text().splitlines() if "AF_INET" in line]
     assert not [line for line in connections if "127.0.0.1" not in line and '"::1"' not in line]
+
+
+def test_a_mistake_prints_one_line_and_leaves_no_run_dir(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "grokscope.train", "task.frac_train=1.5", f"hydra.run.dir={run_dir}"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [f"grokscope-train: error: {proc.stderr.split('error: ', 1)[1].strip()}"]
+    assert "task.frac_train=1.5" in proc.stderr and not run_dir.exists()

@@ -11,6 +11,7 @@ A run prints its dir, a progress bar and a one-line outcome; Lightning's and wan
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
@@ -32,7 +33,7 @@ OmegaConf.register_new_resolver("job_dir", lambda name: name or "job", replace=T
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def _hydra_main(cfg: DictConfig) -> None:
     """One job. In a sweep a job that fails is recorded in its ``summary.json`` and the sweep goes on."""
-    from grokscope.config import ConfigError
+    from grokscope.config import ConfigError, validate
     from grokscope.run import Job, execute
 
     hc = HydraConfig.get()
@@ -42,12 +43,16 @@ def _hydra_main(cfg: DictConfig) -> None:
               overrides=tuple(hc.overrides.task),
               watch_parent="joblib" in (OmegaConf.select(hc, "launcher._target_", default="") or ""),
               multirun=multirun)
-    print(f"run dir: {run_dir}", flush=True)
     try:
+        if not multirun:
+            validate(cfg)  # a mistake ends before the run dir line
+        print(f"run dir: {run_dir}", flush=True)
         summary = execute(cfg, run_dir, job)
         print(outcome(run_dir, summary))
     except ConfigError as err:
         if not multirun:  # exit here, before Hydra reports the job as crashed
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()  # the dir Hydra made for the run, if it is still empty
             report(err)
         print(f"job {hc.job.num} failed: {one_line(err)}", file=sys.stderr)
     except Exception:
