@@ -35,55 +35,35 @@ SWEEP_ID = "GROKSCOPE_SWEEP_ID"
 CHECKPOINT = re.compile(r"epoch=(\d+)\.ckpt")
 
 
+class _Entry:
+    """One path of the layout: ``run_dir.<attribute>`` is ``run_dir.path / relative``."""
+
+    def __init__(self, relative: str):
+        self.relative = relative
+
+    def __get__(self, run_dir: RunDir | None, owner=None):
+        return self if run_dir is None else run_dir.path / self.relative
+
+
 class RunDir:
     """Paths, durable writes and readers of one run directory (see the module docstring)."""
+
+    summary_path = _Entry("summary.json")
+    marker = _Entry("finished.json")
+    config_path = _Entry(".hydra/config.yaml")
+    overrides_path = _Entry(".hydra/overrides.yaml")
+    metrics_csv = _Entry("metrics.csv")
+    arrays = _Entry("arrays")
+    plots = _Entry("plots")
+    snapshots = _Entry("snapshots")
+    checkpoints = _Entry("checkpoints")
+    wandb = _Entry("wandb")
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
-
-    # layout
-    @property
-    def summary_path(self) -> Path:
-        return self.path / "summary.json"
-
-    @property
-    def marker(self) -> Path:
-        return self.path / "finished.json"
-
-    @property
-    def config_path(self) -> Path:
-        return self.path / ".hydra" / "config.yaml"
-
-    @property
-    def overrides_path(self) -> Path:
-        return self.path / ".hydra" / "overrides.yaml"
-
-    @property
-    def metrics_csv(self) -> Path:
-        return self.path / "metrics.csv"
-
-    @property
-    def arrays(self) -> Path:
-        return self.path / "arrays"
-
-    @property
-    def plots(self) -> Path:
-        return self.path / "plots"
-
-    @property
-    def snapshots(self) -> Path:
-        return self.path / "snapshots"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.path / "checkpoints"
-
-    @property
-    def wandb(self) -> Path:
-        return self.path / "wandb"
 
     def checkpoint(self, epoch: int) -> Path:
         return self.checkpoints / f"epoch={epoch}.ckpt"
