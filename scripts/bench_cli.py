@@ -30,7 +30,7 @@ COMMANDS = {
 def entry() -> list[str]:
     """The installed console script, else the module."""
     script = shutil.which("grokscope-train")
-    return [script] if script else [sys.executable, "-m", "grokscope.train"]
+    return [script] if script else [sys.executable, "-m", "grokscope.cli.train"]
 
 
 def seconds(argv: list[str], env: dict[str, str], cwd: str) -> float:

@@ -43,7 +43,7 @@ case $mode in
 esac
 dir=${SWEEP_DIR:-multirun/circles_$mode}
 # no per-run snapshots (60-120 MB each at full length); add snapshot_every_n_epochs=100 for loss collaboration
-train() { python -m grokscope.train -m experiment=circle_survival logger=csv progress_bar=false \
+train() { python -m grokscope.cli.train -m experiment=circle_survival logger=csv progress_bar=false \
   snapshot_every_n_epochs=null "$@"; }
 if [[ $mode == ablate ]]; then
   train "seed=$R" "hydra.sweep.dir=$dir/O" "$@"

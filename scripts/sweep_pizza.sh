@@ -39,5 +39,5 @@ case $mode in
     ;;
 esac
 dir=multirun/pizza_$mode
-python -m grokscope.train -m experiment=pizza_2023 "${grid[@]}" "hydra.sweep.dir=$dir" "$@"
+python -m grokscope.cli.train -m experiment=pizza_2023 "${grid[@]}" "hydra.sweep.dir=$dir" "$@"
 python -m grokscope.analysis.phase_diagram "$dir" "${plot[@]}"

@@ -81,10 +81,10 @@ def final_checkpoint(run_dir: Path) -> dict:
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """Run ``grokscope-train`` (as ``python -m grokscope.train``) in ``cwd``."""
+    """Run ``grokscope-train`` (as ``python -m grokscope.cli.train``) in ``cwd``."""
     env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": ""}
     env.pop("HYDRA_FULL_ERROR")
-    return subprocess.run([sys.executable, "-m", "grokscope.train", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "grokscope.cli.train", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -119,7 +119,7 @@ def test_ablate_recipe_keeps_the_final_circles_of_run_o(tmp_path):
     bin_dir, log = tmp_path / "bin", tmp_path / "train_args"
     bin_dir.mkdir()
     stub = bin_dir / "python"
-    stub.write_text(f'#!/usr/bin/env bash\nif [[ "$2" == grokscope.train ]]; then echo "$@" >> {log}; '
+    stub.write_text(f'#!/usr/bin/env bash\nif [[ "$2" == grokscope.cli.train ]]; then echo "$@" >> {log}; '
                     f'else exec {sys.executable} "$@"; fi\n')
     stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SWEEP_DIR": str(tmp_path / "sweep")}

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from grokscope.config import validate
-from grokscope.train import main
+from grokscope.cli.train import main
 from tests.conftest import assert_config_error, cli, make_config
 
 BAD = [

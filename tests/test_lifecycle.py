@@ -233,7 +233,7 @@ def test_sigterm_checkpoints_and_the_rerun_equals_the_uninterrupted_run(tmp_path
             "log_every_n_epochs=50"]
     whole = train(tmp_path / "whole", *args)
     run_dir = tmp_path / "stopped"
-    cmd = [sys.executable, "-m", "grokscope.train", *args, "plots=false", f"hydra.run.dir={run_dir}"]
+    cmd = [sys.executable, "-m", "grokscope.cli.train", *args, "plots=false", f"hydra.run.dir={run_dir}"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while not RunDir(run_dir).checkpoint_epochs() and proc.poll() is None:
         time.sleep(0.02)

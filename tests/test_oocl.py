@@ -152,7 +152,7 @@ def test_a_holdout_that_leaves_no_training_cell_is_an_error():
 
 def test_console_reports_a_bad_weight_in_one_line(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-m", "grokscope.train", "task=oocl", "task.k1=-1"], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "grokscope.cli.train", "task=oocl", "task.k1=-1"], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from grokscope.cli_checks import check_launch
+from grokscope.cli.checks import check_launch
 from grokscope.config import ConfigError, validate
 from grokscope.metrics import fit
 from tests.conftest import assert_config_error, make_config

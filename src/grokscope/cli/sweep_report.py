@@ -1,7 +1,7 @@
 """Sweeps that survive restarts: job dirs named by the swept values, this sweep's jobs counted at the end.
 
 A job dir is ``<sweep dir>/<swept key>=<value>,...`` (Hydra's ``override_dirname`` over the swept keys only,
-:func:`grokscope.cli_checks.sweep_dirname_override`; ``job`` when nothing is swept): growing or reordering the
+:func:`grokscope.cli.checks.sweep_dirname_override`; ``job`` when nothing is swept): growing or reordering the
 grid keeps every finished cell's dir, so a restart skips it. The report at the end counts the jobs of this
 multirun only (each job's run dir records the multirun's id in its lock file).
 """

@@ -23,8 +23,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from grokscope.cli_checks import check_launch, sweep_dirname_override
-from grokscope.cli_help import is_plain_help, render_help
+from grokscope.cli.checks import check_launch, sweep_dirname_override
+from grokscope.cli.help import is_plain_help, render_help
 from grokscope.paths import CONF_DIR
 
 OmegaConf.register_new_resolver("job_dir", lambda name: name or "job", replace=True)

@@ -1,0 +1,1 @@
+"""Command-line entries: ``grokscope-train`` (compose, check, run, report) and its help and sweep report."""
