@@ -20,10 +20,10 @@ import time
 import torch
 from hydra import compose, initialize_config_dir
 
-from grokscope.config import validate
 from grokscope.metrics import build_metrics, evaluate, split_scores
 from grokscope.paths import CONF_DIR
 from grokscope.run import build
+from grokscope.run.config import validate
 from grokscope.training.cadence import Cadence, log_spaced_epochs
 from grokscope.training.module import GrokModule
 
@@ -52,7 +52,7 @@ def main() -> None:
                         run.batch_size, run.seeds.sampler)
     module.on_fit_start()
     optimizer = config.optimizer.build([p for p in model.parameters() if p.requires_grad])
-    metrics = build_metrics(config.metrics, task, model)
+    metrics = [active.metric for active in build_metrics(config.metrics, task, model)]
     hooks = tuple(sorted({h for m in metrics for h in m.hooks}))
 
     def epoch() -> None:

@@ -1,4 +1,4 @@
-"""Hand-made run dirs holding an ``arrays/circles.npz`` as ``metrics.circles=true`` writes it."""
+"""Hand-made run dirs holding an ``arrays/circles.npz`` as ``metrics.circles.enabled=true`` writes it."""
 
 from __future__ import annotations
 

@@ -11,10 +11,11 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from grokscope.config import ConfigError, validate
+from grokscope.config import ConfigError
 from grokscope.paths import CONF_DIR
 from grokscope.run import RunDir, build, execute
 from grokscope.run.checkpoints import load_checkpoint
+from grokscope.run.config import validate
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")

@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from grokscope.config import validate
 from grokscope.interventions.construct import constructed_embedding
 from grokscope.metrics import build_metrics
 from grokscope.metrics.circles import circle_mask, circle_threshold, frequency_circularity, survivors
 from grokscope.metrics.evaluation import evaluate
 from grokscope.metrics.fourier import fourier_signal
 from grokscope.run import build
+from grokscope.run.config import validate
 from tests.conftest import make_config, train
 
 P = 23
@@ -48,7 +48,7 @@ def test_survivors_report_initial_signal_and_rank():
 
 
 def test_circle_metric_keys():
-    config = validate(make_config(f"task.p={P}", "model.d_embed=16", "metrics=none", "metrics.circles=true"))
+    config = validate(make_config(f"task.p={P}", "model.d_embed=16", "metrics=none", "metrics.circles.enabled=true"))
     task, model = build(config)
     (metric,) = build_metrics(config.metrics, task, model)
     out = metric(model, task, evaluate(model, task, torch.float64))
@@ -65,8 +65,8 @@ def test_circle_survival_experiment_composes_to_the_reference_setup():
 
 
 def test_dense_epochs_log_every_early_epoch(tmp_path):
-    train(tmp_path, f"task.p={P}", "model.d_embed=16", "model.hidden=[32]", "metrics.progress=false",
-          "metrics.circles=true", "metrics.dense_epochs=3", "max_epochs=6", "plots=true")
+    train(tmp_path, f"task.p={P}", "model.d_embed=16", "model.hidden=[32]", "metrics.progress.enabled=false",
+          "metrics.circles.enabled=true", "metrics.dense_epochs=3", "max_epochs=6", "plots=true")
     with np.load(tmp_path / "arrays" / "circles.npz") as data:
         assert list(data["epochs"]) == [0, 1, 2, 3, 6]
         assert data["signal"].shape == (5, 1, (P - 1) // 2 + 1)
@@ -76,8 +76,8 @@ def test_dense_epochs_log_every_early_epoch(tmp_path):
 def test_summary_names_the_surviving_initial_frequencies(tmp_path):
     """Frequencies 2 and 4 built in at init (s_k = 80, the others tiny) are the circles at the end, and the
     summary reports them with their initial signal and rank."""
-    summary = train(tmp_path, f"task.p={P}", "model.d_embed=16", "model.hidden=[32]", "metrics.progress=false",
-                    "metrics.circles=true", "intervention=construct", "intervention.construct.freqs=[2,4]",
+    summary = train(tmp_path, f"task.p={P}", "model.d_embed=16", "model.hidden=[32]", "metrics.progress.enabled=false",
+                    "metrics.circles.enabled=true", "intervention=construct", "intervention.construct.freqs=[2,4]",
                     "intervention.construct.amplitudes=[80,60]", "max_epochs=5")
     found = summary["circle_survivors"]
     assert [s["freq"] for s in found] == [2, 4] and [s["initial_rank"] for s in found] == [1, 2]

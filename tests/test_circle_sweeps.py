@@ -23,9 +23,9 @@ from grokscope.analysis.circle_sweeps import (
     main,
     perturbation_curve,
 )
-from grokscope.config import validate
 from grokscope.interventions.tables import signal, tables
 from grokscope.run import build
+from grokscope.run.config import validate
 from tests.conftest import make_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from grokscope.config import validate
 from grokscope.groups import cyclic, dihedral, product, symmetric
 from grokscope.groups.families import permutations_of
 from grokscope.run import build
+from grokscope.run.config import validate
 from tests.conftest import assert_config_error, cli, make_config
 
 

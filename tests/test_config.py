@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from grokscope.config import validate
 from grokscope.cli.train import main
+from grokscope.run.config import validate
 from tests.conftest import assert_config_error, cli, make_config
 
 BAD = [

@@ -11,8 +11,9 @@ import torch
 import yaml
 
 from grokscope.analysis.collect import collect
-from grokscope.config import ConfigError, validate
+from grokscope.config import ConfigError
 from grokscope.run import Job, RunDir, execute
+from grokscope.run.config import validate
 from grokscope.run.members import member_specs
 from grokscope.run.wandb_offline import read_offline_run
 from grokscope.training.outputs import load_arrays

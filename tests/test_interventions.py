@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from grokscope.config import ConfigError, validate
+from grokscope.config import ConfigError
 from grokscope.interventions.construct import constructed_embedding
 from grokscope.metrics.fourier import fourier_signal
 from grokscope.run import build
+from grokscope.run.config import validate
 from tests.conftest import assert_config_error, cli, final_checkpoint, make_config, train
 
 P = 23  # K = 11 frequencies
@@ -109,7 +110,7 @@ def test_construct_draws_a_random_pair_per_embedding_seed():
 
 
 def test_persistent_ablation_holds_after_every_step(tmp_path):
-    train(tmp_path, *SMALL[:-1], "metrics=default", "metrics.every_n_epochs=1", "metrics.progress=false",
+    train(tmp_path, *SMALL[:-1], "metrics=default", "metrics.every_n_epochs=1", "metrics.progress.enabled=false",
           "max_epochs=8", "intervention=ablate", "intervention.ablate.freqs=[1,2]", "intervention.ablate.dc=true",
           "intervention.ablate.when=persistent")
     with np.load(tmp_path / "arrays" / "fourier.npz") as data:
@@ -121,7 +122,8 @@ def test_persistent_ablation_holds_after_every_step(tmp_path):
 
 def test_eval_ablation_logs_without_changing_training(tmp_path):
     plain = train(tmp_path / "plain", *SMALL, "max_epochs=10")
-    ablated = train(tmp_path / "eval", *SMALL[:-1], "metrics=default", "metrics.progress=false", "max_epochs=10",
+    ablated = train(tmp_path / "eval", *SMALL[:-1], "metrics=default", "metrics.progress.enabled=false",
+                    "max_epochs=10",
                     "intervention=ablate", "intervention.ablate.when=eval")
     assert ablated["final"]["train/loss"] == plain["final"]["train/loss"]
     assert ablated["final"]["ablated/train/loss"] > ablated["final"]["train/loss"]

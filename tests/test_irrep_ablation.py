@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grokscope.config import validate
 from grokscope.interventions.tables import apply_filter, irrep_filter, tables
 from grokscope.metrics.evaluation import evaluate, split_scores
 from grokscope.metrics.group_basis import group_basis
 from grokscope.run import build
+from grokscope.run.config import validate
 from tests.conftest import assert_config_error, final_checkpoint, make_config, train
 
 S4 = ("task=composition", "group=symmetric", "group.n=4", "model.d_embed=16", "model.hidden=[32]", "metrics=none")
@@ -101,7 +101,8 @@ def test_persistent_irrep_ablation_holds_after_training(tmp_path):
 def test_eval_irrep_ablation_scores_the_ablated_final_model(tmp_path):
     """``ablated/{split}/...`` are the scores of the final weights with only the sign irrep of ``W_E`` kept."""
     ablate = (*IRREPS, "intervention.ablate.irreps=[sign]", "intervention.ablate.when=eval")
-    summary = train(tmp_path, *S4[:-1], "metrics=default", "metrics.progress=false", "metrics.rep=false",
+    summary = train(tmp_path, *S4[:-1], "metrics=default", "metrics.progress.enabled=false",
+                    "metrics.rep.enabled=false",
                     "max_epochs=3", *ablate)
     task, model = built(*ablate)
     model.load_state_dict(final_checkpoint(tmp_path)["model"])

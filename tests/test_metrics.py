@@ -6,10 +6,10 @@ import math
 
 import torch
 
-from grokscope.config import validate
 from grokscope.metrics.fourier import embedding_spectrum, frequency_power
 from grokscope.metrics.weights import weight_norms
 from grokscope.run import build, recorder_parts
+from grokscope.run.config import validate
 from grokscope.tasks.modular import ModularConfig, modular_task
 from grokscope.training.callbacks import MetricsRecorder
 from grokscope.training.outputs import ArrayStore
@@ -77,7 +77,7 @@ def test_metrics_share_one_forward(tmp_path):
     """A metrics epoch runs one forward over the whole table, shared by the split scores and every metric."""
     config = validate(make_config("task.p=11"))
     task, model = build(config)
-    recorder = MetricsRecorder(*recorder_parts(config, task, model), ArrayStore(tmp_path))
+    recorder = MetricsRecorder(*recorder_parts(config, task, model)[1], ArrayStore(tmp_path))
     calls = []
     model.register_forward_hook(lambda *_: calls.append(1))
     assert recorder.start(task, epoch=0)

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from grokscope.config import validate
 from grokscope.models import hook_names, run_with_cache
 from grokscope.run import build
+from grokscope.run.config import validate
 from tests.conftest import make_config
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from grokscope.config import ConfigError, validate
+from grokscope.config import ConfigError
 from grokscope.metrics import fit
 from grokscope.run import build
 from grokscope.run.compose import compose
+from grokscope.run.config import validate
 from grokscope.tasks.oocl import OoclConfig, n_train_cells, oocl_task
 from tests.conftest import assert_config_error
 

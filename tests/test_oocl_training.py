@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch.nn.functional import cross_entropy
 
-from grokscope.config import validate
 from grokscope.metrics import evaluate, split_scores
 from grokscope.metrics import evaluation as evaluation_module
 from grokscope.run import build, execute
 from grokscope.run.compose import compose
+from grokscope.run.config import validate
 from grokscope.training.batches import TermBatches
 from grokscope.training.module import GrokModule
 

@@ -13,7 +13,7 @@ from einops import einsum
 
 from grokscope.analysis import phase_diagram
 from grokscope.analysis.phase_diagram import ALPHA, DI, GS, circular_runs, phase_diagrams
-from grokscope.config import ConfigError, validate
+from grokscope.config import ConfigError
 from grokscope.metrics import build_metrics
 from grokscope.metrics.circles import circle_template_fve, circularity, pizza_template, principal_components
 from grokscope.metrics.pizza import (
@@ -26,6 +26,7 @@ from grokscope.metrics.pizza import (
 )
 from grokscope.models import GrokModel, run_with_cache
 from grokscope.run import build
+from grokscope.run.config import validate
 from tests.conftest import assert_config_error, cli, make_config, train
 
 SMALL_TRANSFORMER = ("experiment=pizza_2023", "task.p=11", "model.d_model=16")
@@ -209,11 +210,12 @@ def test_bad_pizza_config_names_the_key(overrides, key):
     assert_config_error(key, *overrides)
 
 
-def test_pizza_metrics_need_modular_addition():
+def test_pizza_metrics_asked_for_off_modular_addition_say_so_in_one_line(capsys):
     config = validate(make_config("metrics.pizza.enabled=true", "task.op=mul", "task.p=11"))
     task, model = build(config)
-    with pytest.raises(ConfigError, match="metrics.pizza.enabled"):
-        build_metrics(config.metrics, task, model)
+    assert "pizza" not in [active.family.name for active in build_metrics(config.metrics, task, model)]
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("metrics.pizza.enabled=true: skipped") and "modular_mul" in lines[0]
 
 
 def test_cli_indivisible_width_one_line(tmp_path):

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 import grokscope.metrics.group_basis as group_basis_module
-from grokscope.config import validate
 from grokscope.groups import alternating, clear_memory_cache, cyclic, symmetric
 from grokscope.metrics import evaluate
 from grokscope.metrics.cross_entropy import shifted_losses, table_loss
@@ -19,6 +18,7 @@ from grokscope.metrics.progress import ProgressMetric, frequency_fractions, gini
 from grokscope.metrics.rep_theory import RepTheoryMetric, irrep_fractions, logit_similarity
 from grokscope.metrics.weights import weight_norms
 from grokscope.run import build
+from grokscope.run.config import validate
 from grokscope.tasks.composition import CompositionConfig, composition_task
 from grokscope.tasks.modular import ModularConfig, modular_task
 from tests.conftest import make_config
@@ -112,7 +112,7 @@ def test_fixed_key_irreps_and_unknown_names():
     model = IrrepNetwork(task, ["standard"], 3.0)
     out, _ = run_metric(RepTheoryMetric, model, task, 0.005, ["standard", "sign"])
     assert out["rep/n_key_irreps"] == 2 and "rep/logit_excluded_loss/sign" in out
-    with pytest.raises(ValueError, match="metrics.key_irreps"):
+    with pytest.raises(ValueError, match="metrics.rep.key_irreps"):
         RepTheoryMetric(model, task, 0.005, ["freq_1"])
 
 

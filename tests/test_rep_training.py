@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grokscope.config import validate
 from grokscope.run import Job, execute
+from grokscope.run.config import validate
 from grokscope.run.wandb_offline import read_offline_run
 from tests.conftest import make_config, train
 
@@ -67,7 +67,7 @@ def test_chughtai_experiments(name):
     config = validate(make_config(f"experiment=chughtai_{name}"))
     assert (config.group.name, config.group.n, config.task.frac_train, config.run.max_epochs) == PAPER_RUNS[name]
     assert config.task.name == "composition" and config.optimizer.weight_decay == 1.0
-    assert config.optimizer.warmup_steps == 0 and config.metrics.rep in ("auto", "true")
+    assert config.optimizer.warmup_steps == 0 and config.metrics.rep.enabled == "true"
     if name.endswith("mlp"):
         model = config.model
         assert (model.combine, model.d_embed, model.hidden, model.bias) == ("concat_separate", 256, [128], False)
@@ -77,7 +77,8 @@ def test_chughtai_experiments(name):
 
 def test_nanda_experiment_turns_progress_measures_on():
     config = validate(make_config("experiment=nanda_2023"))
-    assert config.metrics.progress and not config.metrics.exclude_top_freq
+    progress = config.metrics.progress
+    assert progress.enabled == "true" and not progress.exclude_top_freq
 
 
 @pytest.mark.slow

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from grokscope.config import validate
 from grokscope.run import build
+from grokscope.run.config import validate
 from grokscope.training.module import GrokModule
 from tests.conftest import make_config, train
 

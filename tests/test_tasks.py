@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grokscope.config import validate
+from grokscope.run.config import validate
 from grokscope.tasks.modular import OPS
 from tests.conftest import make_config
 

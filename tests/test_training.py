@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grokscope.config import validate
 from grokscope.run import Job, build, execute
+from grokscope.run.config import validate
 from grokscope.run.wandb_offline import read_offline_run
 from tests.conftest import cli, final_checkpoint, make_config, train
 

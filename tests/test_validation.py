@@ -7,8 +7,9 @@ from dataclasses import replace
 import pytest
 
 from grokscope.cli.checks import check_launch
-from grokscope.config import ConfigError, validate
+from grokscope.config import ConfigError
 from grokscope.metrics import fit
+from grokscope.run.config import validate
 from tests.conftest import assert_config_error, make_config
 
 GIB = 2**30
@@ -25,7 +26,7 @@ GIB = 2**30
     ("seeds.model", ["seeds.model=-3"]),
     ("seeds.sampler", ["seeds.sampler=-1", "batch_size=8"]),
     ("ensemble.seeds", ["ensemble.seeds=[0,-1]"]),
-    ("metrics.fourier_top_k", ["task.p=23", "metrics.fourier_top_k=50"]),
+    ("metrics.fourier.top_k", ["task.p=23", "metrics.fourier.top_k=50"]),
 ])
 def test_bad_config_is_refused_naming_its_key(key, overrides):
     assert_config_error(key, *overrides)
@@ -46,7 +47,7 @@ def test_memory_refusal_names_the_largest_p_that_fits(monkeypatch):
 
 
 def test_fourier_top_k_up_to_the_frequencies_is_accepted():
-    assert validate(make_config("task.p=23", "metrics.fourier_top_k=11")).metrics.fourier_top_k == 11
+    assert validate(make_config("task.p=23", "metrics.fourier.top_k=11")).metrics.fourier.top_k == 11
 
 
 @pytest.mark.parametrize(("key", "value", "argv"), [

@@ -1,9 +1,10 @@
 """Typed run configuration: structured schemas per config group, and semantic checks with one-line errors.
 
 Hydra composes ``src/grokscope/conf/`` into a DictConfig. :func:`validate` turns it into typed dataclasses:
-each group node (``task``, ``model``, ``optimizer``...) carries a ``name`` that selects its schema from
-:data:`SCHEMAS`; merging the node into the schema checks types and unknown keys, and the schema's
-``check()`` checks meaning. Schemas have no defaults: the YAML files are the single source of truth.
+each group node (``task``, ``model``, ``optimizer``...) carries a ``name`` that selects its schema from the
+``schemas`` it is given (each package lists its own; :mod:`grokscope.run.config` collects them); merging the
+node into the schema checks types and unknown keys, and the schema's ``check()`` checks meaning. Schemas have
+no defaults: the YAML files are the single source of truth. This module imports nothing of grokscope.
 """
 
 from __future__ import annotations
@@ -161,22 +162,12 @@ class RunConfig(Checked):
                 self.snapshot_every_n_epochs, "must be an integer >= 1 or null (no snapshots)")
 
 
-#: group name -> option ``name`` -> schema dataclass. Components register their own schemas here.
-SCHEMAS: dict[str, dict[str, type]] = {}
+#: group name -> option ``name`` -> schema dataclass, as :func:`validate` receives them.
+Schemas = dict[str, dict[str, type]]
 GROUPS = ("task", "model", "optimizer", "metrics", "logger")
 #: Config groups that only some tasks use: validated when selected, and required by a task schema that
 #: names them in its ``requires`` class attribute (``task=composition`` requires ``group``).
 OPTIONAL_GROUPS = ("group",)
-
-
-def register(group: str, name: str):
-    """Class decorator: make ``cls`` the schema of option ``name`` of config group ``group``."""
-
-    def wrap(cls):
-        SCHEMAS.setdefault(group, {})[name] = cls
-        return cls
-
-    return wrap
 
 
 @dataclass
@@ -195,8 +186,18 @@ class Config:
     raw: DictConfig | None = None
 
 
-def _typed(schema: type, node: DictConfig, prefix: str):
-    """Merge ``node`` into ``schema`` (types, unknown keys, missing keys) and return the dataclass."""
+def typed(schema: type, node: DictConfig, prefix: str):
+    """The checked dataclass of ``node``: :func:`structured`, unless the schema has a ``from_node(node,
+    prefix)`` class method and types its node itself (a node whose keys are not fixed, such as ``metrics``
+    with one sub-node per metric family)."""
+    if hasattr(schema, "from_node"):
+        return schema.from_node(node, prefix)
+    return structured(schema, node, prefix)
+
+
+def structured(schema: type, node: DictConfig, prefix: str):
+    """Merge ``node`` into ``schema`` (types, unknown keys, missing keys); return the dataclass, its meaning
+    and that of its :class:`Checked` fields checked."""
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), node)
         obj = OmegaConf.to_object(merged)
@@ -213,19 +214,12 @@ def _typed(schema: type, node: DictConfig, prefix: str):
     return obj
 
 
-def _import_components() -> None:
-    """Import the modules whose schemas register themselves in :data:`SCHEMAS`."""
-    from grokscope import interventions, metrics, models, tasks  # noqa: F401
-    from grokscope.groups import config  # noqa: F401
-    from grokscope.training import loggers, optim  # noqa: F401
-
-
-def validate(cfg: DictConfig) -> Config:
-    """Check a composed config and return it typed; raise :class:`ConfigError` on the first problem."""
-    _import_components()
+def validate(cfg: DictConfig, schemas: Schemas) -> Config:
+    """Check a composed config against ``schemas`` and return it typed; raise :class:`ConfigError` on the
+    first problem."""
     skip = (*GROUPS, *OPTIONAL_GROUPS, "intervention", "experiment", "local")
     top = {k: v for k, v in cfg.items() if k not in skip}
-    run = _typed(RunConfig, OmegaConf.create(top), "")
+    run = structured(RunConfig, OmegaConf.create(top), "")
     groups = {}
     for group in (*GROUPS, *OPTIONAL_GROUPS):
         node = cfg.get(group)
@@ -234,14 +228,15 @@ def validate(cfg: DictConfig) -> Config:
             continue
         require(node is not None, group, node, "a config group option must be selected")
         name = node.get("name")
-        options = SCHEMAS.get(group, {})
+        options = schemas[group]
         require_choice(f"{group}.name", name, tuple(options))
-        groups[group] = _typed(options[name], node, group)
+        groups[group] = typed(options[name], node, group)
     task = groups["task"]
     for needed in getattr(task, "requires", ()):
         require(groups[needed] is not None, needed, None,
-                f"task={task.name} needs one: {needed}={'|'.join(SCHEMAS[needed])}")
-    config = Config(run=run, intervention=_interventions(cfg.get("intervention")), raw=cfg, **groups)
+                f"task={task.name} needs one: {needed}={'|'.join(schemas[needed])}")
+    config = Config(run=run, intervention=_interventions(cfg.get("intervention"), schemas["intervention"]), raw=cfg,
+                    **groups)
     interventions = ((f"intervention.{name}", schema) for name, schema in config.intervention.items())
     for prefix, schema in (("", run), *groups.items(), *interventions):
         if schema is not None:
@@ -249,12 +244,11 @@ def validate(cfg: DictConfig) -> Config:
     return config
 
 
-def _interventions(node: DictConfig | None) -> dict[str, Any]:
+def _interventions(node: DictConfig | None, options: dict[str, type]) -> dict[str, Any]:
     """The ``intervention`` node holds one key per selected option (its schema's name): type-check each."""
-    options = SCHEMAS.get("intervention", {})
-    typed = {}
+    out = {}
     for name, sub in (node or {}).items():
         require_choice("intervention", name, tuple(options))
         resolved = OmegaConf.create(OmegaConf.to_container(sub, resolve=True))  # ${seed} needs the root
-        typed[name] = _typed(options[name], resolved, f"intervention.{name}")
-    return typed
+        out[name] = typed(options[name], resolved, f"intervention.{name}")
+    return out

@@ -14,9 +14,9 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from grokscope.config import validate
 from grokscope.run import build, execute, resolve_device
 from grokscope.run.compose import compose
+from grokscope.run.config import validate
 
 
 def synchronize() -> None:

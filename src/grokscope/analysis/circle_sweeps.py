@@ -58,9 +58,9 @@ def _interventions(config: dict) -> dict:
 def _reference_signal(config_json: str) -> tuple[float, ...]:
     from omegaconf import OmegaConf
 
-    from grokscope.config import validate
     from grokscope.interventions.tables import signal, tables
     from grokscope.run import build
+    from grokscope.run.config import validate
 
     task, model = build(validate(OmegaConf.create(json.loads(config_json))))
     return tuple(signal(tables(model, task, "W_E", "W_E")[:1]).tolist())
@@ -140,7 +140,7 @@ def ablation_freqs(o_dir: Path) -> dict[str, list[int]]:
     circle, B = its two strongest, C = ``[1]``, D = ``[1, 2]``. With fewer circles than needed, the strongest
     final signals fill in (named on stderr)."""
     if not (Path(o_dir) / "arrays" / "circles.npz").exists():
-        raise SweepInputError(f"{o_dir}: no arrays/circles.npz (run O must log metrics.circles=true)")
+        raise SweepInputError(f"{o_dir}: no arrays/circles.npz (run O must log metrics.circles.enabled=true)")
     circles = final_circles(o_dir)
     if len(circles) < 2:
         signal = load_arrays(Path(o_dir) / "arrays" / "circles.npz")["signal"][-1, 0, 1:]

@@ -1,4 +1,4 @@
-"""``grokscope-circles-analyze``: the circle-survival analyses of runs with ``metrics.circles=true``
+"""``grokscope-circles-analyze``: the circle-survival analyses of runs with ``metrics.circles.enabled=true``
 (circle_survival.md §6.4, §6.5, §6.7). Outputs go to ``<first dir>/analysis/`` unless ``--out``.
 
     grokscope-circles-analyze ode RUN_DIR [--alpha 0.01] [--steps 1000]    # A heat-map, roll-out, ode.npz
@@ -35,7 +35,7 @@ def _no_runs(paths, what: str = "circle signals") -> ValueError:
 def ode(args) -> None:
     run_dir = args.run_dir
     if not (run_dir / "arrays" / "circles.npz").exists():
-        raise ValueError(f"no {run_dir / 'arrays' / 'circles.npz'} (train with metrics.circles=true)")
+        raise ValueError(f"no {run_dir / 'arrays' / 'circles.npz'} (train with metrics.circles.enabled=true)")
     arrays = load_arrays(run_dir / "arrays" / "circles.npz")
     x = survival.dense_signal(arrays)[: args.steps]  # [n, K]
     if len(x) < 3:

@@ -27,9 +27,9 @@ from grokscope.analysis.cli import OneLineParser
 from grokscope.analysis.collect import run_config
 from grokscope.analysis.loss_collaboration import collaboration_rows, collaboration_sets
 from grokscope.analysis.survival import final_circles
-from grokscope.config import validate
 from grokscope.metrics.fourier import distinct_tables
 from grokscope.run import build
+from grokscope.run.config import validate
 
 
 class RunDirError(Exception):
@@ -132,7 +132,7 @@ def analyse(run_dir: Path, every: int | None) -> tuple[pd.DataFrame, list[int]]:
     if not snapshots(run_dir):
         raise RunDirError(f"no snapshots in {run_dir / 'snapshots'} (train with snapshot_every_n_epochs=N)")
     if not (run_dir / "arrays" / "circles.npz").exists():
-        raise RunDirError(f"no {run_dir / 'arrays' / 'circles.npz'} (train with metrics.circles=true)")
+        raise RunDirError(f"no {run_dir / 'arrays' / 'circles.npz'} (train with metrics.circles.enabled=true)")
     circles = final_circles(run_dir)
     try:
         return collaboration_table(run_dir, circles, every), circles

@@ -1,6 +1,6 @@
 """Initial signal vs survival across a sweep (circle_survival.md §6.4): one row per run and frequency with
 the initial signal ``s_k(E_0)`` and whether ``k`` is a circle at the end, from each run's ``arrays/circles.npz``
-(``metrics.circles=true``); survival rate per bin of initial signal, its plot and the Pearson correlation."""
+(``metrics.circles.enabled=true``); survival rate per bin of initial signal, its plot and the Pearson correlation."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from grokscope.training.outputs import load_arrays
 
 
 def circle_runs(paths, progress: bool = False) -> Iterator[tuple[Path, dict[str, np.ndarray]]]:
-    """``(run_dir, arrays)`` for every run under ``paths`` with an ``arrays/circles.npz`` (``metrics.circles=true``):
+    """``(run_dir, arrays)`` for every run under ``paths`` with an ``arrays/circles.npz``
+    (``metrics.circles.enabled=true``):
     ``signal [n_epochs, n_tables, K + 1]`` (DC first), ``is_circle [n_epochs, n_tables, K]`` and ``epochs``.
     ``progress``: a progress bar on stderr (on a terminal)."""
     run_dirs = [d for d in find_run_dirs(paths, quiet=True) if (d / "arrays" / "circles.npz").exists()]

@@ -18,11 +18,13 @@ HELP_FLAGS = ("--help", "-h")
 
 
 def config_groups() -> str:
-    """``group: option, option, ...`` for every config group of the package (not Hydra's own)."""
+    """``group: option, option, ...`` for every config group of the package, nested ones (``metrics/family``)
+    included, Hydra's own left out."""
+    folders = sorted(p.relative_to(CONF_DIR).as_posix() for p in CONF_DIR.rglob("*") if p.is_dir())
     lines = []
-    for folder in sorted(p for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra"):
-        options = sorted(p.stem for p in folder.glob("*.yaml"))
-        lines.append(f"{folder.name}: {', '.join(options)}")
+    for group in (g for g in folders if g.split("/")[0] != "hydra"):
+        options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+        lines.append(f"{group}: {', '.join(options)}")
     return "".join(f"{line}\n" for line in lines)
 
 

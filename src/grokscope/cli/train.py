@@ -33,8 +33,9 @@ OmegaConf.register_new_resolver("job_dir", lambda name: name or "job", replace=T
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def _hydra_main(cfg: DictConfig) -> None:
     """One job. In a sweep a job that fails is recorded in its ``summary.json`` and the sweep goes on."""
-    from grokscope.config import ConfigError, validate
+    from grokscope.config import ConfigError
     from grokscope.run import Job, execute
+    from grokscope.run.config import validate
 
     hc = HydraConfig.get()
     run_dir, multirun = Path(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN

@@ -3,6 +3,7 @@
 See rep_theory.md §2–3, §7 (groups, irreps, projectors) and nanda_progress_measures.md §4 (Fourier basis).
 """
 
+from grokscope.groups.config import SCHEMAS
 from grokscope.groups.families import (
     FAMILIES,
     alternating,
@@ -26,6 +27,7 @@ from grokscope.groups.irreps import (
 
 __all__ = [
     "FAMILIES",
+    "SCHEMAS",
     "CharacterTable",
     "FiniteGroup",
     "Irrep",

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from functools import reduce
 
-from grokscope.config import Checked, register, require, require_choice
+from grokscope.config import Checked, require, require_choice
 from grokscope.groups.families import FAMILIES, MAX_ORDER, product
 from grokscope.groups.finite_group import FiniteGroup
 
@@ -75,6 +75,5 @@ class ProductConfig(Checked):
         return reduce(product, (f.build() for f in self.factors))
 
 
-for _name in FAMILY_SPECS:
-    register("group", _name)(FamilyConfig)
-register("group", "product")(ProductConfig)
+#: ``group=<name>`` -> its schema
+SCHEMAS = {**dict.fromkeys(FAMILY_SPECS, FamilyConfig), "product": ProductConfig}

@@ -7,8 +7,12 @@ they act in the order selected (``construct`` then ``perturb``: the perturbation
 
 from __future__ import annotations
 
-from grokscope.interventions import ablate, construct, freeze, noise, perturb  # noqa: F401 - register schemas
+from grokscope.interventions import ablate, construct, freeze, noise, perturb
 from grokscope.interventions.base import Intervention
+
+#: ``intervention=<name>`` -> its schema
+SCHEMAS = {"freeze_embedding": freeze.FreezeEmbeddingConfig, "construct": construct.ConstructConfig,
+           "ablate": ablate.AblateConfig, "perturb": perturb.PerturbConfig, "noise": noise.NoiseConfig}
 
 
 def build_interventions(configs: dict, task, seeds) -> list[Intervention]:
@@ -21,4 +25,4 @@ def apply_at_init(interventions: list[Intervention], model, task) -> None:
         intervention.at_init(model, task)
 
 
-__all__ = ["Intervention", "apply_at_init", "build_interventions"]
+__all__ = ["SCHEMAS", "Intervention", "apply_at_init", "build_interventions"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from grokscope.config import register, require_choice
+from grokscope.config import require_choice
 from grokscope.interventions.base import Intervention
 from grokscope.interventions.frequencies import ComponentChoice
 from grokscope.interventions.tables import TARGETS, Table, apply_filter, fourier_filter, irrep_filter, tables
@@ -42,7 +42,6 @@ class AblateConfig(ComponentChoice):
         return Ablate(self, prefix)
 
 
-register("intervention", "ablate")(AblateConfig)
 
 
 class Ablate(Intervention):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from einops import einsum
 
-from grokscope.config import Checked, register, require
+from grokscope.config import Checked, require
 from grokscope.groups.fourier import fourier_basis
 from grokscope.interventions.base import Intervention
 from grokscope.interventions.tables import check_frequencies, max_frequency, require_cyclic, tables
@@ -41,7 +41,6 @@ class ConstructConfig(Checked):
         return Construct(self, seeds.embedding, prefix)
 
 
-register("intervention", "construct")(ConstructConfig)
 
 
 def constructed_embedding(p: int, d: int, amplitude: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grokscope.config import Checked, register, require
+from grokscope.config import Checked, require
 from grokscope.interventions.base import Intervention
 
 
@@ -21,7 +21,6 @@ class FreezeEmbeddingConfig(Checked):
         return FreezeEmbedding(self.from_epoch)
 
 
-register("intervention", "freeze_embedding")(FreezeEmbeddingConfig)
 
 
 class FreezeEmbedding(Intervention):

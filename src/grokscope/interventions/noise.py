@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from grokscope.config import Checked, register, require
+from grokscope.config import Checked, require
 from grokscope.interventions.base import Intervention
 
 
@@ -28,7 +28,6 @@ class NoiseConfig(Checked):
         return Noise(self, prefix)
 
 
-register("intervention", "noise")(NoiseConfig)
 
 
 class Noise(Intervention):

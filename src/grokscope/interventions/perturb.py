@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grokscope.config import register, require
+from grokscope.config import require
 from grokscope.interventions.base import Intervention
 from grokscope.interventions.frequencies import FrequencyChoice
 from grokscope.interventions.tables import apply_filter, fourier_filter, tables
@@ -27,7 +27,6 @@ class PerturbConfig(FrequencyChoice):
         return Perturb(self, prefix)
 
 
-register("intervention", "perturb")(PerturbConfig)
 
 
 class Perturb(Intervention):

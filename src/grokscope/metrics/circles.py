@@ -19,7 +19,9 @@ from einops import einsum, rearrange
 from torch.func import functional_call
 
 from grokscope.groups.fourier import fourier_basis
-from grokscope.metrics.fourier import distinct_tables, fourier_signal, frequency_power
+from grokscope.metrics.circle_figures import pca_figure, planes_figure, signals_figure
+from grokscope.metrics.family import FamilyConfig, FunctionMetric, MetricFamily, RunRecord
+from grokscope.metrics.fourier import distinct_tables, fourier_signal, frequency_power, needs_residues
 
 #: singular values below this fraction of the largest are numerical noise: their directions are arbitrary
 RANK_TOL = 1e-5
@@ -209,3 +211,52 @@ def ranked_circles(signal: np.ndarray, is_circle: np.ndarray) -> list[int]:
     """The circles of one table, strongest first: the ``k`` with ``is_circle [K]`` true, by decreasing ``s_k`` of
     ``signal [K + 1]`` (ties by ``k``)."""
     return [int(k) + 1 for k in np.argsort(-np.asarray(signal)[1:], kind="stable") if is_circle[k]]
+
+
+def plane_points(table: torch.Tensor, p: int, freqs: list[int]) -> dict[int, np.ndarray]:
+    """``k -> [p, 2]``: ``(E_t . u_k, E_t . v_k)`` for ``t = 0..p-1`` of ``table [p, d]`` and each ``k`` in
+    ``freqs``, with ``u_k, v_k`` of :func:`frequency_planes` (circle_survival.md §6.3, §6.9). A circle at ``k``
+    puts ``t`` at angle ``2 pi k t / p``: the points go round ``k`` times in the order of ``t``."""
+    table = table.detach().double().cpu()
+    planes = frequency_planes(table, p).nan_to_num(0.0)  # [2, K, d]
+    return {k: (table @ planes[:, k - 1].T).numpy() for k in freqs}
+
+
+def pca_pairs(table: torch.Tensor, p: int, n_circles: int) -> list[tuple[np.ndarray, int]]:
+    """Centred PCA of ``table [p, d]`` with ``2 n_circles`` components (at least 2, at most what exists): the
+    scores ``[p, 2]`` of components ``(2i, 2i+1)`` and the frequency of most power in the pair
+    (:func:`circle_frequency`; circle_survival.md §6.9)."""
+    scores = principal_components(table).scores.cpu()  # [p, r]
+    n_pairs = max(1, min(n_circles, scores.shape[1] // 2))
+    scores = torch.nn.functional.pad(scores, (0, max(0, 2 - scores.shape[1])))  # a rank-1 table: PC 1 = 0
+    pairs = (scores[:, 2 * i : 2 * i + 2] for i in range(n_pairs))
+    return [(pair.numpy(), circle_frequency(pair, p)) for pair in pairs]
+
+
+def geometry_figures(table: torch.Tensor, p: int, circles: list[int]):
+    """``circle_planes`` (when there are circles) and ``circle_pca`` of ``table [p, d]``: ``(name, figure)``."""
+    if circles:
+        yield "circle_planes", planes_figure(plane_points(table, p, circles))
+    yield "circle_pca", pca_figure(pca_pairs(table, p, len(circles)))
+
+
+def _plots(record: RunRecord):
+    if "circles/signal" not in record.arrays:
+        return
+    signal, is_circle = record.arrays["circles/signal"], record.arrays["circles/is_circle"][-1, 0]
+    yield "circle_signals", signals_figure(record.epochs["circles"], signal, is_circle)
+    circles = ranked_circles(signal[-1, 0], is_circle)  # the final embedding on its circles' planes (§6.9)
+    yield from geometry_figures(distinct_tables(record.model, record.task)[0], record.task.modulus, circles)
+
+
+def _summary(record: RunRecord) -> dict:
+    """``circle_survivors`` of a run whose circle metrics start at epoch 0."""
+    if "circles/signal" not in record.arrays or record.epochs["circles"][0] != 0:
+        return {}
+    return {"circle_survivors": survivors(record.arrays["circles/signal"][0, 0],
+                                          record.arrays["circles/is_circle"][-1, 0])}
+
+
+#: ``metrics.circles`` (Ding et al. 2024): ``enabled`` only.
+FAMILY = MetricFamily("circles", FamilyConfig, build=lambda cfg, task, model: FunctionMetric(circle_survival),
+                      applies=needs_residues, plots=_plots, summary=_summary)

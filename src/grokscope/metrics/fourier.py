@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from einops import einsum, reduce
 
+from grokscope.config import require
+from grokscope.figures import figure
 from grokscope.groups import fourier_basis
+from grokscope.metrics.family import FamilyConfig, FunctionMetric, MetricFamily, RunRecord
 from grokscope.tasks.base import Task
 
 
@@ -37,7 +42,7 @@ def embedding_spectrum(model, task: Task, top_k: int) -> dict[str, float | np.nd
     power = frequency_power(distinct_tables(model, task), task.modulus)  # [n_tables, K + 1]
     total = power.sum(dim=0)[1:]
     share = total / total.sum()
-    top = torch.topk(share, top_k)  # top_k <= len(share): checked by MetricsConfig
+    top = torch.topk(share, top_k)  # top_k <= len(share): checked by FourierConfig
     out: dict[str, float | np.ndarray] = {"fourier/W_E_power": power.cpu().numpy()}
     for j, (frac, idx) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
         out[f"fourier/top{j}_freq"] = idx + 1
@@ -56,3 +61,52 @@ def fourier_signal(values: torch.Tensor, p: int) -> torch.Tensor:
     scale = torch.full((power.shape[-1],), p / 2, dtype=power.dtype, device=power.device)
     scale[0] = p
     return (power * scale).sqrt()
+
+
+@dataclass
+class FourierConfig(FamilyConfig):
+    """``metrics.fourier``: the ``top_k`` frequencies of most power, logged as ``fourier/top{j}_freq|frac``."""
+
+    top_k: int
+
+    def check(self, prefix: str) -> None:
+        super().check(prefix)
+        require(self.top_k >= 1, f"{prefix}.top_k", self.top_k, "must be >= 1")
+
+    def check_against(self, config, prefix: str) -> None:
+        p = config.task.table_shape(config).modulus
+        if self.enabled != "false" and p is not None:
+            n_freqs = (p - 1) // 2
+            require(self.top_k <= n_freqs, f"{prefix}.top_k", self.top_k,
+                    f"must be <= {n_freqs}, the non-constant frequencies of Z_{p} (or {prefix}.enabled=false)")
+
+
+def needs_residues(task, model) -> str | None:
+    """Applies to tasks whose operands are residues mod ``p`` (``task.modulus``)."""
+    return None if task.modulus is not None else f"task {task.name} has no residue operands (task.modulus)"
+
+
+def spectrum_figure(epochs: np.ndarray, power: np.ndarray, title: str = "Fourier power of W_E"):
+    """Heatmap of the share of each non-constant frequency in ``power [n_epochs, n_tables, K + 1]``."""
+    waves = power.sum(axis=1)[:, 1:]
+    share = waves / waves.sum(axis=1, keepdims=True)
+    fig, ax = figure((9, 4.5))
+    mesh = ax.pcolormesh(np.arange(1, share.shape[1] + 1), np.arange(len(epochs)), share, shading="nearest",
+                         cmap="viridis")
+    ticks = np.linspace(0, len(epochs) - 1, min(8, len(epochs))).astype(int)
+    ax.set_yticks(ticks, [str(epochs[i]) for i in ticks])
+    ax.set(xlabel="frequency k", ylabel="epoch", title=title)
+    fig.colorbar(mesh, ax=ax, label="share of non-constant power")
+    return fig
+
+
+def _plots(record: RunRecord):
+    if "fourier/W_E_power" in record.arrays:
+        yield "fourier_W_E", spectrum_figure(record.epochs["fourier"], record.arrays["fourier/W_E_power"])
+
+
+def _build(cfg: FourierConfig, task, model) -> FunctionMetric:
+    return FunctionMetric(lambda model, task: embedding_spectrum(model, task, cfg.top_k))
+
+
+FAMILY = MetricFamily("fourier", FourierConfig, build=_build, applies=needs_residues, plots=_plots)

@@ -13,26 +13,27 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from grokscope.config import Checked, ConfigError, require, require_choice
+from grokscope.config import require, require_choice
 from grokscope.metrics.circles import circle_template_fve, circularity, principal_components
 from grokscope.metrics.evaluation import Evaluation
+from grokscope.metrics.family import FamilyConfig, MetricFamily
 from grokscope.metrics.fourier import distinct_tables
 
 
 @dataclass
-class PizzaMetricsConfig(Checked):
-    """``metrics.pizza``: ``enabled``; gradient symmetricity on ``gs_samples`` (row, class) pairs drawn with
+class PizzaConfig(FamilyConfig):
+    """``metrics.pizza``: gradient symmetricity on ``gs_samples`` (row, class) pairs drawn with
     ``gs_seed``, fed as the task's own tokens (``gs_tokens: task``) or literally ``[a, b]`` as the original
     (``raw``: wrong rows for ``b`` with ``separate_operand_vocab``, "=" dropped; matches its CSVs); circularity
     on the operand rows (``circularity_rows: operands``) or on every ``W_E`` row as the original (``all``)."""
 
-    enabled: bool
     gs_samples: int
     gs_seed: int
     gs_tokens: str
     circularity_rows: str
 
     def check(self, prefix: str) -> None:
+        super().check(prefix)
         require(self.gs_samples >= 1, f"{prefix}.gs_samples", self.gs_samples, "must be an integer >= 1")
         require_choice(f"{prefix}.gs_tokens", self.gs_tokens, ("task", "raw"))
         require_choice(f"{prefix}.circularity_rows", self.circularity_rows, ("operands", "all"))
@@ -136,10 +137,7 @@ class PizzaMetrics:
 
     hooks: tuple[str, ...] = ()
 
-    def __init__(self, cfg: PizzaMetricsConfig, task):
-        if not is_modular_addition(task):
-            raise ConfigError("metrics.pizza.enabled", True, f"needs task=modular with op=add and an odd p "
-                                                             f"(got task {task.name})")
+    def __init__(self, cfg: PizzaConfig, task):
         self.cfg = cfg
         rows, self.gs_classes = symmetricity_sample(len(task.labels), task.n_classes, cfg.gs_samples, cfg.gs_seed)
         self.gs_tokens = (task.operands if cfg.gs_tokens == "raw" else task.tokens)[rows]  # [n, n_ctx]
@@ -162,3 +160,13 @@ class PizzaMetrics:
                 out[f"pizza/circularity{suffix}"] = circularity(principal_components(table).scores, p)
         out.update(circle_template_fve(model, task))
         return out
+
+
+def needs_modular_addition(task, model) -> str | None:
+    """Applies to :func:`is_modular_addition` tasks."""
+    return None if is_modular_addition(task) else \
+        f"needs the whole table of (a + b) mod p for an odd p (task=modular, op=add); task {task.name} is not"
+
+
+FAMILY = MetricFamily("pizza", PizzaConfig, applies=needs_modular_addition,
+                      build=lambda cfg, task, model: PizzaMetrics(cfg, task))

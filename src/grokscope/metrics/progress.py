@@ -8,6 +8,8 @@ class sums of the logits by output and ``m = p`` rows per output.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from einops import einsum, rearrange
@@ -15,7 +17,9 @@ from einops import einsum, rearrange
 from grokscope.config import require
 from grokscope.groups import fourier_basis
 from grokscope.metrics.cross_entropy import shifted_losses, table_loss
+from grokscope.metrics.curves import restricted_losses_figure
 from grokscope.metrics.evaluation import Evaluation
+from grokscope.metrics.family import FamilyConfig, MetricFamily, RunRecord
 from grokscope.metrics.group_basis import class_sums, group_basis
 
 
@@ -113,7 +117,7 @@ class ProgressMetric:
     def __init__(self, model, task, exclude_top_freq: bool, key_freqs: list[int] | None):
         self.n_freqs = (task.modulus - 1) // 2
         if key_freqs is not None:
-            require(all(1 <= k <= self.n_freqs for k in key_freqs), "metrics.key_freqs", key_freqs,
+            require(all(1 <= k <= self.n_freqs for k in key_freqs), "metrics.progress.key_freqs", key_freqs,
                     f"frequencies must lie in 1..{self.n_freqs} for p={task.modulus}")
         self.n_assignable = self.n_freqs - int(exclude_top_freq)
         self.key_freqs = key_freqs
@@ -133,3 +137,31 @@ class ProgressMetric:
             **progress_losses(ev, task, key),
             **fourier_ginis(model, task),
         }
+
+
+@dataclass
+class ProgressConfig(FamilyConfig):
+    """``metrics.progress``: key frequencies fixed to ``key_freqs`` or found from the neurons;
+    ``exclude_top_freq`` never assigns ``(p-1)/2`` to a neuron, as the original code (:class:`ProgressMetric`)."""
+
+    exclude_top_freq: bool
+    key_freqs: list[int] | None
+
+
+def needs_residue_table_and_hidden_layer(task, model) -> str | None:
+    """Applies to the whole table of pairs of residues mod ``p``, on a model with a hidden layer."""
+    if task.modulus is None or task.group is None or len(task.labels) != task.group.order**2:
+        return f"task {task.name} is not the whole table of pairs of residues mod p"
+    if model.hidden_hook is None:
+        return f"model {type(model).__name__} has no hidden layer (model.hidden_hook)"
+    return None
+
+
+def _plots(record: RunRecord):
+    if record.logged("progress/restricted_loss"):
+        yield "progress_losses", restricted_losses_figure(record, "progress/restricted_loss", "progress/excluded_loss")
+
+
+FAMILY = MetricFamily(
+    "progress", ProgressConfig, applies=needs_residue_table_and_hidden_layer, plots=_plots,
+    build=lambda cfg, task, model: ProgressMetric(model, task, cfg.exclude_top_freq, cfg.key_freqs))

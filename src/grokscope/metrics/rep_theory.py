@@ -8,12 +8,17 @@ it is a table over ``n`` outputs built from class sums (rep_theory.md §7).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from grokscope.config import require
+from grokscope.figures import figure
 from grokscope.metrics.cross_entropy import shifted_losses, table_loss
+from grokscope.metrics.curves import restricted_losses_figure
 from grokscope.metrics.evaluation import Evaluation
+from grokscope.metrics.family import FamilyConfig, MetricFamily, RunRecord
 from grokscope.metrics.group_basis import GroupBasis, class_sums, group_basis, row_chunks
 
 
@@ -136,7 +141,7 @@ class RepTheoryMetric:
         names = group_basis(task.group).names
         if key_irreps is not None:
             unknown = sorted(set(key_irreps) - set(names[1:]))
-            require(not unknown, "metrics.key_irreps", key_irreps, f"must name non-trivial irreps of "
+            require(not unknown, "metrics.rep.key_irreps", key_irreps, f"must name non-trivial irreps of "
                     f"{task.group.name}: {', '.join(names[1:])}")
         self.threshold, self.key_irreps = threshold, key_irreps
         self.hooks = (model.hidden_hook,) if model.hidden_hook is not None else ()
@@ -191,3 +196,56 @@ def _flatten(per_irrep: dict, totals: dict, names: tuple[str, ...], key: torch.T
         out.update({f"rep/{name}/{irrep}": float(v) for irrep, v in zip(names, vector) if not np.isnan(v)})
     out.update({f"rep/{name}": float(value) for name, value in totals.items()})
     return out
+
+
+@dataclass
+class RepConfig(FamilyConfig):
+    """``metrics.rep`` (Chughtai et al. 2023): key irreps above ``key_irrep_threshold`` or fixed to ``key_irreps``
+    (:class:`RepTheoryMetric`). ``enabled: auto`` runs it on tasks whose operands are not residues mod ``p``:
+    for those the progress measures (``progress/``) are its cyclic case."""
+
+    key_irrep_threshold: float
+    key_irreps: list[str] | None
+
+    def check(self, prefix: str) -> None:
+        super().check(prefix)
+        require(0 <= self.key_irrep_threshold < 1, f"{prefix}.key_irrep_threshold", self.key_irrep_threshold,
+                "must be in [0, 1)")
+
+
+def needs_group_table(task, model) -> str | None:
+    """Applies to the whole table of pairs of a finite group (``task.group``)."""
+    if task.group is None:
+        return f"task {task.name} is not over a finite group (task.group)"
+    if len(task.labels) != task.group.order**2:
+        return f"task {task.name} does not hold every pair of {task.group.name}"
+    return None
+
+
+def similarity_figure(record: RunRecord, max_labels: int = 10):
+    """Logit similarity ``rep/logit_similarity/{irrep}`` of every non-trivial irrep over epochs; the legend names
+    the ``max_labels`` irreps with the highest peak (Chughtai et al. 2023, rep_theory.md §6)."""
+    prefix = "rep/logit_similarity/"
+    irreps = sorted({key.removeprefix(prefix) for row in record.history for key in row if key.startswith(prefix)})
+    series = {irrep: record.series(prefix + irrep) for irrep in irreps if irrep != "trivial"}
+    labelled = sorted(series, key=lambda irrep: -series[irrep][1].max())[:max_labels]
+    fig, ax = figure((9, 4.5))
+    for irrep, (epochs, values) in series.items():
+        ax.plot(epochs, values, label=irrep if irrep in labelled else None, lw=1.5 if irrep in labelled else 0.7)
+    ax.set(xscale="log", xlabel="epoch + 1", ylabel="logit similarity", title="Logit similarity per irrep")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", ncol=2)
+    return fig
+
+
+def _plots(record: RunRecord):
+    if record.logged("rep/logit_similarity/trivial"):
+        yield "rep_logit_similarity", similarity_figure(record)
+    if record.logged("rep/total_hidden_restricted_loss"):
+        yield "rep_losses", restricted_losses_figure(record, "rep/total_hidden_restricted_loss",
+                                                     "rep/total_hidden_excluded_loss")
+
+
+FAMILY = MetricFamily(
+    "rep", RepConfig, applies=needs_group_table, auto=lambda task, model: task.modulus is None, plots=_plots,
+    build=lambda cfg, task, model: RepTheoryMetric(model, task, cfg.key_irrep_threshold, cfg.key_irreps))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from grokscope.metrics.family import FamilyConfig, FunctionMetric, MetricFamily
+
 
 def weight_norms(model: torch.nn.Module) -> dict[str, float]:
     """``weights/norm`` = sqrt(sum_theta ||theta||^2), ``weights/sum_sq`` = sum_theta ||theta||^2 over
@@ -14,3 +16,11 @@ def weight_norms(model: torch.nn.Module) -> dict[str, float]:
     out["weights/sum_sq"] = sum(sq)
     out["weights/norm"] = sum(sq) ** 0.5
     return out
+
+
+def _build(cfg: FamilyConfig, task, model) -> FunctionMetric:
+    return FunctionMetric(lambda model, task: weight_norms(model))
+
+
+#: ``metrics.weights``: ``enabled`` only.
+FAMILY = MetricFamily("weights", FamilyConfig, build=_build)

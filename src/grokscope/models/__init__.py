@@ -4,4 +4,7 @@ from grokscope.models import mlp, transformer
 from grokscope.models.base import GrokModel
 from grokscope.models.hooks import HookPoint, hook_names, run_with_cache
 
-__all__ = ["GrokModel", "HookPoint", "hook_names", "mlp", "run_with_cache", "transformer"]
+#: ``model=<name>`` -> its schema
+SCHEMAS = {"mlp": mlp.MLPConfig, "transformer": transformer.TransformerConfig}
+
+__all__ = ["SCHEMAS", "GrokModel", "HookPoint", "hook_names", "mlp", "run_with_cache", "transformer"]

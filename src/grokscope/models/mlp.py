@@ -9,7 +9,7 @@ import torch
 from einops import einsum, rearrange
 from torch import nn
 
-from grokscope.config import Checked, register, require, require_choice
+from grokscope.config import Checked, require, require_choice
 from grokscope.models.base import ACTIVATIONS, GrokModel, resolve_d_vocab_out
 from grokscope.models.hooks import HookPoint
 
@@ -73,7 +73,6 @@ class MLPConfig(Checked):
                    task.operand_positions)
 
 
-register("model", "mlp")(MLPConfig)
 
 
 class MLPLayer(nn.Module):

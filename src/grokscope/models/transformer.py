@@ -15,7 +15,7 @@ import torch
 from einops import einsum, rearrange
 from torch import nn
 
-from grokscope.config import Checked, register, require, require_choice
+from grokscope.config import Checked, require, require_choice
 from grokscope.models.base import ACTIVATIONS, GrokModel, resolve_d_vocab_out
 from grokscope.models.hooks import HookPoint
 
@@ -85,7 +85,6 @@ class TransformerConfig(Checked):
         return Transformer(self, task.d_vocab, d_out, task.n_ctx)
 
 
-register("model", "transformer")(TransformerConfig)
 
 
 class TokenTable(NamedTuple):

@@ -6,7 +6,7 @@ import torch
 
 from grokscope.config import Config, ConfigError
 from grokscope.interventions import apply_at_init, build_interventions
-from grokscope.metrics import build_metrics
+from grokscope.metrics import ActiveFamily, build_metrics
 from grokscope.training.cadence import Cadence, log_spaced_epochs
 
 
@@ -30,14 +30,18 @@ def build_run(config: Config):
     return task, model, interventions
 
 
-def recorder_parts(config: Config, task, model, interventions=()) -> tuple:
-    """The metrics (with those of the interventions), the logging cadence and the metrics cadence of a
-    :class:`~grokscope.training.callbacks.MetricsRecorder`."""
+def recorder_parts(config: Config, task, model, interventions=(), notes: bool = True
+                   ) -> tuple[list[ActiveFamily], tuple]:
+    """The metric families that run, and the arguments of a
+    :class:`~grokscope.training.callbacks.MetricsRecorder`: their metrics (with those of the interventions),
+    the logging cadence and the metrics cadence. ``notes``: name the families asked for that do not apply
+    (once per run: an ensemble's members share them)."""
     metric_cadence = Cadence(config.metrics.every_n_epochs,
                              log_spaced_epochs(config.metrics.log_points, config.run.max_epochs)
                              | frozenset(range(1, config.metrics.dense_epochs + 1)))
-    metrics = build_metrics(config.metrics, task, model) + [m for i in interventions for m in i.metrics()]
-    return metrics, Cadence(config.run.log_every_n_epochs), metric_cadence
+    families = build_metrics(config.metrics, task, model, notes)
+    metrics = [active.metric for active in families] + [m for i in interventions for m in i.metrics()]
+    return families, (metrics, Cadence(config.run.log_every_n_epochs), metric_cadence)
 
 
 def resolve_device(device: str) -> str:

@@ -34,9 +34,10 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from grokscope.config import Config, ConfigError, validate
+from grokscope.config import Config, ConfigError
 from grokscope.run.build import build_run, recorder_parts, resolve_device
 from grokscope.run.checkpoints import CheckpointSets
+from grokscope.run.config import validate
 from grokscope.run.fingerprint import differing_keys
 from grokscope.run.members import MemberSpec, check_interventions, check_supported, member_specs
 from grokscope.run.preempt import Preempted, StopSignals
@@ -120,7 +121,8 @@ def _select(tree: dict, dotted: str):
 
 @dataclasses.dataclass
 class Member:
-    """One member being trained: its spec, validated config, task, model, interventions, recorder, sinks."""
+    """One member being trained: its spec, validated config, task, model, interventions, metric families,
+    recorder, sinks."""
 
     spec: MemberSpec
     config: Config
@@ -128,6 +130,7 @@ class Member:
     task: object
     model: torch.nn.Module
     interventions: list
+    families: list
     recorder: object
     sinks: list = dataclasses.field(default_factory=list)
 
@@ -152,9 +155,9 @@ def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float)
         task, model, interventions = build_run(member_config)
         if ensemble:
             check_interventions(list(member_config.intervention), interventions)
-        recorder = MetricsRecorder(*recorder_parts(member_config, task, model, interventions),
-                                   ArrayStore(spec.dir.arrays))
-        members.append(Member(spec, member_config, member_resolved, task, model, interventions, recorder))
+        families, parts = recorder_parts(member_config, task, model, interventions, notes=not members)
+        recorder = MetricsRecorder(*parts, ArrayStore(spec.dir.arrays))
+        members.append(Member(spec, member_config, member_resolved, task, model, interventions, families, recorder))
     checkpoints = CheckpointSets([m.spec.dir for m in members])
     states = checkpoints.load() if config.run.resume != "false" else None
     if states is None and config.run.resume == "true":
@@ -194,8 +197,8 @@ def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float)
                   "resumed_from_epoch": resumed_epoch, "wall_time_s": wall, "device": device}
         if ensemble:
             fields["ensemble"] = {"index": e, "size": len(members), "dir": str(rd.path)}
-        summaries.append(finalise(m.spec.dir, m.recorder, m.sinks, m.task, module.member(e), m.resolved,
-                                  config.run.plots, **fields))
+        summaries.append(finalise(m.spec.dir, m.recorder, m.sinks, m.families, m.task, module.member(e),
+                                  m.resolved, config.run.plots, **fields))
     if not ensemble:
         return summaries[0]
     status = "diverged" if all(s["status"] == "diverged" for s in summaries) else "completed"

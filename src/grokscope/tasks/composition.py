@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import torch
 
-from grokscope.config import Checked, register, require, require_choice
+from grokscope.config import Checked, require, require_choice
 from grokscope.groups import FiniteGroup, cyclic
 from grokscope.tasks.base import TableShape, Task, all_pairs, pair_task, require_split
 
@@ -49,7 +49,6 @@ class CompositionConfig(Checked):
         return composition_task(self, group.build(), data_seed)
 
 
-register("task", "composition")(CompositionConfig)
 
 
 def composition_task(cfg: CompositionConfig, group: FiniteGroup, data_seed: int) -> Task:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from grokscope.config import Checked, register, require, require_choice
+from grokscope.config import Checked, require, require_choice
 from grokscope.tasks.base import TableShape, Task, all_pairs, pair_task, require_split
 
 
@@ -64,7 +64,6 @@ class ModularConfig(Checked):
         return modular_task(self, data_seed)
 
 
-register("task", "modular")(ModularConfig)
 
 
 def modular_task(cfg: ModularConfig, data_seed: int) -> Task:

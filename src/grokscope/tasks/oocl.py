@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from einops import rearrange, repeat
 
-from grokscope.config import Checked, register, require, require_choice
+from grokscope.config import Checked, require, require_choice
 from grokscope.tasks.base import LossTerm, TableShape, Task
 
 #: op name -> ``z(x, y)`` mod p on integer tensors (oocl.md §2).
@@ -74,7 +74,6 @@ class OoclConfig(Checked):
         return oocl_task(self, data_seed)
 
 
-register("task", "oocl")(OoclConfig)
 
 
 def n_train_cells(p: int, holdout: float) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from grokscope.config import Checked, register, require_choice
+from grokscope.config import Checked, require_choice
 
 WANDB_MODES = ("offline", "online", "disabled")
 
@@ -37,5 +37,5 @@ class LoggerConfig(Checked):
     wandb: WandbConfig
 
 
-for _name in ("default", "csv"):
-    register("logger", _name)(LoggerConfig)
+#: ``logger=<name>`` -> its schema
+SCHEMAS = {"default": LoggerConfig, "csv": LoggerConfig}

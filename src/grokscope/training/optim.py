@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from grokscope.config import Checked, register, require
+from grokscope.config import Checked, require
 
 
 @dataclass
@@ -71,5 +71,5 @@ class SGDConfig(OptimizerConfig):
                                weight_decay=self.weight_decay, foreach=True)
 
 
-for _name, _cls in (("adamw", AdamConfig), ("adam", AdamConfig), ("sgd", SGDConfig)):
-    register("optimizer", _name)(_cls)
+#: ``optimizer=<name>`` -> its schema
+SCHEMAS = {"adamw": AdamConfig, "adam": AdamConfig, "sgd": SGDConfig}
