@@ -13,7 +13,6 @@ from einops import einsum
 
 from grokscope.analysis import phase_diagram
 from grokscope.analysis.phase_diagram import ALPHA, DI, GS, circular_runs, phase_diagrams
-from grokscope.config import ConfigError
 from grokscope.metrics import build_metrics
 from grokscope.metrics.circles import circle_template_fve, circularity, pizza_template, principal_components
 from grokscope.metrics.pizza import (
