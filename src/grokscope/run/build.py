@@ -13,11 +13,11 @@ from grokscope.training.cadence import Cadence, log_spaced_epochs
 def build(config: Config):
     """The task (split from ``seeds.data``, plus the config groups it ``requires``) and the model (init from
     ``seeds.model``, embedding from ``seeds.embedding``, in ``param_dtype``; then the interventions' ``at_init``)."""
-    task, model, _ = build_run(config)
+    task, model, _ = build_with_interventions(config)
     return task, model
 
 
-def build_run(config: Config):
+def build_with_interventions(config: Config):
     """:func:`build` plus the interventions, which act on the model at init and later during training."""
     seeds = config.run.seeds
     task = config.task.build(seeds.data, *(getattr(config, name) for name in getattr(config.task, "requires", ())))

@@ -35,7 +35,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from grokscope.config import Config, ConfigError
-from grokscope.run.build import build_run, recorder_parts, resolve_device
+from grokscope.run.build import build_with_interventions, recorder_parts, resolve_device
 from grokscope.run.checkpoints import CheckpointSets
 from grokscope.run.config import validate
 from grokscope.run.fingerprint import differing_keys
@@ -152,7 +152,7 @@ def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float)
         member_resolved = OmegaConf.to_container(spec.cfg, resolve=True) if ensemble else resolved
         if ensemble:
             spec.dir.record_config(member_resolved, spec.overrides)
-        task, model, interventions = build_run(member_config)
+        task, model, interventions = build_with_interventions(member_config)
         if ensemble:
             check_interventions(list(member_config.intervention), interventions)
         families, parts = recorder_parts(member_config, task, model, interventions, notes=not members)
