@@ -50,8 +50,8 @@ def test_survivors_report_initial_signal_and_rank():
 def test_circle_metric_keys():
     config = validate(make_config(f"task.p={P}", "model.d_embed=16", "metrics=none", "metrics.circles.enabled=true"))
     task, model = build(config)
-    (metric,) = build_metrics(config.metrics, task, model)
-    out = metric(model, task, evaluate(model, task, torch.float64))
+    (circles,) = build_metrics(config.metrics, task, model)
+    out = circles.metric(model, task, evaluate(model, task, torch.float64))
     assert out["circles/signal"].shape == (1, (P - 1) // 2 + 1)
     assert out["circles/n_circles"] == 0  # N(0, 1) init: every s_k near sqrt(p d)
     assert {f"circles/signal/{k}" for k in range(1, 12)} <= set(out)
