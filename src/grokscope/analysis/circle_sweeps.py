@@ -59,11 +59,11 @@ def _reference_signal(config_json: str) -> tuple[float, ...]:
     from omegaconf import OmegaConf
 
     from grokscope.config import validate
-    from grokscope.interventions.tables import signal, tables
+    from grokscope.groups.spectral import fourier_signal
     from grokscope.run import build
 
     task, model = build(validate(OmegaConf.create(json.loads(config_json))))
-    return tuple(signal(tables(model, task, "W_E", "W_E")[:1]).tolist())
+    return tuple(fourier_signal(model.operand_tables(task)[0].detach(), task.modulus).tolist())
 
 
 def reference_signal(config: dict) -> np.ndarray:

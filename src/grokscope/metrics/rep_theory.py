@@ -12,9 +12,10 @@ import numpy as np
 import torch
 
 from grokscope.config import require
+from grokscope.groups.basis import GroupBasis, group_basis
+from grokscope.metrics.class_sums import class_sums, row_chunks
 from grokscope.metrics.cross_entropy import shifted_losses, table_loss
 from grokscope.metrics.evaluation import Evaluation
-from grokscope.metrics.group_basis import GroupBasis, class_sums, group_basis, row_chunks
 
 
 def logit_similarity(logits: torch.Tensor, labels: torch.Tensor, basis: GroupBasis) -> tuple[torch.Tensor, ...]:

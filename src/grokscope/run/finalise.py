@@ -17,7 +17,6 @@ from grokscope.analysis.plots import (
     plot_spectrum,
 )
 from grokscope.metrics.circles import ranked_circles, survivors
-from grokscope.metrics.fourier import distinct_tables
 from grokscope.run.rundir import RunDir
 from grokscope.training.callbacks import MetricsRecorder
 from grokscope.training.outputs import write_json
@@ -68,4 +67,4 @@ def plots(run_dir: RunDir, history: list[dict], task, arrays, model) -> None:
         signal, is_circle = np.stack(arrays.values["circles/signal"]), arrays.values["circles/is_circle"][-1][0]
         plot_circle_signals(np.asarray(arrays.epochs["circles"]), signal, is_circle, out / "circle_signals.png")
         circles = ranked_circles(signal[-1, 0], is_circle)  # the final embedding on its circles' planes (§6.9)
-        plot_circle_geometry(distinct_tables(model, task)[0], task.modulus, circles, out)
+        plot_circle_geometry(model.operand_tables(task)[0], task.modulus, circles, out)

@@ -38,7 +38,7 @@ from grokscope.config import Config, ConfigError, validate
 from grokscope.run.build import build_run, recorder_parts, resolve_device
 from grokscope.run.checkpoints import CheckpointSets
 from grokscope.run.fingerprint import differing_keys
-from grokscope.run.members import MemberSpec, check_interventions, check_supported, member_specs
+from grokscope.run.members import MemberSpec, check_supported, member_specs
 from grokscope.run.preempt import Preempted, StopSignals
 from grokscope.run.rundir import RunDir
 from grokscope.run.terminal import verbose
@@ -150,8 +150,6 @@ def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float)
         if ensemble:
             spec.dir.record_config(member_resolved, spec.overrides)
         task, model, interventions = build_run(member_config)
-        if ensemble:
-            check_interventions(list(member_config.intervention), interventions)
         recorder = MetricsRecorder(*recorder_parts(member_config, task, model, interventions),
                                    ArrayStore(spec.dir.arrays))
         members.append(Member(spec, member_config, member_resolved, task, model, interventions, recorder))
