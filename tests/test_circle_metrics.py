@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from grokscope.groups.spectral import fourier_signal
 from grokscope.interventions.construct import constructed_embedding
 from grokscope.metrics import build_metrics
 from grokscope.metrics.circles import circle_mask, circle_threshold, frequency_circularity, survivors
 from grokscope.metrics.evaluation import evaluate
-from grokscope.metrics.fourier import fourier_signal
 from grokscope.run import build
 from grokscope.run.config import validate
 from tests.conftest import make_config, train

@@ -23,7 +23,7 @@ from grokscope.analysis.circle_sweeps import (
     main,
     perturbation_curve,
 )
-from grokscope.interventions.tables import signal, tables
+from grokscope.groups.spectral import fourier_signal
 from grokscope.run import build
 from grokscope.run.config import validate
 from tests.conftest import make_config
@@ -61,7 +61,7 @@ def resolved(*overrides: str) -> dict:
 
 def test_perturbation_curve_uses_the_unperturbed_reference(tmp_path):
     ref_task, ref_model = build(validate(make_config("experiment=circle_survival", "model.d_embed=8")))
-    ref = signal(tables(ref_model, ref_task, "W_E", "W_E")).numpy()
+    ref = fourier_signal(ref_model.operand_tables(ref_task)[0].detach(), P).numpy()
     k0 = int(np.argmax(ref[1:])) + 1
     mean = (ref[0] + 2 * ref[1:].sum()) / P
     survives = {0.9: [False, False], 1.1: [True, False]}

@@ -98,9 +98,6 @@ def test_bad_ensemble_config_names_the_key(overrides, key):
 
 @pytest.mark.parametrize(("overrides", "key"), [
     (["ensemble.size=2", "compile=true"], "compile"),
-    (["ensemble.size=2", "intervention=freeze_embedding"], "intervention"),
-    (["ensemble.size=2", "intervention=ablate", "intervention.ablate.when=persistent"], "intervention"),
-    (["ensemble.size=2", "intervention=ablate", "intervention.ablate.when=eval"], "intervention"),
     (["ensemble.weight_decay=[0.1,0.2]", "optimizer=sgd"], "ensemble.weight_decay"),
 ])
 def test_unsupported_ensemble_runs_fail_with_one_line(tmp_path, overrides, key):
@@ -150,6 +147,25 @@ def test_init_and_epoch_interventions_members_equal_separate_runs(tmp_path):
     summary = train(tmp_path / "ensemble", *MLP, *interventions, "ensemble.size=2")
     train(tmp_path / "single", *MLP, *interventions, "seed=1")
     assert_same_run(Path(summary["members"][1]), tmp_path / "single")
+
+
+@pytest.mark.parametrize("interventions, members, single", [
+    # frozen from epoch 50 with per-member decay: the frozen W_E is neither updated nor decayed from then on
+    (("intervention=freeze_embedding", "intervention.freeze_embedding.from_epoch=50"),
+     ("ensemble.weight_decay=[1.0,0.1]",), ("optimizer.weight_decay=0.1",)),
+    (("intervention=ablate", "intervention.ablate.freqs=[2,5]", "intervention.ablate.when=persistent"),
+     ("ensemble.size=2",), ("seed=1",)),
+    (("intervention=ablate", "intervention.ablate.target=W_U", "intervention.ablate.when=eval"),
+     ("ensemble.size=2",), ("seed=1",)),
+], ids=["freeze_embedding", "ablate_persistent", "ablate_eval"])
+def test_interventions_on_trained_parameters_members_equal_separate_runs(tmp_path, interventions, members, single):
+    """Interventions that change which parameters train, act after every step or score an ablated copy: each
+    acts on its member's own slices, so member 1 is its separate run (``ablated/...`` scores included)."""
+    summary = train(tmp_path / "ensemble", *MLP, *interventions, *members)
+    train(tmp_path / "single", *MLP, *interventions, *single)
+    assert_same_run(Path(summary["members"][1]), tmp_path / "single")
+    final = json.loads((tmp_path / "single" / "summary.json").read_text())["final"]
+    assert ("ablated/test/acc" in final) == ("intervention.ablate.when=eval" in interventions)
 
 
 def test_members_log_to_their_own_wandb_runs(tmp_path, monkeypatch):

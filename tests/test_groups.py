@@ -12,6 +12,7 @@ import torch
 from grokscope.groups import (
     FiniteGroup,
     alternating,
+    apply_filter,
     build_group,
     cache_path,
     character_table,
@@ -21,8 +22,13 @@ from grokscope.groups import (
     dihedral,
     fourier_basis,
     fourier_basis_names,
+    fourier_filter,
     frequency_of_row,
+    frequency_power,
+    group_basis,
+    irrep_filter,
     irreps,
+    max_frequency,
     product,
     symmetric,
 )
@@ -408,3 +414,33 @@ def test_fourier_basis_cached_and_matches_cyclic_irreps():
         k = int(irrep.name.removeprefix("freq_"))
         rows = basis[2 * k - 1 : 2 * k + 1]
         assert np.allclose(rows.T @ rows, irrep.projector(), atol=1e-12)
+
+
+# ---------------------------------------------------------------- spectral maths
+
+
+@pytest.mark.parametrize(("p", "k_max"), [(1, 0), (2, 0), (7, 3), (8, 3), (113, 56)])
+def test_max_frequency_counts_the_cos_sin_pairs(p, k_max):
+    assert max_frequency(p) == k_max
+    assert sum(name.startswith("sin") for name in fourier_basis_names(p)) == k_max
+
+
+def test_fourier_filter_scales_exactly_one_frequency():
+    """``G = Fᵀ diag(g) F``: frequency 3 scaled by 0.5, frequency 5 removed, every other power unchanged."""
+    p = 13
+    values = torch.randn(2, p, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    filtered = apply_filter(fourier_filter(p, {3: 0.5, 5: 0.0}, 1.0, torch.float64), values)
+    ratio = frequency_power(filtered, p) / frequency_power(values, p)  # [2, K + 1]
+    expected = torch.ones(2, max_frequency(p) + 1, dtype=torch.float64)
+    expected[:, 3], expected[:, 5] = 0.25, 0.0
+    torch.testing.assert_close(ratio, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_irrep_filter_is_the_sum_of_the_kept_projections():
+    """On S_3 (trivial, sign, standard): keeping ``standard`` and half of ``sign`` is ``P_std V + P_sign V / 2``."""
+    basis = group_basis(symmetric(3))
+    values = torch.randn(6, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    filt = irrep_filter(basis, {"standard": 1.0, "sign": 0.5}, 0.0, torch.float64)
+    projections = basis.projections(values)  # [R, n, k], trivial first
+    torch.testing.assert_close(apply_filter(filt, values), projections[2] + 0.5 * projections[1])
+    assert basis.names == ("trivial", "sign", "standard") and basis.dims.tolist() == [1, 1, 4]

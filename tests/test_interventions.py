@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from grokscope.config import ConfigError
+from grokscope.groups.spectral import fourier_signal
 from grokscope.interventions.construct import constructed_embedding
-from grokscope.metrics.fourier import fourier_signal
 from grokscope.run import build
 from grokscope.run.config import validate
 from tests.conftest import assert_config_error, cli, final_checkpoint, make_config, train

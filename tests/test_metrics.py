@@ -6,8 +6,10 @@ import math
 
 import torch
 
-from grokscope.metrics.fourier import embedding_spectrum, frequency_power
+from grokscope.groups.spectral import frequency_power
+from grokscope.metrics.fourier import embedding_spectrum
 from grokscope.metrics.weights import weight_norms
+from grokscope.models.base import GrokModel
 from grokscope.run import build, recorder_parts
 from grokscope.run.config import validate
 from grokscope.tasks.modular import ModularConfig, modular_task
@@ -16,13 +18,10 @@ from grokscope.training.outputs import ArrayStore
 from tests.conftest import make_config
 
 
-class FixedEmbedding(torch.nn.Module):
+class FixedEmbedding(GrokModel):
     def __init__(self, W_E: torch.Tensor):
         super().__init__()
         self.W_E = torch.nn.Parameter(W_E)
-
-    def operand_embeddings(self, operand_tokens):
-        return self.W_E[operand_tokens]
 
 
 def test_frequency_power_sums_to_norm_and_finds_frequency():

@@ -28,6 +28,21 @@ def test_mlp_combine(combine):
     assert torch.equal(emb[0], emb[1]) == (combine != "sum_separate")
 
 
+@pytest.mark.parametrize(("overrides", "n_tables"), [
+    (("model.combine=sum",), 1), (("model.combine=concat_separate",), 2),
+    (("model=transformer", "model.d_model=16", "model.n_heads=2", "model.d_head=8", "model.d_mlp=32"), 1)])
+def test_operand_tables_hold_each_distinct_table_once(overrides, n_tables):
+    """Operands that share their rows of ``W_E`` give one table; separate tables (``b`` after ``a``) two."""
+    task, model = built(*overrides)
+    rows = model.operand_table_rows(task)
+    assert rows.shape == (n_tables, 11)
+    assert rows.unique().numel() == n_tables * 11
+    tables = model.operand_tables(task)
+    emb = model.operand_embeddings(task.operand_tokens)  # [n_operands, 11, d]
+    assert torch.equal(tables, emb[:n_tables])
+    assert torch.equal(tables[-1], emb[-1])
+
+
 def test_mlp_sum_is_symmetric_in_operands():
     task, model = built("model.combine=sum")
     swapped = task.tokens.clone()

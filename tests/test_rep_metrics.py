@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-import grokscope.metrics.group_basis as group_basis_module
+import grokscope.metrics.class_sums as class_sums_module
 from grokscope.groups import alternating, clear_memory_cache, cyclic, symmetric
+from grokscope.groups.basis import group_basis
 from grokscope.metrics import evaluate
 from grokscope.metrics.cross_entropy import shifted_losses, table_loss
-from grokscope.metrics.group_basis import group_basis
 from grokscope.metrics.progress import ProgressMetric, frequency_fractions, gini, neuron_frequencies
 from grokscope.metrics.rep_theory import RepTheoryMetric, irrep_fractions, logit_similarity
 from grokscope.metrics.weights import weight_norms
@@ -184,7 +184,7 @@ def test_losses_are_true_means_over_chunks(monkeypatch):
     expected = torch.stack([torch.nn.functional.cross_entropy(logits - s[labels], labels) for s in shifts])
     index = torch.arange(rows)
     whole = shifted_losses(logits, index, labels, shifts)
-    monkeypatch.setattr(group_basis_module, "CHUNK_ELEMENTS", 2 * n)  # 2 rows per chunk
+    monkeypatch.setattr(class_sums_module, "CHUNK_ELEMENTS", 2 * n)  # 2 rows per chunk
     assert torch.allclose(shifted_losses(logits, index, labels, shifts), expected, rtol=1e-12)
     assert torch.allclose(whole, expected, rtol=1e-12)
     counts = torch.bincount(labels, minlength=n)
@@ -197,7 +197,7 @@ def test_logit_similarity_independent_of_chunking(monkeypatch):
     logits = torch.randn(len(task.labels), 6, generator=torch.Generator().manual_seed(1))
     basis = group_basis(symmetric(3))
     whole = logit_similarity(logits, task.labels, basis)
-    monkeypatch.setattr(group_basis_module, "CHUNK_ELEMENTS", 6 * 5)
+    monkeypatch.setattr(class_sums_module, "CHUNK_ELEMENTS", 6 * 5)
     chunked = logit_similarity(logits, task.labels, basis)
     assert all(torch.allclose(x, y, rtol=1e-12) for x, y in zip(whole, chunked))
     assert whole[0][0].abs() < 1e-12  # trivial: rows are centred

@@ -58,12 +58,12 @@ def _interventions(config: dict) -> dict:
 def _reference_signal(config_json: str) -> tuple[float, ...]:
     from omegaconf import OmegaConf
 
-    from grokscope.interventions.tables import signal, tables
+    from grokscope.groups.spectral import fourier_signal
     from grokscope.run import build
     from grokscope.run.config import validate
 
     task, model = build(validate(OmegaConf.create(json.loads(config_json))))
-    return tuple(signal(tables(model, task, "W_E", "W_E")[:1]).tolist())
+    return tuple(fourier_signal(model.operand_tables(task)[0].detach(), task.modulus).tolist())
 
 
 def reference_signal(config: dict) -> np.ndarray:

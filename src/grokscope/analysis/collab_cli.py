@@ -27,7 +27,6 @@ from grokscope.analysis.cli import OneLineParser
 from grokscope.analysis.collect import run_config
 from grokscope.analysis.loss_collaboration import collaboration_rows, collaboration_sets
 from grokscope.analysis.survival import final_circles
-from grokscope.metrics.fourier import distinct_tables
 from grokscope.run import build
 from grokscope.run.config import validate
 
@@ -119,7 +118,7 @@ def main(argv=None) -> None:
         task, model = load_run(run_dir)
         snaps = snapshots(run_dir)
         model.load_state_dict(torch.load(snaps[max(snaps)], map_location="cpu", weights_only=True))
-        plot_circle_geometry(distinct_tables(model, task)[0], task.modulus, circles, out)
+        plot_circle_geometry(model.operand_tables(task)[0], task.modulus, circles, out)
         print(f"-> {out / 'circle_pca.png'}" + (f", {out / 'circle_planes.png'}" if circles else ""))
 
 

@@ -8,20 +8,19 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from grokscope.interventions.tables import fourier_filter, max_frequency, tables
+from grokscope.groups.fourier import max_frequency
+from grokscope.groups.spectral import apply_filter, fourier_filter
 
 
 @torch.no_grad()
 def restricted_scores(model, task, freqs: list[int], dc: bool = True) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over every row of ``task`` with each operand table of ``W_E`` replaced by
     ``E' = Re IDFT(F 1[k in {0} u S u -S])`` (without ``{0}`` when ``dc`` is false); the model is unchanged."""
-    p = task.modulus
-    tabs = tables(model, task, "W_E", "loss_collaboration")
     gain = dict.fromkeys(freqs, 1.0) | {0: 1.0 if dc else 0.0}
-    filt = fourier_filter(p, gain, 0.0, model.W_E.dtype, model.W_E.device)
+    filt = fourier_filter(task.modulus, gain, 0.0, model.W_E.dtype, model.W_E.device)
+    rows = model.operand_table_rows(task)
     W_E = model.W_E.detach().clone()
-    for t in tabs:
-        W_E[t.start : t.start + p] = filt @ W_E[t.start : t.start + p]
+    W_E[rows] = apply_filter(filt, W_E[rows])
     logits = functional_call(model, {"W_E": W_E}, (task.tokens,))
     loss = torch.nn.functional.cross_entropy(logits.double(), task.labels)
     # the exact share in float64: torchmetrics' accuracy returns float32, up to 1e-7 off

@@ -21,6 +21,12 @@ def _check_p(p: int) -> int:
     return int(p)
 
 
+def max_frequency(p: int) -> int:
+    """``K = ⌈p/2⌉ - 1 = (p - 1) // 2``: the frequencies ``1..K`` of the ``cos k``, ``sin k`` rows (each stands for
+    the pair ``±k``, ``p - k ≡ -k``); an even ``p`` adds the Nyquist row ``cos p/2``, which is no frequency here."""
+    return (_check_p(p) - 1) // 2
+
+
 def fourier_basis(
     p: int, dtype: torch.dtype | None = None, device: torch.device | str | None = None
 ) -> torch.Tensor:
@@ -32,7 +38,7 @@ def fourier_basis(
 @functools.lru_cache(maxsize=64)
 def _fourier_basis(p: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     x = torch.arange(p, dtype=torch.int64)
-    k = torch.arange(1, (p - 1) // 2 + 1, dtype=torch.int64)
+    k = torch.arange(1, max_frequency(p) + 1, dtype=torch.int64)
     angles = 2 * math.pi * ((k[:, None] * x[None, :]) % p).double() / p  # [K, p], reduced mod p for accuracy
     waves = math.sqrt(2 / p) * torch.stack([angles.cos(), angles.sin()], dim=1)  # [K, 2, p]
     rows = [
@@ -52,5 +58,5 @@ def frequency_of_row(p: int) -> torch.Tensor:
 def fourier_basis_names(p: int) -> tuple[str, ...]:
     """Row names ``Const, cos 1, sin 1, …`` (``cos p/2`` last for even ``p``)."""
     p = _check_p(p)
-    waves = (f"{name} {k}" for k in range(1, (p - 1) // 2 + 1) for name in ("cos", "sin"))
+    waves = (f"{name} {k}" for k in range(1, max_frequency(p) + 1) for name in ("cos", "sin"))
     return ("Const", *waves, *((f"cos {p // 2}",) if p % 2 == 0 else ()))

@@ -4,16 +4,19 @@ evaluation."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+from torch.nn.functional import cross_entropy
 
 from grokscope.config import require_choice
+from grokscope.groups.basis import group_basis
+from grokscope.groups.spectral import apply_filter, fourier_filter, irrep_filter
 from grokscope.interventions.base import Intervention
 from grokscope.interventions.frequencies import ComponentChoice
-from grokscope.interventions.tables import TARGETS, Table, apply_filter, fourier_filter, irrep_filter, tables
-from grokscope.metrics.evaluation import evaluate, split_scores
-from grokscope.metrics.group_basis import group_basis
+from grokscope.interventions.targets import TARGETS, Target
 
 
 @dataclass
@@ -46,57 +49,77 @@ class AblateConfig(ComponentChoice):
 
 class Ablate(Intervention):
     """Multiplies the chosen components by 1 and the others by 0 (``keep``), or the reverse (``remove``), with the
-    real filter ``G = F^T diag(g) F`` of :func:`~grokscope.interventions.tables.fourier_filter` or
-    ``G = Q diag(g) Q^T = sum_rho g_rho P_rho`` of :func:`~grokscope.interventions.tables.irrep_filter`."""
+    real filter ``G = F^T diag(g) F`` of :func:`~grokscope.groups.spectral.fourier_filter` or
+    ``G = Q diag(g) Q^T = sum_rho g_rho P_rho`` of :func:`~grokscope.groups.spectral.irrep_filter`.
+
+    The components are resolved and the filter built once, at init; every application acts on the model it is
+    handed (where the target lies, :class:`Target`, is the same for every model of the task)."""
 
     def __init__(self, cfg: AblateConfig, prefix: str):
         self.cfg, self.prefix = cfg, prefix
-        self.tables: list[Table] = []
+        self.target: Target | None = None
         self.filter: torch.Tensor | None = None
         self.freqs: list[int] = []
         self.irreps: list[str] = []
         if cfg.when == "persistent":
-            self.after_step = self._after_step
+            self.after_step = self.apply
 
     def at_init(self, model, task) -> None:
         cfg = self.cfg
-        self.tables = tables(model, task, cfg.target, f"{self.prefix}.target")
+        self.target = Target.of(model, task, cfg.target)
+        tables = self.target.read(model)
         chosen, other = (1.0, 0.0) if cfg.mode == "keep" else (0.0, 1.0)
-        dc, dtype = chosen if cfg.dc else other, self.tables[0].param.dtype
+        dc, dtype = chosen if cfg.dc else other, tables.dtype
         if cfg.on_irreps(task):
             basis = group_basis(task.group)
-            self.irreps = cfg.resolve_irreps(self.tables, basis, self.prefix)
+            self.irreps = cfg.resolve_irreps(tables, basis, self.prefix)
             self.filter = irrep_filter(basis, dict.fromkeys(self.irreps, chosen) | {basis.names[0]: dc}, other, dtype)
         else:
-            self.freqs = cfg.resolve(self.tables, self.prefix)
+            self.freqs = cfg.resolve(tables, self.prefix)
             self.filter = fourier_filter(task.modulus, dict.fromkeys(self.freqs, chosen) | {0: dc}, other, dtype)
         if cfg.when != "eval":
-            apply_filter(self.filter, self.tables)
+            self.apply(model)
 
-    def _after_step(self, model) -> None:
-        device = self.tables[0].param.device
+    def apply(self, model) -> None:
+        """``v <- G v`` for every table of the target in ``model`` (in place, on its device: the filter and the
+        target's index move there once, so that applying it after every step does not sync with the host)."""
+        device = model.W_E.device
         if self.filter.device != device:
-            self.filter = self.filter.to(device)
-        apply_filter(self.filter, self.tables)
+            self.filter, self.target = self.filter.to(device), self.target.to(device)
+        self.target.write(model, apply_filter(self.filter, self.target.read(model)))
+
+    @contextmanager
+    def applied(self, model) -> Iterator[None]:
+        """``model`` with the ablation applied, restored exactly afterwards."""
+        saved = self.target.read(model).detach().clone()
+        self.apply(model)
+        try:
+            yield
+        finally:
+            self.target.write(model, saved)
 
     def metrics(self) -> list:
         return [AblatedScores(self)] if self.cfg.when == "eval" else []
 
 
 class AblatedScores:
-    """``ablated/{split}/loss`` and ``ablated/{split}/acc``: the split scores with the ablation applied to a
-    copy of the weights (the model is restored afterwards)."""
+    """``ablated/{split}/loss`` (mean cross-entropy) and ``ablated/{split}/acc`` of every evaluated split: the
+    model it is handed with the ablation applied (:meth:`Ablate.applied`), one forward over the whole table at
+    the answer position, the loss in the dtype of the evaluation's."""
 
     hooks: tuple[str, ...] = ()
 
     def __init__(self, ablation: Ablate):
         self.ablation = ablation
 
+    @torch.no_grad()
     def __call__(self, model, task, ev) -> dict[str, float]:
-        tabs = self.ablation.tables
-        saved = [t.read().detach().clone() for t in tabs]
-        self.ablation._after_step(model)
-        scores = split_scores(evaluate(model, task, ev.row_loss.dtype), task)
-        for t, value in zip(tabs, saved):
-            t.write(value)
-        return {f"ablated/{key}": value for key, value in scores.items()}
+        was_training = model.training
+        model.eval()
+        with self.ablation.applied(model):
+            logits = model(task.tokens, last_only=True)
+        model.train(was_training)
+        scores = {"loss": cross_entropy(logits.to(ev.row_loss.dtype), task.labels, reduction="none"),
+                  "acc": (logits.argmax(dim=-1) == task.labels).to(ev.row_loss.dtype)}
+        return {f"ablated/{mask}/{name}": float(rows[task.masks[mask]].mean())
+                for mask in task.eval_masks for name, rows in scores.items()}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 
 class Intervention:
-    """Acts on a model only through ``W_E``/``W_U``/named parameters, at these moments:
+    """Acts on a model only through ``W_E``/``W_U``/named parameters, and only on the model each hook is handed
+    (an ensemble hands each member's weights in turn): it keeps no parameter from one call to the next. The
+    moments:
 
     - :meth:`at_init`: once, after the model and its embedding are initialised (before training);
     - :meth:`at_epoch`: at the start of every block of training epochs; the module stops at each epoch of

@@ -10,9 +10,10 @@ import torch
 from einops import einsum
 
 from grokscope.config import Checked, require
-from grokscope.groups.fourier import fourier_basis
+from grokscope.groups.fourier import fourier_basis, max_frequency
 from grokscope.interventions.base import Intervention
-from grokscope.interventions.tables import check_frequencies, max_frequency, require_cyclic, tables
+from grokscope.interventions.frequencies import check_frequencies
+from grokscope.interventions.targets import Target, require_cyclic
 
 
 @dataclass
@@ -38,7 +39,7 @@ class ConstructConfig(Checked):
                 f"at most {max_frequency(task.modulus)} frequencies exist for p={task.modulus}")
         if self.freqs is not None:
             check_frequencies(f"{prefix}.freqs", self.freqs, task.modulus)
-        return Construct(self, seeds.embedding, prefix)
+        return Construct(self, seeds.embedding)
 
 
 
@@ -56,8 +57,8 @@ def constructed_embedding(p: int, d: int, amplitude: torch.Tensor, generator: to
 
 
 class Construct(Intervention):
-    def __init__(self, cfg: ConstructConfig, seed: int, prefix: str):
-        self.cfg, self.seed, self.prefix = cfg, seed, prefix
+    def __init__(self, cfg: ConstructConfig, seed: int):
+        self.cfg, self.seed = cfg, seed
         self.freqs: list[int] = []
 
     def at_init(self, model, task) -> None:
@@ -70,5 +71,6 @@ class Construct(Intervention):
             self.freqs = list(cfg.freqs)
         amplitude = torch.full((k_max,), cfg.tiny, dtype=torch.float64)
         amplitude[torch.tensor(self.freqs) - 1] = torch.tensor(cfg.amplitudes, dtype=torch.float64)
-        for table in tables(model, task, "W_E", self.prefix):
-            table.write(constructed_embedding(p, model.W_E.shape[1], amplitude, generator).to(model.W_E.dtype))
+        target = Target.of(model, task, "W_E")
+        n_tables, d = len(target.index), model.W_E.shape[1]
+        target.write(model, torch.stack([constructed_embedding(p, d, amplitude, generator) for _ in range(n_tables)]))

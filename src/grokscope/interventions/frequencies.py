@@ -6,16 +6,46 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import torch
+
 from grokscope.config import Checked, require
-from grokscope.interventions.tables import (
-    Table,
-    check_frequencies,
-    check_irreps,
-    require_cyclic,
-    strongest,
-    strongest_irreps,
-)
-from grokscope.metrics.group_basis import GroupBasis, group_basis
+from grokscope.groups.basis import GroupBasis, group_basis
+from grokscope.groups.fourier import max_frequency
+from grokscope.groups.spectral import fourier_signal
+from grokscope.interventions.targets import require_cyclic
+
+
+def check_frequencies(key: str, freqs: list[int], p: int) -> None:
+    """Frequencies must be distinct integers in ``1..K`` (0 is the constant, ``dc``; ``p - k`` is ``k``)."""
+    k_max = max_frequency(p)
+    require(len(set(freqs)) == len(freqs) and all(1 <= k <= k_max for k in freqs), key, freqs,
+            f"frequencies must be distinct integers in 1..{k_max} for p={p} (k stands for +-k; DC is 'dc')")
+
+
+def check_irreps(key: str, irreps: list[str], names: tuple[str, ...]) -> None:
+    """Irreps must be distinct names of non-trivial irreps (``names[1:]``; the trivial ``names[0]`` is ``dc``)."""
+    require(len(set(irreps)) == len(irreps) and set(irreps) <= set(names[1:]), key, irreps,
+            f"irreps must be distinct names among {', '.join(names[1:])} (the trivial irrep is 'dc')")
+
+
+def ranked(power: torch.Tensor, n: int, key: str, what: str) -> list[int]:
+    """Indices ``i >= 1`` of the ``n`` largest ``power[i]``, largest first (index 0, the constant, is ``dc``)."""
+    require(n < len(power), key, n, f"at most {len(power) - 1} {what} exist")
+    return [int(i) + 1 for i in torch.argsort(power[1:], descending=True, stable=True)[:n]]
+
+
+def strongest(tables: torch.Tensor, n: int, key: str) -> list[int]:
+    """The ``n`` frequencies ``k >= 1`` of largest signal of ``tables [n_tables, p, d]`` together,
+    ``sqrt(sum_tables s_k^2)``, strongest first."""
+    signal = fourier_signal(tables.detach(), tables.shape[1]).pow(2).sum(0).sqrt()  # [K + 1]
+    return ranked(signal, n, key, "frequencies")
+
+
+def strongest_irreps(tables: torch.Tensor, basis: GroupBasis, n: int, key: str) -> list[str]:
+    """The ``n`` non-trivial irreps of largest power ``sum_tables ||Q_rho^T V||_F^2`` of ``tables [n_tables, |G|,
+    d]``, strongest first."""
+    power = sum(basis.irrep_power(t) for t in tables.detach().cpu())  # [R], trivial first
+    return [basis.names[i] for i in ranked(power, n, key, "non-trivial irreps")]
 
 
 @dataclass
@@ -44,10 +74,11 @@ class FrequencyChoice(Checked):
         if self.freqs is not None:
             check_frequencies(f"{prefix}.freqs", self.freqs, p)
 
-    def resolve(self, tabs: list[Table], prefix: str) -> list[int]:
+    def resolve(self, tables: torch.Tensor, prefix: str) -> list[int]:
+        """The chosen frequencies; ``strongest`` ranks them on ``tables [n_tables, p, d]``."""
         if self.freqs is not None:
             return list(self.freqs)
-        return strongest(tabs, self.strongest, f"{prefix}.strongest")
+        return strongest(tables, self.strongest, f"{prefix}.strongest")
 
 
 @dataclass
@@ -79,7 +110,8 @@ class ComponentChoice(FrequencyChoice):
         if self.irreps is not None:
             check_irreps(f"{prefix}.irreps", self.irreps, group_basis(task.group).names)
 
-    def resolve_irreps(self, tabs: list[Table], basis: GroupBasis, prefix: str) -> list[str]:
+    def resolve_irreps(self, tables: torch.Tensor, basis: GroupBasis, prefix: str) -> list[str]:
+        """The chosen irreps; ``strongest`` ranks them on ``tables [n_tables, |G|, d]``."""
         if self.irreps is not None:
             return list(self.irreps)
-        return strongest_irreps(tabs, basis, self.strongest, f"{prefix}.strongest")
+        return strongest_irreps(tables, basis, self.strongest, f"{prefix}.strongest")

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from grokscope.config import require
+from grokscope.groups.spectral import apply_filter, fourier_filter
 from grokscope.interventions.base import Intervention
 from grokscope.interventions.frequencies import FrequencyChoice
-from grokscope.interventions.tables import apply_filter, fourier_filter, tables
+from grokscope.interventions.targets import Target
 
 
 @dataclass
@@ -35,7 +36,8 @@ class Perturb(Intervention):
         self.freqs: list[int] = []
 
     def at_init(self, model, task) -> None:
-        tabs = tables(model, task, "W_E", self.prefix)
-        self.freqs = self.cfg.resolve(tabs, self.prefix)
-        filt = fourier_filter(task.modulus, dict.fromkeys(self.freqs, self.cfg.alpha), 1.0, model.W_E.dtype)
-        apply_filter(filt, tabs)
+        target = Target.of(model, task, "W_E")
+        tables = target.read(model)
+        self.freqs = self.cfg.resolve(tables, self.prefix)
+        filt = fourier_filter(task.modulus, dict.fromkeys(self.freqs, self.cfg.alpha), 1.0, tables.dtype)
+        target.write(model, apply_filter(filt, tables))

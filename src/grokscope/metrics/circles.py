@@ -18,10 +18,11 @@ import torch
 from einops import einsum, rearrange
 from torch.func import functional_call
 
-from grokscope.groups.fourier import fourier_basis
+from grokscope.groups.fourier import fourier_basis, max_frequency
+from grokscope.groups.spectral import fourier_signal, frequency_power
 from grokscope.metrics.circle_figures import pca_figure, planes_figure, signals_figure
 from grokscope.metrics.family import FamilyConfig, FunctionMetric, MetricFamily, RunRecord
-from grokscope.metrics.fourier import distinct_tables, fourier_signal, frequency_power, needs_residues
+from grokscope.metrics.fourier import needs_residues
 
 #: singular values below this fraction of the largest are numerical noise: their directions are arbitrary
 RANK_TOL = 1e-5
@@ -93,14 +94,6 @@ def fraction_of_variance_explained(values: torch.Tensor, template: torch.Tensor)
     return explained_variance(z(template), z(values)).item()
 
 
-def distinct_operand_rows(model, task) -> torch.Tensor:
-    """``W_E`` rows of the operands ``[n_distinct_tables * p]``, table by table in element order (operand ``a``'s
-    table first; a table shared by several operands once)."""
-    rows = model.operand_rows(task.operand_tokens)  # [n_operands, p]
-    keep = [r for i, r in enumerate(rows) if not any(torch.equal(r, rows[j]) for j in range(i))]
-    return torch.cat(keep)
-
-
 @torch.no_grad()
 def circle_template_fve(model, task, n_circles: int = 4) -> dict[str, float]:
     """For each circle ``j = 1..n_circles`` (principal components ``2j-2, 2j-1`` of the operand rows of ``W_E``):
@@ -111,7 +104,7 @@ def circle_template_fve(model, task, n_circles: int = 4) -> dict[str, float]:
     (pizza.md §6.5; other rows, such as "=", keep their vectors).
     """
     p = task.modulus
-    rows = distinct_operand_rows(model, task)
+    rows = rearrange(model.operand_table_rows(task), "t x -> (t x)")  # operand a's table first
     pca = principal_components(model.W_E[rows])
     a, b = (rearrange(x, "n -> n 1").double() for x in task.operands.T)
     c = rearrange(torch.arange(p, device=a.device), "c -> 1 c").double()
@@ -150,7 +143,7 @@ def frequency_planes(table: torch.Tensor, p: int) -> torch.Tensor:
     of each frequency ``k = 1..K`` of ``table [p, d]`` (circle_survival.md §6.3), computed as the ``cos k`` and
     ``sin k`` coefficient rows of the orthonormal basis (equal up to sign: ``Im F_k`` is minus the ``sin k`` row
     times ``sqrt(p/2)``). A plane with no ``Im F_k`` (a constructed segment) has NaN ``v_k``."""
-    k_max = (p - 1) // 2
+    k_max = max_frequency(p)
     table = table.detach().double()
     coeffs = einsum(fourier_basis(p, table.dtype, table.device), table, "f x, x d -> f d")
     planes = rearrange(coeffs[1 : 2 * k_max + 1], "(k two) d -> two k d", two=2)  # cos k, sin k rows
@@ -166,7 +159,7 @@ def frequency_circularity(table: torch.Tensor, p: int) -> torch.Tensor:
     ``k Delta = +-1``), likewise ``r_v`` (0 when the plane has no ``Im F_k``, e.g. a constructed segment);
     circularity ``= sqrt((r_u^2 + r_v^2) / 2)``: 1 for a perfect circle, about 0.68 for N(0, 1) at p=59, d=128.
     """
-    k_max = (p - 1) // 2
+    k_max = max_frequency(p)
     table = table.detach().double()
     projections = einsum(table, frequency_planes(table, p), "x d, two k d -> two k x")
     power = frequency_power(rearrange(projections, "two k x -> two k x 1"), p)  # [2, K, K + 1]
@@ -181,7 +174,7 @@ def circle_survival(model, task) -> dict[str, float | np.ndarray]:
     every frequency. Survivors are the final ``is_circle``; the initial signal is the epoch-0 ``signal``
     (:func:`survivors`)."""
     p = task.modulus
-    tables = distinct_tables(model, task).double()  # [n_tables, p, d]
+    tables = model.operand_tables(task).detach().double()  # [n_tables, p, d]
     signal = fourier_signal(tables, p)  # [n_tables, K + 1]
     is_circle = circle_mask(signal, p)
     circ = torch.stack([frequency_circularity(t, p) for t in tables])
@@ -246,7 +239,7 @@ def _plots(record: RunRecord):
     signal, is_circle = record.arrays["circles/signal"], record.arrays["circles/is_circle"][-1, 0]
     yield "circle_signals", signals_figure(record.epochs["circles"], signal, is_circle)
     circles = ranked_circles(signal[-1, 0], is_circle)  # the final embedding on its circles' planes (§6.9)
-    yield from geometry_figures(distinct_tables(record.model, record.task)[0], record.task.modulus, circles)
+    yield from geometry_figures(record.model.operand_tables(record.task)[0].detach(), record.task.modulus, circles)
 
 
 def _summary(record: RunRecord) -> dict:

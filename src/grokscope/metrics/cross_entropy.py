@@ -10,7 +10,7 @@ import torch
 from einops import einsum, rearrange
 from torch.nn.functional import cross_entropy
 
-from grokscope.metrics.group_basis import row_chunks
+from grokscope.metrics.class_sums import row_chunks
 
 
 def table_loss(tables: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:

@@ -6,40 +6,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from einops import einsum, reduce
 
 from grokscope.config import require
 from grokscope.figures import figure
-from grokscope.groups import fourier_basis
+from grokscope.groups.fourier import max_frequency
+from grokscope.groups.spectral import frequency_power
 from grokscope.metrics.family import FamilyConfig, FunctionMetric, MetricFamily, RunRecord
 from grokscope.tasks.base import Task
 
 
-def frequency_power(values: torch.Tensor, p: int) -> torch.Tensor:
-    """Power per frequency of functions on Z_p: ``values [..., p, d] -> [..., (p-1)/2 + 1]``.
-
-    With the orthonormal basis ``F`` (rows Const, cos 1, sin 1, ...), frequency ``k`` has power
-    ``||(F v)_{cos k}||^2 + ||(F v)_{sin k}||^2`` and frequency 0 is ``||(F v)_Const||^2``; the powers sum
-    to ``||v||^2``.
-    """
-    basis = fourier_basis(p, values.dtype, values.device)
-    per_row = reduce(einsum(basis, values, "f x, ... x d -> ... f d").pow(2), "... f d -> ... f", "sum")
-    const, waves = per_row[..., :1], per_row[..., 1 : 2 * ((p - 1) // 2) + 1]
-    pairs = reduce(waves, "... (k two) -> ... k", "sum", two=2)
-    return torch.cat([const, pairs], dim=-1)
-
-
-def distinct_tables(model, task: Task) -> torch.Tensor:
-    """Operand embeddings ``[n_tables, p, d]``, keeping one copy when operands share a table."""
-    emb = model.operand_embeddings(task.operand_tokens).detach()  # [n_operands, p, d]
-    keep = [i for i in range(len(emb)) if not any(torch.equal(emb[i], emb[j]) for j in range(i))]
-    return emb[keep]
-
-
 def embedding_spectrum(model, task: Task, top_k: int) -> dict[str, float | np.ndarray]:
-    """``fourier/W_E_power`` ``[n_tables, K + 1]`` (index = frequency, 0 = constant) and the top-``k``
-    non-constant frequencies of the total power with their share of the non-constant power."""
-    power = frequency_power(distinct_tables(model, task), task.modulus)  # [n_tables, K + 1]
+    """``fourier/W_E_power`` ``[n_tables, K + 1]`` (index = frequency, 0 = constant; :func:`frequency_power` of
+    ``model.operand_tables``) and the top-``k`` non-constant frequencies of the total power with their share of
+    the non-constant power."""
+    power = frequency_power(model.operand_tables(task).detach(), task.modulus)  # [n_tables, K + 1]
     total = power.sum(dim=0)[1:]
     share = total / total.sum()
     top = torch.topk(share, top_k)  # top_k <= len(share): checked by FourierConfig
@@ -48,19 +28,6 @@ def embedding_spectrum(model, task: Task, top_k: int) -> dict[str, float | np.nd
         out[f"fourier/top{j}_freq"] = idx + 1
         out[f"fourier/top{j}_frac"] = frac
     return out
-
-
-def fourier_signal(values: torch.Tensor, p: int) -> torch.Tensor:
-    """Signal ``s_k = ||F_k||`` of ``values [..., p, d] -> [..., (p-1)/2 + 1]`` (circle_survival.md §6.1).
-
-    ``F_k = sum_t v_t e^{-2 pi i k t / p}`` is the unnormalised DFT along the token axis; in the orthonormal
-    basis ``||Re F_k||^2 + ||Im F_k||^2 = (p/2) P_k`` for ``k >= 1`` and ``||F_0||^2 = p P_0``, with ``P`` the
-    :func:`frequency_power`. Hence ``sum_{k=0}^{p-1} s_k^2 = p ||v||_F^2`` (each ``k >= 1`` stands for ``+-k``).
-    """
-    power = frequency_power(values, p)
-    scale = torch.full((power.shape[-1],), p / 2, dtype=power.dtype, device=power.device)
-    scale[0] = p
-    return (power * scale).sqrt()
 
 
 @dataclass
@@ -76,7 +43,7 @@ class FourierConfig(FamilyConfig):
     def check_against(self, config, prefix: str) -> None:
         p = config.task.table_shape(config).modulus
         if self.enabled != "false" and p is not None:
-            n_freqs = (p - 1) // 2
+            n_freqs = max_frequency(p)
             require(self.top_k <= n_freqs, f"{prefix}.top_k", self.top_k,
                     f"must be <= {n_freqs}, the non-constant frequencies of Z_{p} (or {prefix}.enabled=false)")
 

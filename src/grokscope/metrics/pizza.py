@@ -17,7 +17,6 @@ from grokscope.config import require, require_choice
 from grokscope.metrics.circles import circle_template_fve, circularity, principal_components
 from grokscope.metrics.evaluation import Evaluation
 from grokscope.metrics.family import FamilyConfig, MetricFamily
-from grokscope.metrics.fourier import distinct_tables
 
 
 @dataclass
@@ -156,7 +155,7 @@ class PizzaMetrics:
         if self.cfg.circularity_rows == "all":
             out["pizza/circularity"] = circularity(principal_components(model.W_E).scores, p)
         else:
-            for suffix, table in zip(("", "_b"), distinct_tables(model, task)):
+            for suffix, table in zip(("", "_b"), model.operand_tables(task).detach()):
                 out[f"pizza/circularity{suffix}"] = circularity(principal_components(table).scores, p)
         out.update(circle_template_fve(model, task))
         return out

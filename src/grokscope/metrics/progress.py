@@ -2,8 +2,8 @@
 
 The frequency-``k`` directions ``u^cos_k, u^sin_k`` of the input space are the xy-subspace of the cyclic
 group's irrep ``freq_k`` (functions of ``c = a + b``), so the restricted and excluded losses reuse the class-sum
-projections of :mod:`grokscope.metrics.group_basis`: ``ℓ^K_c[r] = (1/m) Σ_{k∈K} (Q_k Q_kᵀ M)[c_r]`` with ``M`` the
-class sums of the logits by output and ``m = p`` rows per output.
+projections of :class:`~grokscope.groups.basis.GroupBasis`: ``ℓ^K_c[r] = (1/m) Σ_{k∈K} (Q_k Q_kᵀ M)[c_r]`` with
+``M`` the class sums of the logits by output and ``m = p`` rows per output.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import torch
 from einops import einsum, rearrange
 
 from grokscope.config import require
-from grokscope.groups import fourier_basis
+from grokscope.groups.basis import group_basis
+from grokscope.groups.fourier import fourier_basis, max_frequency
+from grokscope.metrics.class_sums import class_sums
 from grokscope.metrics.cross_entropy import shifted_losses, table_loss
 from grokscope.metrics.curves import restricted_losses_figure
 from grokscope.metrics.evaluation import Evaluation
 from grokscope.metrics.family import FamilyConfig, MetricFamily, RunRecord
-from grokscope.metrics.group_basis import class_sums, group_basis
 
 
 def frequency_fractions(hidden: torch.Tensor, operands: torch.Tensor, p: int) -> torch.Tensor:
@@ -35,7 +36,7 @@ def frequency_fractions(hidden: torch.Tensor, operands: torch.Tensor, p: int) ->
     grid -= grid.mean(dim=(0, 1))
     F = fourier_basis(p, dtype=hidden.dtype, device=hidden.device)
     power = einsum(F, einsum(F, grid, "j b, a b n -> a j n"), "i a, a j n -> i j n").pow(2)
-    k = torch.arange(1, (p - 1) // 2 + 1, device=hidden.device)
+    k = torch.arange(1, max_frequency(p) + 1, device=hidden.device)
     block = torch.stack([torch.zeros_like(k), 2 * k - 1, 2 * k], dim=1)  # [K, 3] rows of F per frequency
     in_block = power[block[:, :, None], block[:, None, :]].sum(dim=(1, 2))  # [K, n]
     total = power.sum(dim=(0, 1))
@@ -115,7 +116,7 @@ class ProgressMetric:
     """
 
     def __init__(self, model, task, exclude_top_freq: bool, key_freqs: list[int] | None):
-        self.n_freqs = (task.modulus - 1) // 2
+        self.n_freqs = max_frequency(task.modulus)
         if key_freqs is not None:
             require(all(1 <= k <= self.n_freqs for k in key_freqs), "metrics.progress.key_freqs", key_freqs,
                     f"frequencies must lie in 1..{self.n_freqs} for p={task.modulus}")

@@ -15,11 +15,12 @@ import torch
 
 from grokscope.config import require
 from grokscope.figures import figure
+from grokscope.groups.basis import GroupBasis, group_basis
+from grokscope.metrics.class_sums import class_sums, row_chunks
 from grokscope.metrics.cross_entropy import shifted_losses, table_loss
 from grokscope.metrics.curves import restricted_losses_figure
 from grokscope.metrics.evaluation import Evaluation
 from grokscope.metrics.family import FamilyConfig, MetricFamily, RunRecord
-from grokscope.metrics.group_basis import GroupBasis, class_sums, group_basis, row_chunks
 
 
 def logit_similarity(logits: torch.Tensor, labels: torch.Tensor, basis: GroupBasis) -> tuple[torch.Tensor, ...]:

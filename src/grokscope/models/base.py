@@ -30,6 +30,18 @@ class GrokModel(nn.Module):
         """Embedding vectors ``[n_operands, n_elements, d_embed]`` of each element at each operand slot."""
         return self.W_E[self.operand_rows(operand_tokens)]
 
+    def operand_table_rows(self, task) -> torch.Tensor:
+        """Rows of ``W_E`` ``[n_tables, n_elements]`` of each distinct operand table, in operand order: operands
+        that share their rows (one table for all operands) count once."""
+        rows = self.operand_rows(task.operand_tokens)  # [n_operands, n_elements]
+        return rows[[i for i in range(len(rows)) if not any(torch.equal(rows[i], rows[j]) for j in range(i))]]
+
+    def operand_tables(self, task) -> torch.Tensor:
+        """The operand tables of ``W_E``: ``[n_tables, n_elements, d_embed]``, table ``t`` row ``x`` the embedding
+        of element ``x`` (:meth:`operand_table_rows`; a gathered copy, differentiable). With
+        :meth:`operand_table_rows`, the one way to find an operand's rows of ``W_E``."""
+        return self.W_E[self.operand_table_rows(task)]
+
     def operand_slots(self, operand_positions: tuple[int, ...]) -> tuple[int, ...]:
         """Index of each operand along the second axis of ``hook_embed``'s output ``[batch, slot, d_embed]``."""
         return operand_positions

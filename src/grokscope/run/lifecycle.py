@@ -39,7 +39,7 @@ from grokscope.run.build import build_with_interventions, recorder_parts, resolv
 from grokscope.run.checkpoints import CheckpointSets
 from grokscope.run.config import validate
 from grokscope.run.fingerprint import differing_keys
-from grokscope.run.members import MemberSpec, check_interventions, check_supported, member_specs
+from grokscope.run.members import MemberSpec, check_supported, member_specs
 from grokscope.run.preempt import Preempted, StopSignals
 from grokscope.run.rundir import RunDir
 from grokscope.run.terminal import verbose
@@ -153,8 +153,6 @@ def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float)
         if ensemble:
             spec.dir.record_config(member_resolved, spec.overrides)
         task, model, interventions = build_with_interventions(member_config)
-        if ensemble:
-            check_interventions(list(member_config.intervention), interventions)
         families, parts = recorder_parts(member_config, task, model, interventions, notes=not members)
         recorder = MetricsRecorder(*parts, ArrayStore(spec.dir.arrays))
         members.append(Member(spec, member_config, member_resolved, task, model, interventions, families, recorder))

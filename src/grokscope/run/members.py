@@ -16,7 +16,6 @@ import dataclasses
 from omegaconf import DictConfig, OmegaConf
 
 from grokscope.config import Config, EnsembleConfig, require
-from grokscope.interventions.freeze import FreezeEmbedding
 from grokscope.run.rundir import RunDir
 
 
@@ -64,14 +63,3 @@ def check_supported(config: Config) -> None:
     require(not run.compile, "compile", run.compile, "not supported with ensembles: use compile=false")
     require(not config.run.ensemble.weight_decay or config.optimizer.name == "adamw", "ensemble.weight_decay",
             config.run.ensemble.weight_decay, "needs optimizer=adamw (per-member decoupled decay)")
-
-
-def check_interventions(keys: list[str], interventions) -> None:
-    """Members take interventions that act on the model at init or at the start of an epoch (perturb,
-    construct, ablate when=init, noise): each acts on its member's own model. Those that act after every step,
-    add metrics on their own model or change which parameters train (ablate when=persistent or when=eval,
-    freeze_embedding) are one-line errors."""
-    for key, intervention in zip(keys, interventions):
-        require(intervention.after_step is None and not intervention.metrics()
-                and not isinstance(intervention, FreezeEmbedding), "intervention", key,
-                "not supported with ensembles (interventions at init or at an epoch's start are)")

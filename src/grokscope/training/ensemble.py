@@ -8,6 +8,9 @@ applied per member. Members are initialised by their own single-run builds, then
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from einops import rearrange
 from torch import nn
@@ -49,9 +52,10 @@ class EnsembleModule(GrokModule):
     Member ``e`` has its own :class:`~grokscope.training.batches.TermBatches` (its split, and with
     ``batch_size`` its generators seeded from ``sampler_seeds[e]``), so its batches are its single run's.
 
-    ``interventions[e]`` are member ``e``'s (built for its model, their ``at_init`` already applied): at the
-    start of a call each one's ``at_epoch`` acts on the template holding member ``e``, written back to its
-    slices. Interventions with ``after_step`` or their own metrics are not supported (they hold their model).
+    ``interventions[e]`` are member ``e``'s (built for its model, their ``at_init`` already applied): their
+    ``at_epoch`` (at the start of a call) and ``after_step`` (after every step) act on the template whose
+    parameters are member ``e``'s slices (:meth:`holding`); their metrics run on the template holding a copy of
+    member ``e`` (:meth:`member`), like every metric.
     """
 
     def __init__(self, models: list[nn.Module], tasks: list[Task], optimizer_cfg, max_epochs: int,
@@ -60,8 +64,10 @@ class EnsembleModule(GrokModule):
                  interventions: list[list[Intervention]] | None = None):
         super().__init__(models[0], tasks[0], optimizer_cfg, max_epochs, steps_per_call, loss_dtype,
                          batch_size=batch_size, sampler_seed=0, interventions=(interventions or [()])[0])
-        self.member_interventions = [[i for i in member if type(i).at_epoch is not Intervention.at_epoch]
-                                     for member in interventions or [[] for _ in models]]
+        members = interventions or [[] for _ in models]
+        self.member_at_epoch = [[i for i in member if type(i).at_epoch is not Intervention.at_epoch]
+                                for member in members]
+        self.member_after_step = [[i.after_step for i in member if i.after_step is not None] for member in members]
         self.stacked = stack_parameters(models)
         self.tasks = tasks
         self.sampler_seeds = sampler_seeds or [0] * len(models)
@@ -125,18 +131,42 @@ class EnsembleModule(GrokModule):
             lr = self.optimizers().optimizer.param_groups[0]["lr"]
             with torch.no_grad():
                 for p in params:
-                    p.mul_(member_view((1.0 - lr * self.weight_decays).to(p.dtype), p))
+                    if p.grad is not None:  # as AdamW: a parameter without gradient (frozen) is not decayed
+                        p.mul_(member_view((1.0 - lr * self.weight_decays).to(p.dtype), p))
 
     def interventions_at_epoch(self) -> None:
-        """Each member's ``at_epoch`` on its own weights (the template loaded with them, then written back)."""
-        for e, interventions in enumerate(self.member_interventions):
+        """Each member's ``at_epoch`` on its own slices."""
+        for e, interventions in enumerate(self.member_at_epoch):
             if interventions:
-                model = self.member(e)
-                for intervention in interventions:
-                    intervention.at_epoch(model, self.epoch)
-                with torch.no_grad():
-                    for name, param in model.named_parameters():
-                        self.stacked[name.replace(".", "__")][e].copy_(param)
+                with self.holding(e) as model:
+                    for intervention in interventions:
+                        intervention.at_epoch(model, self.epoch)
+
+    def interventions_after_step(self) -> None:
+        """Each member's ``after_step`` on its own slices."""
+        for e, hooks in enumerate(self.member_after_step):
+            with self.holding(e) as model:
+                for hook in hooks:
+                    hook(model)
+
+    @contextmanager
+    def holding(self, e: int) -> Iterator[nn.Module]:
+        """The template model whose parameters are views of member ``e``'s slices (no copy): in-place edits
+        reach the stack, and so does ``requires_grad`` (``freeze_embedding``; members share their interventions'
+        config, so they freeze together). The template's own tensors come back afterwards."""
+        params = [(self.stacked[name.replace(".", "__")], param) for name, param in self.model.named_parameters()]
+        own = [param.data for _, param in params]
+        for stacked, param in params:
+            param.data = stacked.data[e]
+            param.requires_grad_(stacked.requires_grad)
+        try:
+            yield self.model
+        finally:
+            for (stacked, param), data in zip(params, own):
+                param.data = data
+                if stacked.requires_grad != param.requires_grad:
+                    stacked.requires_grad_(param.requires_grad)
+                    stacked.grad = None
 
     @torch.no_grad()
     def member(self, e: int) -> nn.Module:

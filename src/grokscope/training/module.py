@@ -153,8 +153,8 @@ class GrokModule(L.LightningModule):
             self.before_optimizer_step(params)
             optimizer.step()
             scheduler.step()
-            for hook in after_step:
-                hook(self.model)
+            if after_step:
+                self.interventions_after_step()
             self.epoch += 1
         self.check_finite(finite)
         if self.epoch >= self.max_epochs:
@@ -163,6 +163,10 @@ class GrokModule(L.LightningModule):
     def interventions_at_epoch(self) -> None:
         for intervention in self.interventions:
             intervention.at_epoch(self.model, self.epoch)
+
+    def interventions_after_step(self) -> None:
+        for hook in self._after_step:
+            hook(self.model)
 
     def check_finite(self, finite: torch.Tensor) -> None:
         """The one host sync of a call. A member whose loss is not finite is recorded (in an ensemble its NaNs

@@ -1,4 +1,5 @@
-"""One group's irreps as torch tensors, shared by the representation-theory metrics (rep_theory.md §6–7)."""
+"""A group's real irreps as torch tensors: characters, the orthonormal basis ``Q`` of isotypic subspaces and the
+quotient table, shared by the representation-theory metrics and the irrep filters (rep_theory.md §6–7)."""
 
 from __future__ import annotations
 
@@ -8,24 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from grokscope.groups import FiniteGroup, irreps
-
-#: Rows per chunk are chosen so that a chunk holds at most this many elements.
-CHUNK_ELEMENTS = 1 << 22
-
-
-def row_chunks(n_rows: int, n_cols: int) -> list[slice]:
-    """Slices of ``range(n_rows)`` whose ``[rows, n_cols]`` blocks hold at most :data:`CHUNK_ELEMENTS` elements."""
-    step = max(1, CHUNK_ELEMENTS // max(n_cols, 1))
-    return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
-
-
-def class_sums(values: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
-    """``M[g] = Σ_{r: index_r = g} values_r`` in float64, ``[n, k]`` (the scatter-add of rep_theory.md §7)."""
-    out = torch.zeros(n, values.shape[1], dtype=torch.float64, device=values.device)
-    for rows in row_chunks(len(values), values.shape[1]):
-        out.index_add_(0, index[rows], values[rows].double())
-    return out
+from grokscope.groups.finite_group import FiniteGroup
+from grokscope.groups.irreps import irreps
 
 
 @dataclass(frozen=True)
@@ -54,6 +39,11 @@ class GroupBasis:
     @property
     def order(self) -> int:
         return self.basis.shape[0]
+
+    @property
+    def dims(self) -> torch.Tensor:
+        """Long ``[R]``: the dimension of each isotypic subspace (the number of columns of ``Q_ρ``)."""
+        return torch.tensor([cols.stop - cols.start for cols in self.slices])
 
     def irrep_power(self, values: torch.Tensor) -> torch.Tensor:
         """``[R]``: ``||Q_ρᵀ V||_F²`` of ``values [n, k]`` (functions on the group, one per column)."""

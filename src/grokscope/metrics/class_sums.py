@@ -1,0 +1,22 @@
+"""Sums over the rows of a whole table in bounded memory: row chunks and class sums (rep_theory.md §7)."""
+
+from __future__ import annotations
+
+import torch
+
+#: Rows per chunk are chosen so that a chunk holds at most this many elements.
+CHUNK_ELEMENTS = 1 << 22
+
+
+def row_chunks(n_rows: int, n_cols: int) -> list[slice]:
+    """Slices of ``range(n_rows)`` whose ``[rows, n_cols]`` blocks hold at most :data:`CHUNK_ELEMENTS` elements."""
+    step = max(1, CHUNK_ELEMENTS // max(n_cols, 1))
+    return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
+
+
+def class_sums(values: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
+    """``M[g] = Σ_{r: index_r = g} values_r`` in float64, ``[n, k]`` (the scatter-add of rep_theory.md §7)."""
+    out = torch.zeros(n, values.shape[1], dtype=torch.float64, device=values.device)
+    for rows in row_chunks(len(values), values.shape[1]):
+        out.index_add_(0, index[rows], values[rows].double())
+    return out
