@@ -78,7 +78,8 @@ def test_help_lists_the_commands_and_each_commands_arguments(capsys):
             main([*command, "--help"])
         out = capsys.readouterr().out
         assert exit_.value.code == 0 and out.startswith(f"usage: {' '.join(['grokscope-analyze', *command])} ")
-        listed = {path[len(command)] for path in COMMANDS if path[: len(command)] == command and len(path) > len(command)}
+        depth = len(command)
+        listed = {path[depth] for path in COMMANDS if path[:depth] == command and len(path) > depth}
         assert all(f"\n    {name}" in out for name in listed), out
         if command in COMMANDS:
             assert f"\n  {COMMANDS[command]} " in out, out

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grokscope.cli.analyze import main as analyze
 from grokscope.analysis.initial_gradient import (
     gradient_table,
     plot_gradient_histogram,
@@ -14,6 +13,7 @@ from grokscope.analysis.initial_gradient import (
     svm_accuracy,
     t_test,
 )
+from grokscope.cli.analyze import main as analyze
 from tests.circle_runs import fake_circle_run
 from tests.conftest import train
 

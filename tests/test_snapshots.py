@@ -1,5 +1,5 @@
-"""Parameter snapshots, ``grokscope-analyze circles collab`` on a run's snapshots (circle_survival.md §6.6) and the circle
-geometry plots (§6.9), on a tiny circle-survival run whose two circles are constructed at init."""
+"""Parameter snapshots, ``grokscope-analyze circles collab`` on a run's snapshots (circle_survival.md §6.6) and the
+circle geometry plots (§6.9), on a tiny circle-survival run whose two circles are constructed at init."""
 
 from __future__ import annotations
 
