@@ -1,4 +1,4 @@
-"""Initial gradient vs survival (circle_survival.md §6.5) and the ``grokscope-circles-analyze`` CLI, on
+"""Initial gradient vs survival (circle_survival.md §6.5) and the ``grokscope-analyze circles`` commands, on
 hand-made run dirs."""
 
 from __future__ import annotations

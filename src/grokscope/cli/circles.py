@@ -67,7 +67,7 @@ def collab_command(args) -> None:
     lc.plot_loss_collaboration(table, circles, out / "loss_collaboration.png")
     print(lc.verdict(table, circles))
     _written(csv, out / "loss_collaboration.png")
-    if args.plots:
+    if args.plots:  # circle_plots draws through pyplot (it selects Agg at import): loaded only when asked for
         from grokscope.analysis.circle_plots import plot_circle_geometry
         from grokscope.metrics.fourier import distinct_tables
 
