@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from grokscope.analysis import collect, oocl, phase_diagram
+from grokscope.analysis import collect, phase_diagram
 from grokscope.cli.circles import add_circles
 from grokscope.cli.parsing import OneLineParser, at_least, directory, fail, output_dir
 from grokscope.config import ConfigError
@@ -70,6 +70,8 @@ def add_oocl(parser: argparse.ArgumentParser) -> None:
 
 
 def run_oocl(args) -> None:
+    from grokscope.analysis import oocl  # loads Lightning (for the grokking threshold): only when asked for
+
     print(oocl.write_report(args.sweep_dir, output_dir(args.out, args.sweep_dir)), end="")
 
 

@@ -8,6 +8,9 @@
     grokscope-analyze circles ode-sweep DIR...                   # R^2 of the ODE fit vs d_embed (§6.7)
     grokscope-analyze circles perturb|construct|ablate DIR...    # what the interventions did to the circles (§5)
     grokscope-analyze circles ablate-freqs RUN_DIR               # runs A-D's kept frequencies from run O (§5)
+
+Each analysis loads its own module when it runs (scikit-learn, the model builders): help and usage errors, and
+the analyses that need less, start faster.
 """
 
 from __future__ import annotations
@@ -15,11 +18,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
-from grokscope.analysis import circle_interventions, signal_ode, survival
-from grokscope.analysis import initial_gradient as ig
-from grokscope.analysis import loss_collaboration as lc
 from grokscope.analysis.collect import write_csv
 from grokscope.cli.parsing import at_least, directory, output_dir
 from grokscope.config import require
@@ -34,6 +32,8 @@ def _written(*paths: Path) -> None:
 
 
 def survival_command(args) -> None:
+    from grokscope.analysis import survival
+
     table = survival.survival_table(args.dirs, progress=True)
     require(not table.empty, "dirs", list(map(str, args.dirs)), "must hold runs with arrays/circles.npz (train "
             "with metrics.circles=true)")
@@ -45,6 +45,8 @@ def survival_command(args) -> None:
 
 
 def gradient_command(args) -> None:
+    from grokscope.analysis import initial_gradient as ig
+
     table = ig.gradient_table(args.dirs, args.criterion, progress=True)
     t, p = ig.t_test(table)
     accuracy = ig.svm_accuracy(table)
@@ -60,6 +62,10 @@ def gradient_command(args) -> None:
 
 
 def collab_command(args) -> None:
+    import torch
+
+    from grokscope.analysis import loss_collaboration as lc
+
     circles = lc.checked_run(args.run_dir)
     out = _out(args, args.run_dir)
     table = lc.collaboration_table(args.run_dir, circles, args.every)
@@ -79,6 +85,8 @@ def collab_command(args) -> None:
 
 
 def ode_command(args) -> None:
+    from grokscope.analysis import signal_ode
+
     x, freqs = signal_ode.run_signals(args.run_dir, args.steps)
     out = _out(args, args.run_dir)
     fit = signal_ode.fit_linear_ode(x, args.alpha)
@@ -92,6 +100,8 @@ def ode_command(args) -> None:
 
 
 def ode_sweep_command(args) -> None:
+    from grokscope.analysis import signal_ode
+
     table = signal_ode.ode_r2_table(args.dirs, args.steps, args.alphas, progress=True)
     require(not table.empty, "dirs", list(map(str, args.dirs)), "must hold runs with dense circle signals "
             "(arrays/circles.npz; train with metrics.circles=true metrics.dense_epochs=2 or more)")
@@ -103,12 +113,16 @@ def ode_sweep_command(args) -> None:
 
 
 def intervention_command(args) -> None:
+    from grokscope.analysis import circle_interventions
+
     table, written = circle_interventions.write_analysis(args.table_name, args.dirs, _out(args, args.dirs[0]))
     print(table.drop(columns=["run_dir"], errors="ignore").to_string(index=False))
     _written(*written)
 
 
 def ablate_freqs_command(args) -> None:
+    from grokscope.analysis import circle_interventions
+
     freqs = circle_interventions.ablation_freqs(args.run_dir).values()
     print(",".join(str(f).replace(" ", "") for f in freqs))
 
