@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Circle-survival sweeps (Ding et al. 2024; reference/circle_survival.md §5, §7): a Hydra multirun of
-# experiment=circle_survival per mode, then its analysis and plot in SWEEP_DIR (default multirun/circles_MODE).
+# experiment=circle_survival per mode, then its analysis (grokscope-analyze collect, or circles perturb|construct|
+# ablate into SWEEP_DIR/analysis) in SWEEP_DIR (default multirun/circles_MODE).
 #
 #   scripts/sweep_circles.sh dim        # d = 16..128 x 5 seeds -> final circles/n_circles vs d (collect --plot)
 #   scripts/sweep_circles.sh frozen     # the same with intervention=freeze_embedding -> test/acc vs d
 #   scripts/sweep_circles.sh p          # primes p = 23..83 x 5 seeds -> circles/n_circles vs p
 #   scripts/sweep_circles.sh wd         # weight decay 0.1..1.5 x 5 seeds -> circles/n_circles vs wd
 #   scripts/sweep_circles.sh perturb    # embedding of seed R, strongest k0 scaled by N_ALPHA alphas in 0.85..1.15
-#                                       #   x 5 seeds -> survival of k0 vs alpha s_k0 - mean s (circle_sweeps perturb)
+#                                       #   x 5 seeds -> survival of k0 vs alpha s_k0 - mean s (circles perturb)
 #   scripts/sweep_circles.sh construct  # amplitudes [80, 80 m], m = exp(linspace(-4, 0, N_M)), MLP and split of
 #                                       #   seed R, random pair per seed x 10 seeds -> survival of c1, c2 vs m
 #   scripts/sweep_circles.sh ablate     # run O (seed R), then A/B (keep O's 1/2 strongest final circles), C {1},
@@ -24,12 +25,12 @@ mode=${1:-}
 R=${R:-0}
 seeds=seed=0,1,2,3,4
 grid() { python -c "import numpy as np; print(','.join('$2'.format(v) for v in $1))"; }  # numpy expr, format
-circles=(python -m grokscope.analysis.collect DIR --plot circles/n_circles --x)
-sweeps=(python -m grokscope.analysis.circle_sweeps)
+circles=(python -m grokscope.cli.analyze collect DIR --plot circles/n_circles --x)
+sweeps=(python -m grokscope.cli.analyze circles)
 case $mode in
   dim) grid=(model.d_embed=16,32,64,96,128 "$seeds"); analysis=("${circles[@]}" model.d_embed) ;;
   frozen) grid=(intervention=freeze_embedding model.d_embed=16,32,64,96,128 "$seeds")
-    analysis=(python -m grokscope.analysis.collect DIR --plot test/acc --x model.d_embed) ;;
+    analysis=(python -m grokscope.cli.analyze collect DIR --plot test/acc --x model.d_embed) ;;
   p) grid=(task.p=23,31,43,59,71,83 "$seeds"); analysis=("${circles[@]}" task.p) ;;
   wd) grid=(optimizer.weight_decay=0.1,0.3,0.5,0.9,1.5 "$seeds"); analysis=("${circles[@]}" optimizer.weight_decay) ;;
   perturb) grid=(intervention=perturb intervention.perturb.strongest=1 "seeds.embedding=$R" "$seeds"

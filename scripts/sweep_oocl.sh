@@ -9,4 +9,4 @@ set -euo pipefail
 sweep_dir="multirun/oocl_small_$(date +%Y-%m-%d_%H-%M-%S)"
 grokscope-train -m experiment=oocl_small logger=csv hydra.sweep.dir="$sweep_dir" \
     +oocl_weights=k100,k110,k111 task.holdout1=0.6,0.7,0.8 seed=0,1
-python -m grokscope.analysis.oocl "$sweep_dir" --out "${1:-$sweep_dir}"
+grokscope-analyze oocl "$sweep_dir" --out "${1:-$sweep_dir}"

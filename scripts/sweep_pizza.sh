@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Clock vs pizza phase diagrams (Zhong et al. 2023; reference/pizza.md §5): the one-layer transformer of
 # experiment=pizza_2023 swept over the attention rate α in [0, 1] x seed (x width for the width diagram), then
-# plotted with grokscope.analysis.phase_diagram (runs with circularity >= 0.995, as in the paper).
+# plotted with grokscope-analyze phase-diagram (runs with circularity >= 0.995, as in the paper).
 #
 #   scripts/sweep_pizza.sh local                   # 5 α values x 1 seed, d_model 128, 3000 epochs, 2 processes
 #   scripts/sweep_pizza.sh fixed_width <cluster>   # 21 α values x 10 seeds, d_model 128, 20k epochs (Slurm)
@@ -40,4 +40,4 @@ case $mode in
 esac
 dir=multirun/pizza_$mode
 python -m grokscope.cli.train -m experiment=pizza_2023 "${grid[@]}" "hydra.sweep.dir=$dir" "$@"
-python -m grokscope.analysis.phase_diagram "$dir" "${plot[@]}"
+python -m grokscope.cli.analyze phase-diagram "$dir" "${plot[@]}"

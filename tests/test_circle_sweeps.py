@@ -16,13 +16,13 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from grokscope.analysis.circle_sweeps import (
+from grokscope.analysis.circle_interventions import (
     ablation_freqs,
     ablation_table,
     construction_curve,
-    main,
     perturbation_curve,
 )
+from grokscope.cli.analyze import main
 from grokscope.groups.spectral import fourier_signal
 from grokscope.run import build
 from grokscope.run.config import validate
@@ -112,6 +112,16 @@ def test_ablation_table_names_runs_from_run_o(tmp_path):
     assert table.loc[4, "circles"] == [7, 3] and table.loc[0, "test/loss"] == 0.1
 
 
+def test_cli_writes_the_ablation_table_and_prints_the_kept_frequencies(tmp_path, capsys):
+    o_dir = ablation_runs(tmp_path)
+    main(["circles", "ablate-freqs", str(o_dir)])
+    assert capsys.readouterr().out == "[7],[7,3],[1],[1,2]\n"
+    main(["circles", "ablate", str(tmp_path), "--out", str(tmp_path / "out")])
+    written = pd.read_csv(tmp_path / "out" / "ablation.csv")
+    assert written["run"].tolist() == ["A", "B", "C", "D", "O"] and (tmp_path / "out" / "ablation.png").stat().st_size
+    assert "ablation.png" in capsys.readouterr().out
+
+
 def test_ablate_recipe_keeps_the_final_circles_of_run_o(tmp_path):
     """The recipe's second multirun keeps O's strongest final circle(s) (training replaced by a stub that
     records its arguments; the analyses run for real)."""
@@ -130,16 +140,22 @@ def test_ablate_recipe_keeps_the_final_circles_of_run_o(tmp_path):
     assert "intervention=ablate" not in first and "seed=0" in first.split()
     assert "intervention.ablate.freqs=[7],[7,3],[1],[1,2]" in second.split()
     assert "intervention.ablate.dc=false" in second.split() and second.split()[-1] == "max_epochs=10"
-    assert (tmp_path / "sweep" / "ablation.png").exists()
+    assert (tmp_path / "sweep" / "analysis" / "ablation.png").stat().st_size > 0
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
-    for argv in (["perturb", str(tmp_path)], ["bogus", str(tmp_path)], ["ablate", str(tmp_path / "missing")]):
+    ablation_runs(tmp_path / "sweep", ablations=False)
+    for argv, match in ((["perturb", str(tmp_path)], "perturb: error: dirs=["),
+                        (["construct", str(tmp_path / "sweep")], "intervention=construct"),
+                        (["bogus", str(tmp_path)], "invalid choice: 'bogus'"),
+                        (["ablate", str(tmp_path / "missing")], "ablate: error: argument dirs: "),
+                        (["ablate-freqs", str(tmp_path)], "ablate-freqs: error: run_dir=")):
         with pytest.raises(SystemExit) as exit_:
-            main(argv)
+            main(["circles", *argv])
         assert exit_.value.code == 2
         err = capsys.readouterr().err.strip()
-        assert err.startswith("circle_sweeps: error:") and "\n" not in err, err
+        assert err.startswith("grokscope-analyze circles") and match in err and "\n" not in err, err
+    assert not list(tmp_path.rglob("analysis"))
     bad = subprocess.run(["bash", REPO / "scripts" / "sweep_circles.sh", "bogus"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("usage:")
 

@@ -1,4 +1,5 @@
-"""grokscope-collect and grokscope-phase-diagram refuse bad input in one line, exit 2, before writing anything."""
+"""grokscope-analyze collect (alias grokscope-collect) and phase-diagram refuse bad input in one line, exit 2, before
+writing anything."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grokscope.analysis import collect, phase_diagram
+from grokscope.cli.analyze import collect_main, main
 
 
 def make_run(run_dir: Path, summary: str | None = None, config: str = "seed: 0\ntask:\n  p: 23\n") -> Path:
@@ -40,7 +41,7 @@ def refusal(main, argv: list[str], capsys) -> str:
 ])
 def test_unreadable_run_is_named_and_nothing_written(tmp_path, capsys, summary, config, named):
     run_dir = make_run(tmp_path / "run", summary, config)
-    err = refusal(collect.main, [str(run_dir)], capsys)
+    err = refusal(collect_main, [str(run_dir)], capsys)
     assert err.startswith("grokscope-collect: error: ") and f"{run_dir}/" in err and named in err
     assert "no run dirs" not in err and not (run_dir / "runs.csv").exists()
 
@@ -51,24 +52,32 @@ def test_unwritable_out_and_unknown_plot_column_write_nothing(tmp_path, capsys):
         make_run(sweep / str(seed), completed(seed))
     a_file = tmp_path / "a_file"
     a_file.write_text("")
-    assert "--out=" in refusal(collect.main, [str(sweep), "--out", str(a_file / "out")], capsys)
-    err = refusal(collect.main, [str(sweep), "--plot", "nosuchmetric", "--x", "seed"], capsys)
+    assert "--out=" in refusal(collect_main, [str(sweep), "--out", str(a_file / "out")], capsys)
+    err = refusal(collect_main, [str(sweep), "--plot", "nosuchmetric", "--x", "seed"], capsys)
     assert "--plot='nosuchmetric'" in err and "test/acc" in err
-    assert "--x=None" in refusal(collect.main, [str(sweep), "--plot", "test/acc"], capsys)
+    assert "--x=None" in refusal(collect_main, [str(sweep), "--plot", "test/acc"], capsys)
+    assert "--plot=None" in refusal(collect_main, [str(sweep), "--x", "seed"], capsys)
     assert not (sweep / "runs.csv").exists() and not (sweep / "runs_by_setting.csv").exists()
-    collect.main([str(sweep), "--plot", "test/acc", "--x", "seed"])
+    collect_main([str(sweep), "--plot", "test/acc", "--x", "seed"])
     assert (sweep / "runs.csv").exists() and (sweep / "test_acc_vs_seed.png").exists()
 
 
-@pytest.mark.parametrize("main", [collect.main, phase_diagram.main])
-def test_no_run_dirs_and_usage_errors_are_one_line(tmp_path, capsys, main):
-    name = "grokscope-collect" if main is collect.main else "grokscope-phase-diagram"
-    err = refusal(main, [str(tmp_path)], capsys)
+def phase_diagram_main(argv: list[str]) -> None:
+    main(["phase-diagram", *argv])
+
+
+@pytest.mark.parametrize(("command", "name"), [(collect_main, "grokscope-collect"),
+                                               (lambda argv: main(["collect", *argv]), "grokscope-analyze collect"),
+                                               (phase_diagram_main, "grokscope-analyze phase-diagram")])
+def test_no_run_dirs_and_usage_errors_are_one_line(tmp_path, capsys, command, name):
+    err = refusal(command, [str(tmp_path)], capsys)
     assert err.startswith(f"{name}: error: paths=") and str(tmp_path) in err
-    assert refusal(main, [str(tmp_path), "--bogus"], capsys).startswith(f"{name}: error: ")
+    assert refusal(command, [str(tmp_path), "--bogus"], capsys).startswith(f"{name}: error: ")
+    err = refusal(command, [str(tmp_path / "missing")], capsys)
+    assert err.startswith(f"{name}: error: argument paths: ") and "missing': must be an existing directory" in err
 
 
 def test_phase_diagram_names_the_missing_columns(tmp_path, capsys):
     make_run(tmp_path / "run", completed(0))
-    err = refusal(phase_diagram.main, [str(tmp_path)], capsys)
+    err = refusal(phase_diagram_main, [str(tmp_path)], capsys)
     assert "columns=" in err and "model.attention_rate" in err and not list(tmp_path.glob("*.png"))

@@ -1,4 +1,4 @@
-"""Initial gradient vs survival (circle_survival.md §6.5) and the ``grokscope-circles-analyze`` CLI, on
+"""Initial gradient vs survival (circle_survival.md §6.5) and the ``grokscope-analyze circles`` commands, on
 hand-made run dirs."""
 
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grokscope.analysis.circles_cli import main
 from grokscope.analysis.initial_gradient import (
     gradient_table,
     plot_gradient_histogram,
@@ -14,6 +13,7 @@ from grokscope.analysis.initial_gradient import (
     svm_accuracy,
     t_test,
 )
+from grokscope.cli.analyze import main as analyze
 from tests.circle_runs import fake_circle_run
 from tests.conftest import train
 
@@ -71,18 +71,25 @@ def test_bad_input_is_one_line_naming_the_problem(tmp_path):
         t_test(gradient_table([tmp_path / "all_alive"]))
 
 
-def assert_cli_error(capsys, *args: str, match: str) -> None:
+def main(argv: list[str]) -> None:
+    analyze(["circles", *argv])
+
+
+def assert_cli_error(capsys, *args: str, match: str | tuple[str, ...]) -> None:
+    """``grokscope-analyze circles *args`` exits 2 with one line on stderr holding every ``match``."""
     with pytest.raises(SystemExit) as exit_info:
         main(list(args))
     err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and err.count("\n") == 1 and match in err, err
+    matches = (match,) if isinstance(match, str) else match
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and all(m in err for m in matches), err
 
 
 def test_cli_fails_with_one_line_on_bad_input(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
-    for command in ("ode", "ode-sweep", "gradient", "survival"):
-        assert_cli_error(capsys, command, str(empty), match="circles.npz")
+    for command, argument in (("ode", "run_dir="), ("ode-sweep", "dirs="), ("gradient", "dirs="),
+                              ("survival", "dirs=")):
+        assert_cli_error(capsys, command, str(empty), match=(f"circles {command}: error: {argument}", "circles.npz"))
     quadratic_run(tmp_path / "short" / "0", [80, 40], [0.01, 0.01], final=[60, 5], n_dense=5)
     assert_cli_error(capsys, "gradient", str(tmp_path / "short"), match="dense_epochs >= 10")
     quadratic_run(tmp_path / "dead" / "0", [80, 40], [0.01, 0.01], final=[6, 5])

@@ -174,3 +174,27 @@ def test_sweep_table_reads_completed_runs_only(tmp_path):
         (tmp_path / name / "summary.json").write_text(text)
     runs = load_runs(tmp_path)
     assert [(r["run"], r["seed"], r["holdout1/acc"]) for r in runs] == [("done", 3, 0.5)]
+
+
+def test_cli_writes_the_sweep_tables_and_refuses_a_dir_without_oocl_runs(tmp_path, capsys):
+    """``grokscope-analyze oocl``: the four files of a sweep; a dir without OOCL runs is one line, exit 2."""
+    from grokscope.analysis.oocl import FINAL_KEYS
+    from grokscope.cli.analyze import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["oocl", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err == f"grokscope-analyze oocl: error: sweep_dir='{tmp_path}': must hold " \
+        "completed runs of task=oocl (their summary.json)\n"
+    for seed, k in ((0, 1.0), (1, 1.0), (0, 0.0)):
+        task = {"name": "oocl", "op": "ssq", "p": 7, "holdout1": 0.6, "holdout2": 0.6, "k1": 1.0, "k2": k, "k3": k}
+        summary = {"status": "completed", "epochs": 10, "config": {"task": task, "seed": seed},
+                   "final": dict.fromkeys(FINAL_KEYS, 0.25 + 0.75 * seed), "grok_epochs": {"holdout1": None}}
+        (tmp_path / f"{seed}_{k}").mkdir()
+        (tmp_path / f"{seed}_{k}" / "summary.json").write_text(json.dumps(summary))
+    main(["oocl", str(tmp_path), "--out", str(tmp_path / "out")])
+    lines = (tmp_path / "out" / "oocl_summary.md").read_text().splitlines()
+    assert capsys.readouterr().out.splitlines() == lines and len(lines) == 4  # header, rule, one row per objective
+    assert "| (1,1,1) | 0 1 | 0.625 | 0.250 | 1.000 |" in lines[3] and lines[3].endswith("| 1/2 |")  # mean, min, max
+    assert len((tmp_path / "out" / "oocl_runs.csv").read_text().splitlines()) == 4
+    assert (tmp_path / "out" / "oocl_sweep.png").stat().st_size > 0

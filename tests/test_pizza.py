@@ -11,8 +11,8 @@ import pytest
 import torch
 from einops import einsum
 
-from grokscope.analysis import phase_diagram
 from grokscope.analysis.phase_diagram import ALPHA, DI, GS, circular_runs, phase_diagrams
+from grokscope.cli.analyze import main as analyze
 from grokscope.metrics import build_metrics
 from grokscope.metrics.circles import circle_template_fve, circularity, pizza_template, principal_components
 from grokscope.metrics.pizza import (
@@ -229,11 +229,12 @@ def test_phase_diagram_from_a_small_sweep(tmp_path):
                "logger=csv", "progress_bar=false", "checkpoint_every_n_epochs=20", f"hydra.sweep.dir={sweep_dir}",
                cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    phase_diagram.main([str(sweep_dir), "--min-circularity", "0", "--out", str(tmp_path / "plots")])
+    analyze(["phase-diagram", str(sweep_dir), "--min-circularity", "0", "--out", str(tmp_path / "plots")])
     assert (tmp_path / "plots" / "phase_attention_rate.png").stat().st_size > 0
     assert not (tmp_path / "plots" / "phase_width.png").exists()  # d_model does not vary
-    with pytest.raises(SystemExit):  # an impossible circularity filter leaves no run: one error line
-        phase_diagram.main([str(sweep_dir), "--min-circularity", "2"])
+    with pytest.raises(SystemExit) as exit_:  # an impossible circularity filter leaves no run: one error line
+        analyze(["phase-diagram", str(sweep_dir), "--min-circularity", "2"])
+    assert exit_.value.code == 2
 
 
 def test_phase_diagrams_filter_on_circularity_and_plot_width(tmp_path):

@@ -1,5 +1,5 @@
-"""Parameter snapshots, ``grokscope-circles-collab`` on a run's snapshots (circle_survival.md §6.6) and the circle
-geometry plots (§6.9), on a tiny circle-survival run whose two circles are constructed at init."""
+"""Parameter snapshots, ``grokscope-analyze circles collab`` on a run's snapshots (circle_survival.md §6.6) and the
+circle geometry plots (§6.9), on a tiny circle-survival run whose two circles are constructed at init."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from grokscope.analysis.collab_cli import load_run, main, snapshots
-from grokscope.analysis.loss_collaboration import restricted_scores
+from grokscope.analysis.loss_collaboration import restricted_scores, snapshots, task_and_model
+from grokscope.cli.analyze import main as analyze
 from grokscope.metrics.circles import pca_pairs, plane_points
 from grokscope.metrics.evaluation import evaluate, split_scores
 from tests.conftest import assert_config_error, final_checkpoint, train
@@ -29,6 +29,10 @@ def circle_run(tmp_path_factory) -> Path:
     return run_dir
 
 
+def main(argv: list[str]) -> None:
+    analyze(["circles", "collab", *argv])
+
+
 def load_snapshot(run_dir: Path, epoch: int) -> dict:
     return torch.load(run_dir / "snapshots" / f"epoch={epoch}.pt", weights_only=True)
 
@@ -43,7 +47,7 @@ def test_snapshots_at_epoch_0_every_n_and_the_last_one_is_the_final_model(circle
 
 
 def test_a_snapshot_is_the_model_whose_scores_were_logged_at_its_epoch(circle_run):
-    task, model = load_run(circle_run)
+    task, model = task_and_model(circle_run)
     model.load_state_dict(load_snapshot(circle_run, 20))
     logged = pd.read_csv(circle_run / "metrics.csv").set_index("epoch").loc[20]
     scores = split_scores(evaluate(model, task, torch.float64), task)
@@ -62,7 +66,7 @@ def test_resuming_rewrites_no_snapshot_differently(tmp_path, circle_run):
 
 def test_restricted_loss_keeping_every_frequency_and_dc_is_the_snapshot_loss(circle_run):
     """Keeping DC and 1..K is the identity filter (odd p): the all-pairs loss of the snapshot itself."""
-    task, model = load_run(circle_run)
+    task, model = task_and_model(circle_run)
     model.load_state_dict(load_snapshot(circle_run, 30))
     loss, acc = restricted_scores(model, task, list(range(1, K + 1)))
     ev = evaluate(model, task, torch.float64)
@@ -91,7 +95,8 @@ def test_cli_fails_with_one_line_without_snapshots_or_circles(tmp_path, capsys):
         main([str(tmp_path)])
     assert err.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and "no snapshots" in lines[0] and "snapshot_every_n_epochs" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith(f"grokscope-analyze circles collab: error: run_dir='{tmp_path}'")
+    assert "snapshots/epoch=N.pt" in lines[0] and "snapshot_every_n_epochs" in lines[0]
     (tmp_path / "snapshots").mkdir()
     (tmp_path / "snapshots" / "epoch=0.pt").write_bytes(b"")
     with pytest.raises(SystemExit) as err:
@@ -100,8 +105,9 @@ def test_cli_fails_with_one_line_without_snapshots_or_circles(tmp_path, capsys):
 
 
 def test_cli_bad_arguments_are_one_line(tmp_path, capsys):
-    for argv, match in (([str(tmp_path / "missing")], "is not a directory"), ([str(tmp_path), "--every", "x"],
-                        "argument --every: invalid int value: 'x'"), ([str(tmp_path), "--every", "0"], "--every=0")):
+    for argv, match in (([str(tmp_path / "missing")], "argument run_dir: '{}': must be an existing directory".format(
+                         tmp_path / "missing")), ([str(tmp_path), "--every", "x"], "argument --every: 'x' is not an "
+                        "integer"), ([str(tmp_path), "--every", "0"], "argument --every: 0: must be an integer >= 1")):
         with pytest.raises(SystemExit) as err:
             main(argv)
         lines = capsys.readouterr().err.strip().splitlines()

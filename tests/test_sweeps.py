@@ -49,7 +49,8 @@ def test_collect_and_restart_of_a_finished_sweep(tmp_path, capsys):
     same = cli(*sweep, cwd=tmp_path)  # the first grid again: its 4 jobs are counted, not the 6 dirs
     assert f"sweep {sweep_dir}: 4 completed, 0 failed, 0 diverged" in same.stderr
 
-    from grokscope.analysis.collect import aggregate, collect, main
+    from grokscope.analysis.collect import aggregate, collect
+    from grokscope.cli.analyze import main
 
     runs = collect([sweep_dir])
     assert len(runs) == 6 and set(runs["status"]) == {"completed"}
@@ -59,7 +60,7 @@ def test_collect_and_restart_of_a_finished_sweep(tmp_path, capsys):
     assert sorted(table["model.d_embed"]) == [8, 16] and set(table["test/acc:n"]) == {3}
     mean = runs[runs["model.d_embed"] == 8]["test/acc"].mean()
     assert abs(table.loc[table["model.d_embed"] == 8, "test/acc:mean"].item() - mean) < 1e-12
-    main([str(sweep_dir), "--plot", "test/acc", "--x", "model.d_embed"])
+    main(["collect", str(sweep_dir), "--plot", "test/acc", "--x", "model.d_embed"])
     assert (sweep_dir / "runs.csv").exists() and (sweep_dir / "runs_by_setting.csv").exists()
     assert (sweep_dir / "test_acc_vs_model.d_embed.png").stat().st_size > 0
 

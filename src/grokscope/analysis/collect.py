@@ -1,26 +1,23 @@
-"""``grokscope-collect``: one tidy table (and plots) from the run dirs of runs and sweeps.
-
-    grokscope-collect multirun/2026-11-22/10-00-00                  # -> runs.csv, runs_by_setting.csv
-    grokscope-collect multirun/... --plot test/acc --x task.frac_train          # lines with seed bands
-    grokscope-collect multirun/... --plot test/acc --x task.frac_train --y optimizer.weight_decay  # heatmap
+"""One tidy table (and plots) from the run dirs of runs and sweeps (``grokscope-analyze collect``).
 
 In a notebook: ``from grokscope.analysis.collect import collect, aggregate``.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from grokscope.analysis.cli import OneLineParser, fail
-from grokscope.config import ConfigError, require, require_writable_dir
+from grokscope.config import ConfigError, require
+from grokscope.figures import figure, png_bytes
 from grokscope.run.fingerprint import flatten as flat_keys
 from grokscope.run.rundir import RunDir
+from grokscope.training.outputs import atomic_write_bytes
 
-NAME = "grokscope-collect"
+#: How the notes of :func:`collect` on stderr begin.
+NAME = "collect"
 
 
 def is_seed_key(key: str) -> bool:
@@ -140,16 +137,36 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+def check_plot(runs: pd.DataFrame, metric: str, x: str | None, y: str | None) -> None:
+    """:class:`ConfigError` naming the flag unless ``metric`` and ``x`` are given and they and ``y`` (if given) are
+    columns of ``runs``."""
+    require(metric is not None, "--plot", metric, "--x and --y need --plot (a metric column)")
+    require(x is not None, "--x", x, "--plot needs --x (a swept key)")
+    for flag, key in (("--plot", metric), ("--x", x), ("--y", y)):
+        require(key is None or key in runs.columns, flag, key, f"must be a column: {', '.join(runs.columns)}")
+
+
+def write_csv(table: pd.DataFrame, path: Path) -> Path:
+    """``table`` as CSV without its index, written atomically; returns ``path``."""
+    atomic_write_bytes(path, table.to_csv(index=False).encode())
+    return path
+
+
+def write_tables(runs: pd.DataFrame, out: Path) -> list[Path]:
+    """``runs.csv`` (one row per run) and ``runs_by_setting.csv`` (:func:`aggregate`) in ``out``."""
+    return [write_csv(runs, out / "runs.csv"), write_csv(aggregate(runs), out / "runs_by_setting.csv")]
+
+
+def plot_path(out: Path, metric: str, x: str, y: str | None) -> Path:
+    """Where :func:`plot` of ``metric`` against ``x`` (and ``y``) goes: ``<metric>_vs_<x>[_<y>].png``."""
+    return out / f"{metric.replace('/', '_')}_vs_{x}{'_' + y if y else ''}.png"
+
+
 def plot(runs: pd.DataFrame, metric: str, x: str, y: str | None, path: Path) -> None:
     """``metric`` against ``x`` (mean line with a ±1 std band over seeds; one line per other setting),
     or a heatmap of the mean over ``x`` and ``y``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     done = runs[runs["status"] == "completed"]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = figure((7, 4.5))
     if y is None:
         others = [k for k in setting_keys(runs) if k != x]
         for label, part in done.groupby(others, dropna=False) if others else [("", done)]:
@@ -167,40 +184,4 @@ def plot(runs: pd.DataFrame, metric: str, x: str, y: str | None, path: Path) -> 
         ax.set(xlabel=x, ylabel=y)
         fig.colorbar(mesh, ax=ax, label=f"mean {metric}")
     ax.set_title(f"{metric} ({len(done)} runs)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def main(argv=None) -> None:
-    parser = OneLineParser(prog=NAME, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("paths", nargs="+", help="run dirs, sweep dirs, outputs/ or multirun/")
-    parser.add_argument("--out", type=Path, default=None, help="where to write tables and plots (default: first path)")
-    parser.add_argument("--plot", metavar="METRIC", help="metric column to plot, e.g. test/acc")
-    parser.add_argument("--x", help="swept key on the x axis, e.g. task.frac_train")
-    parser.add_argument("--y", help="second swept key: draw a heatmap")
-    args = parser.parse_args(argv)
-    try:
-        runs = collect(args.paths, strict=True)
-        out = args.out or Path(args.paths[0])
-        require_writable_dir("--out", out)
-        if args.plot:
-            require(args.x is not None, "--x", args.x, "--plot needs --x (a swept key)")
-            for flag, key in (("--plot", args.plot), ("--x", args.x), ("--y", args.y)):
-                require(key is None or key in runs.columns, flag, key, f"must be a column: {', '.join(runs.columns)}")
-    except ConfigError as err:
-        fail(NAME, err)
-    out.mkdir(parents=True, exist_ok=True)
-    runs.to_csv(out / "runs.csv", index=False)
-    aggregate(runs).to_csv(out / "runs_by_setting.csv", index=False)
-    counts = runs["status"].value_counts().to_dict()
-    print(f"{len(runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}) -> {out / 'runs.csv'}, "
-          f"{out / 'runs_by_setting.csv'}")
-    if args.plot:
-        path = out / f"{args.plot.replace('/', '_')}_vs_{args.x}{'_' + args.y if args.y else ''}.png"
-        plot(runs, args.plot, args.x, args.y, path)
-        print(f"plot -> {path}")
-
-
-if __name__ == "__main__":
-    main()
+    atomic_write_bytes(path, png_bytes(fig))

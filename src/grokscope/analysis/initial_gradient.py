@@ -13,8 +13,10 @@ from scipy.stats import ttest_ind
 from sklearn.model_selection import train_test_split
 from sklearn.svm import SVC
 
-from grokscope.analysis.plots import _save, plt
 from grokscope.analysis.survival import circle_runs, dense_signal, survival_rate
+from grokscope.config import require, require_choice
+from grokscope.figures import figure, png_bytes
+from grokscope.training.outputs import atomic_write_bytes
 
 N_STEPS = 10  #: g_0 .. g_9
 ALIVE_SIGNAL = 10.0  #: "alive" iff the final s_k > 10 (circle_survival.md §6.2, gradient analysis)
@@ -30,29 +32,27 @@ def gradient_table(paths, criterion: str = "alive", progress: bool = False) -> p
     """``run_dir, freq, g_0..g_9, initial_signal, alive`` for operand ``a``'s table of every run under
     ``paths`` with dense circle signals. ``criterion``: ``alive`` = final ``s_k > 10`` (§6.2, the gradient
     analysis's); ``circle`` = final ``is_circle`` (``s_k > 2 mean s``, §6.2)."""
-    if criterion not in ("alive", "circle"):
-        raise ValueError(f"criterion must be alive or circle, got {criterion!r}")
+    require_choice("--criterion", criterion, ("alive", "circle"))
     rows = []
     for run_dir, arrays in circle_runs(paths, progress):
         signal = dense_signal(arrays)  # [n_dense, K]
-        if len(signal) < N_STEPS + 1:
-            raise ValueError(f"{run_dir} has {len(signal) - 1} dense epochs; the initial gradient needs "
-                             f"metrics.dense_epochs >= {N_STEPS}")
+        require(len(signal) >= N_STEPS + 1, "dirs", str(run_dir), f"has {len(signal) - 1} dense epochs; the "
+                f"initial gradient needs runs with metrics.dense_epochs >= {N_STEPS}")
         g, initial = gradients(signal), signal[0]  # [10, K], [K]
         final = arrays["signal"][-1, 0, 1:]
         alive = final > ALIVE_SIGNAL if criterion == "alive" else arrays["is_circle"][-1, 0]
         rows += [{"run_dir": str(run_dir), "freq": k + 1, **{f"g_{j}": float(g[j, k]) for j in range(len(g))},
                   "initial_signal": float(initial[k]), "alive": bool(alive[k])} for k in range(g.shape[1])]
-    if not rows:
-        raise ValueError(f"no runs with dense circle signals (arrays/circles.npz) under {' '.join(map(str, paths))}")
+    require(bool(rows), "dirs", list(map(str, paths)), "must hold runs with dense circle signals "
+            "(arrays/circles.npz; train with metrics.circles.enabled=true metrics.dense_epochs=10)")
     return pd.DataFrame(rows)
 
 
 def _require_both(table: pd.DataFrame) -> None:
     n_alive = int(table["alive"].sum())
-    if n_alive in (0, len(table)):
-        raise ValueError(f"{'no' if n_alive == 0 else 'only'} alive frequencies ({n_alive} of {len(table)}): "
-                         "the t-test and the SVM need both alive and dead ones")
+    require(0 < n_alive < len(table), "dirs", sorted(table["run_dir"].unique()),
+            f"{'no' if n_alive == 0 else 'only'} alive frequencies ({n_alive} of {len(table)}): the t-test and "
+            "the SVM need both alive and dead ones")
 
 
 def t_test(table: pd.DataFrame, j: int = 4) -> tuple[float, float]:
@@ -69,28 +69,28 @@ def svm_accuracy(table: pd.DataFrame, j: int = 4) -> float:
     _require_both(table)
     features, labels = table[[f"g_{j}", "initial_signal"]].to_numpy(), table["alive"].to_numpy()
     x_train, x_test, y_train, y_test = train_test_split(features, labels, test_size=0.2, random_state=42)
-    if len(set(y_train)) < 2:
-        raise ValueError("the 80% training split holds only one class (alive or dead): too few frequencies")
+    require(len(set(y_train)) == 2, "dirs", sorted(table["run_dir"].unique()), "the 80% training split holds "
+            "only one class (alive or dead): too few frequencies")
     return float(SVC(kernel="linear").fit(x_train, y_train).score(x_test, y_test))
 
 
 def plot_survival_vs_gradient(table: pd.DataFrame, path: Path, js=(1, 2, 3, 4), n_bins: int = 20) -> None:
     """Survival rate per equal-width bin of ``g_j``, one panel per ``j``."""
-    fig, axes = plt.subplots(1, len(js), figsize=(4 * len(js), 3.5), squeeze=False)
+    fig, axes = figure((4 * len(js), 3.5), 1, len(js), squeeze=False)
     for ax, j in zip(axes[0], js):
         rates = survival_rate(table, n_bins, x=f"g_{j}", survived="alive")
         ax.plot(rates["bin_centre"], rates["rate"], marker="o")
         ax.set(xlabel=f"g_{j}", ylabel="survival rate", ylim=(-0.05, 1.05))
     fig.suptitle(f"{table['run_dir'].nunique()} runs, {len(table)} frequencies")
-    _save(fig, path)
+    atomic_write_bytes(path, png_bytes(fig))
 
 
 def plot_gradient_histogram(table: pd.DataFrame, path: Path, j: int = 4, bins: int = 30) -> None:
     """Histogram of ``g_j`` of alive and dead frequencies."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = figure((6, 4))
     edges = np.histogram_bin_edges(table[f"g_{j}"], bins)
     for alive, label in ((True, "alive"), (False, "dead")):
         ax.hist(table.loc[table["alive"] == alive, f"g_{j}"], edges, alpha=0.6, label=label)
     ax.set(xlabel=f"g_{j}", ylabel="frequencies", title=f"initial gradient g_{j} by survival")
     ax.legend()
-    _save(fig, path)
+    atomic_write_bytes(path, png_bytes(fig))

@@ -1,27 +1,24 @@
-"""Collect an OOCL sweep (oocl.md §1): one row per run, one row per (objective, holdouts) over seeds, one plot.
+"""An OOCL sweep (oocl.md §1): one row per run, one row per (objective, holdouts) over seeds, one plot.
 
-    python -m grokscope.analysis.oocl multirun/2026-11-22/10-00-00 [--out docs]
-
-Reads every ``*/summary.json`` under the sweep directory and writes ``oocl_runs.csv``, ``oocl_summary.csv``,
-``oocl_summary.md`` and ``oocl_sweep.png``. A run *generalises* on a table when its final held-out accuracy
-reaches :data:`~grokscope.training.callbacks.GROK_THRESHOLD`.
+Reads every ``*/summary.json`` under the sweep directory; :func:`write_report` writes ``oocl_runs.csv``,
+``oocl_summary.csv``, ``oocl_summary.md`` and ``oocl_sweep.png``. A run *generalises* on a table when its final
+held-out accuracy reaches :data:`~grokscope.training.callbacks.GROK_THRESHOLD`.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
+import io
 from collections import defaultdict
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from grokscope.run.rundir import RunDir  # noqa: E402
-from grokscope.training.callbacks import GROK_THRESHOLD  # noqa: E402
+from grokscope.config import require
+from grokscope.figures import figure, png_bytes
+from grokscope.run.rundir import RunDir
+from grokscope.training.callbacks import GROK_THRESHOLD
+from grokscope.training.outputs import atomic_write_bytes
 
 #: Final metrics copied from each run's summary.
 FINAL_KEYS = ("train1/acc", "holdout1/acc", "holdout1/loss", "holdout2/acc", "holdout1_alias_seen/acc",
@@ -48,7 +45,7 @@ def load_runs(sweep_dir: Path) -> list[dict]:
     return sorted(runs, key=lambda r: (r["holdout1"], r["holdout2"], r["k"], r["seed"]))
 
 
-def summarize(runs: list[dict]) -> list[dict]:
+def aggregate(runs: list[dict]) -> list[dict]:
     """Per (op, p, objective, holdouts): seeds, mean/min/max final table-1 held-out accuracy, and how many
     seeds generalise on table 1."""
     groups = defaultdict(list)
@@ -68,11 +65,13 @@ def summarize(runs: list[dict]) -> list[dict]:
     return rows
 
 
-def write_csv(rows: list[dict], path: Path) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+def csv_bytes(rows: list[dict]) -> bytes:
+    """``rows`` (dicts with the same keys) as CSV with a header line."""
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue().encode()
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -85,7 +84,7 @@ def markdown_table(rows: list[dict]) -> str:
 def plot_sweep(runs: list[dict], path: Path) -> None:
     """Final table-1 held-out accuracy against the holdout fraction, per objective (line: mean over seeds,
     dots: seeds); right, for (1,1,1), the held-out table-1 cells split by whether their alias cell is trained."""
-    fig, (ax_k, ax_alias) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_k, ax_alias) = figure((11, 4), 1, 2)
     for k in sorted({r["k"] for r in runs}):
         mine = [r for r in runs if r["k"] == k]
         hs = sorted({r["holdout1"] for r in mine})
@@ -106,29 +105,19 @@ def plot_sweep(runs: list[dict], path: Path) -> None:
         ax.axhline(GROK_THRESHOLD, color="grey", lw=0.8, ls="--")
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    atomic_write_bytes(path, png_bytes(fig))
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep_dir", type=Path)
-    parser.add_argument("--out", type=Path, default=None, help="output directory (default: the sweep dir)")
-    args = parser.parse_args(argv)
-    out = args.out or args.sweep_dir
-    runs = load_runs(args.sweep_dir)
-    if not runs:
-        raise SystemExit(f"no OOCL summary.json under {args.sweep_dir}")
-    out.mkdir(parents=True, exist_ok=True)
-    summary = summarize(runs)
-    write_csv(runs, out / "oocl_runs.csv")
-    write_csv(summary, out / "oocl_summary.csv")
-    (out / "oocl_summary.md").write_text(markdown_table(summary))
+def write_report(sweep_dir: Path, out: Path) -> str:
+    """Write ``oocl_runs.csv``, ``oocl_summary.csv``, ``oocl_summary.md`` and ``oocl_sweep.png`` of the OOCL runs
+    under ``sweep_dir`` into ``out``; return the markdown table. :class:`~grokscope.config.ConfigError` naming
+    ``sweep_dir`` when it holds no completed OOCL run."""
+    runs = load_runs(sweep_dir)
+    require(bool(runs), "sweep_dir", str(sweep_dir), "must hold completed runs of task=oocl (their summary.json)")
+    by_setting = aggregate(runs)
+    table = markdown_table(by_setting)
+    atomic_write_bytes(out / "oocl_runs.csv", csv_bytes(runs))
+    atomic_write_bytes(out / "oocl_summary.csv", csv_bytes(by_setting))
+    atomic_write_bytes(out / "oocl_summary.md", table.encode())
     plot_sweep(runs, out / "oocl_sweep.png")
-    print(markdown_table(summary))
-
-
-if __name__ == "__main__":
-    main()
+    return table

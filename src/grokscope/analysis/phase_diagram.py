@@ -1,8 +1,8 @@
 """Clock-vs-pizza phase diagrams of a sweep over the attention rate (Zhong et al. 2023; pizza.md §5).
 
-    python -m grokscope.analysis.phase_diagram multirun/pizza_fixed_width     # -> phase_attention_rate.png
-    python -m grokscope.analysis.phase_diagram multirun/pizza_width           # + phase_width.png
-    python -m grokscope.analysis.phase_diagram multirun/... --di max_wrong --min-circularity 0.99
+    grokscope-analyze phase-diagram multirun/pizza_fixed_width     # -> phase_attention_rate.png
+    grokscope-analyze phase-diagram multirun/pizza_width           # + phase_width.png
+    grokscope-analyze phase-diagram multirun/... --di max_wrong --min-circularity 0.99
 
 Reads the sweep with :func:`grokscope.analysis.collect.collect` and keeps the completed runs whose final
 ``pizza/circularity`` is at least ``--min-circularity`` (0.995 as in the paper: only circular models are clocks
@@ -14,21 +14,14 @@ the paper's distance irrelevance; ``--di max_wrong`` the one of the original CSV
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from grokscope.analysis.cli import OneLineParser, fail  # noqa: E402
-from grokscope.analysis.collect import collect  # noqa: E402
-from grokscope.config import ConfigError, require  # noqa: E402
-
-NAME = "grokscope-phase-diagram"
+from grokscope.config import require
+from grokscope.figures import figure, png_bytes
+from grokscope.training.outputs import atomic_write_bytes
 
 ALPHA, WIDTH = "model.attention_rate", "model.d_model"
 GS, CIRCULARITY = "pizza/gradient_symmetricity", "pizza/circularity"
@@ -48,25 +41,22 @@ def circular_runs(runs: pd.DataFrame, di: str, min_circularity: float) -> pd.Dat
     return done[done[CIRCULARITY] >= min_circularity]
 
 
-def _scatter(ax, runs: pd.DataFrame, x: str, y: str, colour: str) -> None:
+def _scatter(fig, ax, runs: pd.DataFrame, x: str, y: str, colour: str) -> None:
     ys = np.log2(runs[y].astype(float)) if y == WIDTH else runs[y]
     points = ax.scatter(runs[x], ys, c=runs[colour], cmap="viridis", vmin=0, vmax=1, s=28, edgecolors="k",
                         linewidths=0.3)
     ax.set(xlabel=LABELS[x], ylabel=LABELS[y])
     ax.grid(alpha=0.3)
-    plt.colorbar(points, ax=ax, label=LABELS[colour])
+    fig.colorbar(points, ax=ax, label=LABELS[colour])
 
 
 def plot_phase(runs: pd.DataFrame, panels: list[tuple[str, str, str]], title: str, path: Path) -> None:
     """One scatter panel per ``(x, y, colour)`` column triple, side by side, saved to ``path``."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    fig, axes = figure((6 * len(panels), 4.5), 1, len(panels), squeeze=False)
     for ax, (x, y, colour) in zip(axes[0], panels):
-        _scatter(ax, runs, x, y, colour)
+        _scatter(fig, ax, runs, x, y, colour)
     fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    atomic_write_bytes(path, png_bytes(fig))
 
 
 def phase_diagrams(runs: pd.DataFrame, out: Path, di: str = DI["correct"], min_circularity: float = 0.995
@@ -82,22 +72,3 @@ def phase_diagrams(runs: pd.DataFrame, out: Path, di: str = DI["correct"], min_c
         paths.append(out / "phase_width.png")
         plot_phase(kept, [(ALPHA, WIDTH, di), (ALPHA, WIDTH, GS)], title, paths[1])
     return paths
-
-
-def main(argv=None) -> None:
-    parser = OneLineParser(prog=NAME, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("paths", nargs="+", help="sweep dirs (or run dirs) of an attention-rate sweep")
-    parser.add_argument("--out", type=Path, default=None, help="where to write the PNGs (default: first path)")
-    parser.add_argument("--di", choices=tuple(DI), default="correct", help="distance-irrelevance variant")
-    parser.add_argument("--min-circularity", type=float, default=0.995, help="keep runs at least this circular")
-    args = parser.parse_args(argv)
-    try:
-        paths = phase_diagrams(collect(args.paths, strict=True), args.out or Path(args.paths[0]), DI[args.di],
-                               args.min_circularity)
-    except ConfigError as err:
-        fail(NAME, err)
-    print("\n".join(f"plot -> {p}" for p in paths))
-
-
-if __name__ == "__main__":
-    main()

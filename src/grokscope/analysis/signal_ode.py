@@ -5,6 +5,7 @@ plots, and ``R^2`` vs ``d`` over a sweep (§7: ``d = 4..95`` × 10 seeds, first 
 
 from __future__ import annotations
 
+import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,10 @@ from sklearn.linear_model import Lasso
 from torchmetrics.functional import r2_score
 
 from grokscope.analysis.collect import run_config
-from grokscope.analysis.plots import _save, plt
 from grokscope.analysis.survival import circle_runs, dense_signal
+from grokscope.config import require
+from grokscope.figures import figure, png_bytes
+from grokscope.training.outputs import atomic_write_bytes, load_arrays
 
 
 @dataclass
@@ -71,6 +74,30 @@ def fit_linear_ode(x: np.ndarray, alpha: float = 0.0) -> LinearODE:
     return LinearODE(A, b, r2, alpha, converged)
 
 
+def run_signals(run_dir: Path, steps: int) -> tuple[np.ndarray, list[int]]:
+    """Operand ``a``'s first ``steps`` dense signals ``[n, K]`` of a run (:func:`dense_signal`) and the
+    frequencies worth plotting: its final circles and the strongest initial others (four in all, at least one
+    other). :class:`~grokscope.config.ConfigError` naming ``run_dir`` without circle signals or with fewer than
+    two dense epochs."""
+    path = Path(run_dir) / "arrays" / "circles.npz"
+    require(path.exists(), "run_dir", str(run_dir),
+            "must hold arrays/circles.npz (train with metrics.circles.enabled=true)")
+    arrays = load_arrays(path)
+    x = dense_signal(arrays)[:steps]  # [n, K]
+    require(len(x) >= 3, "run_dir", str(run_dir), f"has {len(x) - 1} dense epochs; the ODE fit needs "
+            "metrics.dense_epochs >= 2")
+    circles = [int(k) for k in np.flatnonzero(arrays["is_circle"][-1, 0]) + 1]
+    others = [int(k) for k in np.argsort(-x[0]) + 1 if k not in circles][: max(1, 4 - len(circles))]
+    return x, circles + others
+
+
+def save_fit(fit: LinearODE, n_steps: int, path: Path) -> None:
+    """``A``, ``b``, ``r2``, ``alpha`` and ``n_steps`` of a fit as an ``.npz`` file (written atomically)."""
+    buf = io.BytesIO()
+    np.savez(buf, A=fit.A, b=fit.b, r2=fit.r2, alpha=fit.alpha, n_steps=n_steps)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def ode_r2_table(paths, steps: int = 1000, alphas=(0.0, 0.01), progress: bool = False) -> pd.DataFrame:
     """``run_dir, d_embed, alpha, n_steps, r2``: the fit of each run's first ``steps`` dense signals (fewer if
     the run logged fewer; runs with fewer than 3 are skipped), for every ``alpha``."""
@@ -87,7 +114,7 @@ def ode_r2_table(paths, steps: int = 1000, alphas=(0.0, 0.01), progress: bool = 
 
 def plot_A(ode: LinearODE, path: Path) -> None:
     """Heat-map of ``A`` (row: the frequency whose increment it drives; column: the source frequency)."""
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = figure((6, 5))
     limit = float(np.abs(ode.A).max()) or 1.0
     mesh = ax.imshow(ode.A, cmap="RdBu_r", vmin=-limit, vmax=limit)
     ticks = np.arange(0, len(ode.A), max(1, len(ode.A) // 10))
@@ -96,7 +123,7 @@ def plot_A(ode: LinearODE, path: Path) -> None:
     ax.set(xlabel="source frequency k", ylabel="target frequency k", title=f"A (alpha = {ode.alpha}, "
            f"R² = {ode.r2:.3f})")
     fig.colorbar(mesh, ax=ax)
-    _save(fig, path)
+    atomic_write_bytes(path, png_bytes(fig))
 
 
 def plot_roll_out(x: np.ndarray, ode: LinearODE, freqs, path: Path) -> None:
@@ -104,7 +131,7 @@ def plot_roll_out(x: np.ndarray, ode: LinearODE, freqs, path: Path) -> None:
     (dotted) from ``x[0]``, for the frequencies ``freqs`` (1-based)."""
     steps = np.arange(len(x))
     rolled, continuous = ode.roll_out(x[0], len(x)), ode.continuous(x[0], steps)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = figure((7, 4.5))
     for i, k in enumerate(freqs):
         colour = f"C{i % 10}"
         ax.plot(steps, x[:, k - 1], color=colour, label=f"k = {k}")
@@ -113,15 +140,15 @@ def plot_roll_out(x: np.ndarray, ode: LinearODE, freqs, path: Path) -> None:
     ax.set(xlabel="step", ylabel="signal s_k", title=f"data (solid), roll-out (dashed), continuous (dotted); "
            f"R² = {ode.r2:.3f}")
     ax.legend(fontsize="small", ncol=2)
-    _save(fig, path)
+    atomic_write_bytes(path, png_bytes(fig))
 
 
 def plot_r2_vs_d(table: pd.DataFrame, path: Path) -> None:
     """Mean ± sd over seeds of ``R^2`` against ``d_embed``, one line per ``alpha``."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = figure((6, 4))
     for alpha, part in table.groupby("alpha"):
         stats = part.groupby("d_embed")["r2"].agg(["mean", "std"]).fillna(0.0).sort_index()
         ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", capsize=3, label=f"alpha = {alpha}")
     ax.set(xlabel="embedding dimension d", ylabel="R² of the linear ODE", title=f"{table['run_dir'].nunique()} runs")
     ax.legend()
-    _save(fig, path)
+    atomic_write_bytes(path, png_bytes(fig))

@@ -14,8 +14,9 @@ from torchmetrics.functional import pearson_corrcoef
 from tqdm import tqdm
 
 from grokscope.analysis.collect import find_run_dirs
+from grokscope.figures import figure, png_bytes
 from grokscope.metrics.circles import ranked_circles
-from grokscope.training.outputs import load_arrays
+from grokscope.training.outputs import atomic_write_bytes, load_arrays
 
 
 def circle_runs(paths, progress: bool = False) -> Iterator[tuple[Path, dict[str, np.ndarray]]]:
@@ -74,17 +75,9 @@ def pearson(table: pd.DataFrame) -> float:
 
 def plot_survival(table: pd.DataFrame, path: Path, n_bins: int = 10) -> None:
     """Survival rate vs initial signal, with the correlation in the title."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rates = survival_rate(table, n_bins)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = figure((6, 4))
     ax.plot(rates["bin_centre"], rates["rate"], marker="o")
     ax.set(xlabel="initial signal s_k", ylabel="survival rate",
            title=f"{table['run_dir'].nunique()} runs, Pearson r = {pearson(table):.2f}")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    atomic_write_bytes(path, png_bytes(fig))

@@ -1,0 +1,124 @@
+"""``grokscope-analyze``: every analysis of run dirs and sweeps, one sub-command each.
+
+    grokscope-analyze collect multirun/my_sweep                                    # runs.csv, runs_by_setting.csv
+    grokscope-analyze collect multirun/my_sweep --plot test/acc --x task.frac_train        # + lines with seed bands
+    grokscope-analyze phase-diagram multirun/pizza_width        # clock-vs-pizza phase diagrams (pizza.md §5)
+    grokscope-analyze oocl multirun/oocl_small_<date> --out docs  # the OOCL sweep's tables and plot (oocl.md §1)
+    grokscope-analyze circles survival multirun/circles_dim     # circle survival (grokscope-analyze circles --help)
+
+``grokscope-collect`` is ``grokscope-analyze collect``. A usage error ends with one line naming the argument, its
+value and what is allowed, and exit status 2. Each sub-command's ``--help`` lists its arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from grokscope.analysis import collect, phase_diagram
+from grokscope.cli.circles import add_circles
+from grokscope.cli.parsing import OneLineParser, at_least, directory, fail, output_dir
+from grokscope.config import ConfigError
+
+PROG = "grokscope-analyze"
+
+
+def add_collect(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", type=directory, help="run dirs, sweep dirs, outputs/ or multirun/")
+    parser.add_argument("--out", type=Path, default=None, help="where to write tables and plots (default: first path)")
+    parser.add_argument("--plot", metavar="METRIC", help="metric column to plot, e.g. test/acc")
+    parser.add_argument("--x", help="swept key on the x axis, e.g. task.frac_train")
+    parser.add_argument("--y", help="second swept key: draw a heatmap")
+    parser.set_defaults(func=run_collect, prog=parser.prog)
+
+
+def run_collect(args) -> None:
+    runs = collect.collect(args.paths, strict=True)
+    out = output_dir(args.out, args.paths[0])
+    if args.plot or args.x or args.y:
+        collect.check_plot(runs, args.plot, args.x, args.y)
+    written = collect.write_tables(runs, out)
+    counts = runs["status"].value_counts().to_dict()
+    print(f"{len(runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}) -> {', '.join(map(str, written))}")
+    if args.plot:
+        path = collect.plot_path(out, args.plot, args.x, args.y)
+        collect.plot(runs, args.plot, args.x, args.y, path)
+        print(f"plot -> {path}")
+
+
+def add_phase_diagram(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", type=directory, help="sweep dirs (or run dirs) of an attention-rate sweep")
+    parser.add_argument("--out", type=Path, default=None, help="where to write the PNGs (default: first path)")
+    parser.add_argument("--di", choices=tuple(phase_diagram.DI), default="correct",
+                        help="distance irrelevance: the paper's (correct) or the original CSVs' (max_wrong)")
+    parser.add_argument("--min-circularity", type=at_least(0.0, float), default=0.995,
+                        help="keep the runs at least this circular (default: 0.995, as the paper)")
+    parser.set_defaults(func=run_phase_diagram, prog=parser.prog)
+
+
+def run_phase_diagram(args) -> None:
+    runs = collect.collect(args.paths, strict=True)
+    out = output_dir(args.out, args.paths[0])
+    paths = phase_diagram.phase_diagrams(runs, out, phase_diagram.DI[args.di], args.min_circularity)
+    print("\n".join(f"plot -> {p}" for p in paths))
+
+
+def add_oocl(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sweep_dir", type=directory, help="the sweep dir of OOCL runs (scripts/sweep_oocl.sh)")
+    parser.add_argument("--out", type=Path, default=None, help="where to write tables and plot (default: sweep_dir)")
+    parser.set_defaults(func=run_oocl, prog=parser.prog)
+
+
+def run_oocl(args) -> None:
+    from grokscope.analysis import oocl  # loads Lightning (for the grokking threshold): only when asked for
+
+    print(oocl.write_report(args.sweep_dir, output_dir(args.out, args.sweep_dir)), end="")
+
+
+#: ``name -> (what it does, how its arguments are added)``: the sub-commands besides ``circles``.
+COMMANDS = {
+    "collect": ("one table of the runs (runs.csv), mean/std/n per setting over seeds (runs_by_setting.csv), "
+                "and with --plot a metric against swept keys", add_collect),
+    "phase-diagram": ("clock-vs-pizza phase diagrams of an attention-rate sweep (Zhong et al. 2023)",
+                      add_phase_diagram),
+    "oocl": ("tables (CSV, markdown) and plot of an out-of-context-learning sweep", add_oocl),
+}
+
+
+def parser() -> OneLineParser:
+    """The ``grokscope-analyze`` parser: one sub-command per analysis, ``circles`` with sub-commands of its own."""
+    main_parser = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = main_parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (what, add) in COMMANDS.items():
+        add(commands.add_parser(name, help=what, description=what))
+    add_circles(commands)
+    return main_parser
+
+
+def run(parser_: argparse.ArgumentParser, argv: list[str] | None) -> None:
+    """Parse ``argv`` and run the chosen command; a usage error or :class:`ConfigError` ends in one line naming the
+    argument and the (sub-)command."""
+    args, unknown = parser_.parse_known_args(argv)
+    if unknown:
+        fail(args.prog, f"unrecognized arguments: {' '.join(unknown)}")
+    try:
+        args.func(args)
+    except ConfigError as err:
+        fail(args.prog, err)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry ``grokscope-analyze``."""
+    run(parser(), argv)
+
+
+def collect_main(argv: list[str] | None = None) -> None:
+    """Console entry ``grokscope-collect``: ``grokscope-analyze collect`` under its own name."""
+    what, add = COMMANDS["collect"]
+    collect_parser = OneLineParser(prog="grokscope-collect", description=what)
+    add(collect_parser)
+    run(collect_parser, argv)
+
+
+if __name__ == "__main__":
+    main()
