@@ -18,7 +18,8 @@ from grokscope.metrics.circles import circle_mask, circle_threshold, frequency_c
 from grokscope.metrics.evaluation import evaluate
 from grokscope.metrics.fourier import fourier_signal
 from grokscope.run import build
-from tests.conftest import make_config, train
+from tests.helpers.config import make_config
+from tests.helpers.runs import train
 
 P = 23
 
@@ -48,7 +49,7 @@ def test_survivors_report_initial_signal_and_rank():
 
 
 def test_circle_metric_keys():
-    config = validate(make_config(f"task.p={P}", "model.d_embed=16", "metrics=none", "metrics.circles=true"))
+    config = validate(make_config("experiment=tiny_modular", "metrics=none", "metrics.circles=true"))
     task, model = build(config)
     (metric,) = build_metrics(config.metrics, task, model)
     out = metric(model, task, evaluate(model, task, torch.float64))
@@ -65,7 +66,7 @@ def test_circle_survival_experiment_composes_to_the_reference_setup():
 
 
 def test_dense_epochs_log_every_early_epoch(tmp_path):
-    train(tmp_path, f"task.p={P}", "model.d_embed=16", "model.hidden=[32]", "metrics.progress=false",
+    train(tmp_path, "experiment=tiny_modular", "metrics.progress=false",
           "metrics.circles=true", "metrics.dense_epochs=3", "max_epochs=6", "plots=true")
     with np.load(tmp_path / "arrays" / "circles.npz") as data:
         assert list(data["epochs"]) == [0, 1, 2, 3, 6]
@@ -76,7 +77,7 @@ def test_dense_epochs_log_every_early_epoch(tmp_path):
 def test_summary_names_the_surviving_initial_frequencies(tmp_path):
     """Frequencies 2 and 4 built in at init (s_k = 80, the others tiny) are the circles at the end, and the
     summary reports them with their initial signal and rank."""
-    summary = train(tmp_path, f"task.p={P}", "model.d_embed=16", "model.hidden=[32]", "metrics.progress=false",
+    summary = train(tmp_path, "experiment=tiny_modular", "metrics.progress=false",
                     "metrics.circles=true", "intervention=construct", "intervention.construct.freqs=[2,4]",
                     "intervention.construct.amplitudes=[80,60]", "max_epochs=5")
     found = summary["circle_survivors"]

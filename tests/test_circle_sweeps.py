@@ -26,7 +26,7 @@ from grokscope.analysis.circle_sweeps import (
 from grokscope.config import validate
 from grokscope.interventions.tables import signal, tables
 from grokscope.run import build
-from tests.conftest import make_config
+from tests.helpers.config import make_config
 
 REPO = Path(__file__).resolve().parents[1]
 P, K = 59, 29

@@ -6,9 +6,10 @@ import sys
 
 import pytest
 
-from grokscope.config import validate
 from grokscope.cli.train import main
-from tests.conftest import assert_config_error, cli, make_config
+from grokscope.config import validate
+from tests.helpers.cli import cli
+from tests.helpers.config import assert_config_error, make_config
 
 BAD = [
     (["task.frac_train=1.5"], "task.frac_train"),

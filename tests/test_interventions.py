@@ -13,10 +13,12 @@ from grokscope.config import ConfigError, validate
 from grokscope.interventions.construct import constructed_embedding
 from grokscope.metrics.fourier import fourier_signal
 from grokscope.run import build
-from tests.conftest import assert_config_error, cli, final_checkpoint, make_config, train
+from tests.helpers.cli import cli
+from tests.helpers.config import assert_config_error, make_config
+from tests.helpers.runs import final_checkpoint, train
 
 P = 23  # K = 11 frequencies
-SMALL = (f"task.p={P}", "model.d_embed=16", "model.hidden=[32]", "metrics=none")
+SMALL = ("experiment=tiny_modular", "metrics=none")
 
 
 def built(*overrides: str):

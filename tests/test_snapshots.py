@@ -14,11 +14,11 @@ from grokscope.analysis.circle_plots import plot_circle_pca, plot_circle_planes
 from grokscope.analysis.collab_cli import load_run, main, snapshots
 from grokscope.analysis.loss_collaboration import restricted_scores
 from grokscope.metrics.evaluation import evaluate, split_scores
-from tests.conftest import assert_config_error, final_checkpoint, train
+from tests.helpers.config import assert_config_error
+from tests.helpers.runs import final_checkpoint, train
 
-TINY = ("experiment=circle_survival", "task.p=11", "model.d_embed=8", "model.hidden=[16]", "metrics.dense_epochs=0",
-        "snapshot_every_n_epochs=10", "intervention=construct", "intervention.construct.freqs=[2,4]",
-        "intervention.construct.amplitudes=[40.0,30.0]")
+TINY = ("experiment=tiny_circle_survival", "metrics.dense_epochs=0", "intervention=construct",
+        "intervention.construct.freqs=[2,4]", "intervention.construct.amplitudes=[40.0,30.0]")
 K = 5
 
 

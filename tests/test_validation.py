@@ -9,7 +9,7 @@ import pytest
 from grokscope.cli.checks import check_launch
 from grokscope.config import ConfigError, validate
 from grokscope.metrics import fit
-from tests.conftest import assert_config_error, make_config
+from tests.helpers.config import assert_config_error, make_config
 
 GIB = 2**30
 
