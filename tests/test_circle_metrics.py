@@ -88,8 +88,9 @@ def test_summary_names_the_surviving_initial_frequencies(tmp_path):
 def test_sweep_recipe_circles_vs_dimension(tmp_path):
     """scripts/sweep_circles.sh end to end on 2 tiny jobs: runs, table and plot of circles/n_circles vs d."""
     script = Path(__file__).resolve().parents[1] / "scripts" / "sweep_circles.sh"
-    result = subprocess.run([str(script), "dim", "max_epochs=10", "seed=0", "model.d_embed=8,16",
-                             "metrics.dense_epochs=0"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    args = [str(script), "dim", "max_epochs=10", "seed=0", "model.d_embed=8,16", "task.p=23", "model.hidden=[16]",
+            "metrics.dense_epochs=0", "plots=false"]
+    result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "SWEEP_DIR": str(tmp_path / "sweep")})
     assert result.returncode == 0, result.stderr
     runs = pd.read_csv(tmp_path / "sweep" / "runs.csv")
