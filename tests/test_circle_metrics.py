@@ -18,7 +18,8 @@ from grokscope.metrics.circles import circle_mask, circle_threshold, frequency_c
 from grokscope.metrics.evaluation import evaluate
 from grokscope.run import build
 from grokscope.run.config import validate
-from tests.conftest import make_config, train
+from tests.helpers.config import make_config
+from tests.helpers.runs import train
 
 P = 23
 
@@ -48,7 +49,7 @@ def test_survivors_report_initial_signal_and_rank():
 
 
 def test_circle_metric_keys():
-    config = validate(make_config(f"task.p={P}", "model.d_embed=16", "metrics=none", "metrics.circles.enabled=true"))
+    config = validate(make_config("experiment=tiny_modular", "metrics=none", "metrics.circles.enabled=true"))
     task, model = build(config)
     (circles,) = build_metrics(config.metrics, task, model)
     out = circles.metric(model, task, evaluate(model, task, torch.float64))
@@ -65,7 +66,7 @@ def test_circle_survival_experiment_composes_to_the_reference_setup():
 
 
 def test_dense_epochs_log_every_early_epoch(tmp_path):
-    train(tmp_path, f"task.p={P}", "model.d_embed=16", "model.hidden=[32]", "metrics.progress.enabled=false",
+    train(tmp_path, "experiment=tiny_modular", "metrics.progress.enabled=false",
           "metrics.circles.enabled=true", "metrics.dense_epochs=3", "max_epochs=6", "plots=true")
     with np.load(tmp_path / "arrays" / "circles.npz") as data:
         assert list(data["epochs"]) == [0, 1, 2, 3, 6]
@@ -76,7 +77,7 @@ def test_dense_epochs_log_every_early_epoch(tmp_path):
 def test_summary_names_the_surviving_initial_frequencies(tmp_path):
     """Frequencies 2 and 4 built in at init (s_k = 80, the others tiny) are the circles at the end, and the
     summary reports them with their initial signal and rank."""
-    summary = train(tmp_path, f"task.p={P}", "model.d_embed=16", "model.hidden=[32]", "metrics.progress.enabled=false",
+    summary = train(tmp_path, "experiment=tiny_modular", "metrics.progress.enabled=false",
                     "metrics.circles.enabled=true", "intervention=construct", "intervention.construct.freqs=[2,4]",
                     "intervention.construct.amplitudes=[80,60]", "max_epochs=5")
     found = summary["circle_survivors"]
@@ -87,8 +88,9 @@ def test_summary_names_the_surviving_initial_frequencies(tmp_path):
 def test_sweep_recipe_circles_vs_dimension(tmp_path):
     """scripts/sweep_circles.sh end to end on 2 tiny jobs: runs, table and plot of circles/n_circles vs d."""
     script = Path(__file__).resolve().parents[1] / "scripts" / "sweep_circles.sh"
-    result = subprocess.run([str(script), "dim", "max_epochs=10", "seed=0", "model.d_embed=8,16",
-                             "metrics.dense_epochs=0"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    args = [str(script), "dim", "max_epochs=10", "seed=0", "model.d_embed=8,16", "task.p=23", "model.hidden=[16]",
+            "metrics.dense_epochs=0", "plots=false"]
+    result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "SWEEP_DIR": str(tmp_path / "sweep")})
     assert result.returncode == 0, result.stderr
     runs = pd.read_csv(tmp_path / "sweep" / "runs.csv")

@@ -26,7 +26,7 @@ from grokscope.cli.analyze import main
 from grokscope.groups.spectral import fourier_signal
 from grokscope.run import build
 from grokscope.run.config import validate
-from tests.conftest import make_config
+from tests.helpers.config import make_config
 
 REPO = Path(__file__).resolve().parents[1]
 P, K = 59, 29

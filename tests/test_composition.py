@@ -10,7 +10,8 @@ from grokscope.groups import cyclic, dihedral, product, symmetric
 from grokscope.groups.families import permutations_of
 from grokscope.run import build
 from grokscope.run.config import validate
-from tests.conftest import assert_config_error, cli, make_config
+from tests.helpers.cli import cli
+from tests.helpers.config import assert_config_error, make_config
 
 
 def built(*overrides: str):

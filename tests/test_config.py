@@ -8,7 +8,8 @@ import pytest
 
 from grokscope.cli.train import main
 from grokscope.run.config import validate
-from tests.conftest import assert_config_error, cli, make_config
+from tests.helpers.cli import cli
+from tests.helpers.config import assert_config_error, make_config
 
 BAD = [
     (["task.frac_train=1.5"], "task.frac_train"),

@@ -17,14 +17,12 @@ from grokscope.run.config import validate
 from grokscope.run.members import member_specs
 from grokscope.run.wandb_offline import read_offline_run
 from grokscope.training.outputs import load_arrays
-from tests.conftest import final_checkpoint, interrupted_after_checkpoint, make_config, train
+from tests.helpers.config import make_config
+from tests.helpers.runs import final_checkpoint, interrupted_after_checkpoint, train
 
 MLP = ("task.p=23", "max_epochs=200", "metrics.every_n_epochs=100", "log_every_n_epochs=50")
-# No attention biases: the gradient of b_K is zero up to rounding, which Adam amplifies into noise.
-TRANSFORMER = ("task.p=13", "model=transformer", "model.d_model=16", "model.n_heads=2", "model.d_head=8",
-               "model.d_mlp=32", "model.attn_bias=false", "task.equals_token=true", "max_epochs=120",
-               "metrics.every_n_epochs=60", "log_every_n_epochs=30", "optimizer.grad_clip=0.5",
-               "optimizer.warmup_steps=10")
+TRANSFORMER = ("experiment=tiny_transformer", "max_epochs=120", "metrics.every_n_epochs=60", "log_every_n_epochs=30",
+               "optimizer.grad_clip=0.5", "optimizer.warmup_steps=10")
 
 
 def assert_same_run(member_dir: Path, single_dir: Path) -> None:
@@ -106,8 +104,7 @@ def test_unsupported_ensemble_runs_fail_with_one_line(tmp_path, overrides, key):
     assert str(err.value).startswith(f"{key}=") and "\n" not in str(err.value)
 
 
-SMALL = ("task.p=23", "max_epochs=40", "checkpoint_every_n_epochs=20", "log_every_n_epochs=10",
-         "metrics.every_n_epochs=20", "ensemble.size=2")
+SMALL = ("experiment=tiny_modular", "ensemble.size=2")
 
 
 def test_interrupted_ensemble_resumes_bit_identically(tmp_path, monkeypatch):

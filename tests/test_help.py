@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from grokscope.paths import CONF_DIR
-from tests.conftest import cli
+from tests.helpers.cli import cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 HELP = CONF_DIR / "hydra" / "help" / "grokscope.yaml"

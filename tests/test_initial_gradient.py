@@ -14,8 +14,8 @@ from grokscope.analysis.initial_gradient import (
     t_test,
 )
 from grokscope.cli.analyze import main as analyze
-from tests.circle_runs import fake_circle_run
-from tests.conftest import train
+from tests.helpers.circle_runs import fake_circle_run
+from tests.helpers.runs import train
 
 
 def quadratic_run(run_dir, s0, c, final, circles=None, n_dense: int = 12) -> None:
@@ -122,8 +122,7 @@ def test_cli_writes_tables_and_plots(tmp_path, capsys):
 
 
 def test_cli_ode_on_a_trained_run(tmp_path, capsys):
-    train(tmp_path, "experiment=circle_survival", "task.p=11", "model.d_embed=8", "model.hidden=[16]",
-          "max_epochs=20", "metrics.dense_epochs=20")
+    train(tmp_path, "experiment=tiny_circle_survival")
     main(["ode", str(tmp_path), "--steps", "15", "--alpha", "0"])
     assert "A: (5, 5)" in capsys.readouterr().out  # K = (11 - 1) / 2
     with np.load(tmp_path / "analysis" / "ode.npz") as fit:

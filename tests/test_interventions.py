@@ -14,10 +14,12 @@ from grokscope.groups.spectral import fourier_signal
 from grokscope.interventions.construct import constructed_embedding
 from grokscope.run import build
 from grokscope.run.config import validate
-from tests.conftest import assert_config_error, cli, final_checkpoint, make_config, train
+from tests.helpers.cli import cli
+from tests.helpers.config import assert_config_error, make_config
+from tests.helpers.runs import final_checkpoint, train
 
 P = 23  # K = 11 frequencies
-SMALL = (f"task.p={P}", "model.d_embed=16", "model.hidden=[32]", "metrics=none")
+SMALL = ("experiment=tiny_modular", "metrics=none")
 
 
 def built(*overrides: str):

@@ -11,9 +11,10 @@ from grokscope.groups.spectral import apply_filter, irrep_filter
 from grokscope.metrics.evaluation import evaluate, split_scores
 from grokscope.run import build
 from grokscope.run.config import validate
-from tests.conftest import assert_config_error, final_checkpoint, make_config, train
+from tests.helpers.config import assert_config_error, make_config
+from tests.helpers.runs import final_checkpoint, train
 
-S4 = ("task=composition", "group=symmetric", "group.n=4", "model.d_embed=16", "model.hidden=[32]", "metrics=none")
+S4 = ("experiment=tiny_composition", "metrics=none")
 IRREPS = ("intervention=ablate", "intervention.ablate.freqs=null")
 NAMES = ("trivial", "sign", "s4_2d", "standard", "standard_sign")
 
@@ -75,7 +76,7 @@ def test_strongest_keeps_the_irreps_of_largest_power():
 
 def test_irreps_of_a_cyclic_group_match_its_frequencies():
     """On ``task=modular op=add`` (group ``Z_p``) the irrep ``freq_k`` is the frequency ``k``."""
-    common = ("task.p=23", "model.d_embed=16", "model.hidden=[32]", "metrics=none", "intervention=ablate")
+    common = ("experiment=tiny_modular", "metrics=none", "intervention=ablate")
     _, by_freq = build(validate(make_config(*common, "intervention.ablate.freqs=[3]")))
     _, by_irrep = build(validate(make_config(*common, "intervention.ablate.freqs=null",
                                              "intervention.ablate.irreps=[freq_3]")))

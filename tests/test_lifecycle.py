@@ -21,10 +21,11 @@ from grokscope.run.wandb_offline import read_offline_run
 from grokscope.training import outputs
 from grokscope.training.callbacks import RunCallback
 from grokscope.training.outputs import KILL_AFTER_WRITES, load_arrays
-from tests.conftest import cli, final_checkpoint, interrupted_after_checkpoint, make_config, train
+from tests.helpers.cli import cli
+from tests.helpers.config import make_config
+from tests.helpers.runs import final_checkpoint, interrupted_after_checkpoint, train
 
-TINY = ("task.p=11", "model.d_embed=8", "model.hidden=[16]", "max_epochs=40", "checkpoint_every_n_epochs=20",
-        "log_every_n_epochs=10", "metrics.every_n_epochs=20", "logger=csv", "progress_bar=false")
+TINY = ("experiment=tiny_modular", "logger=csv", "progress_bar=false")
 ENSEMBLE = (*TINY, "metrics=none", "plots=false", "ensemble.size=3")  # the single run's test covers plots
 #: summary keys that describe the attempt, not the result
 ATTEMPT_KEYS = ("wall_time_s", "resumed_from_epoch")

@@ -8,7 +8,7 @@ from grokscope.analysis.loss_collaboration import loss_collaboration, restricted
 from grokscope.metrics.evaluation import evaluate
 from grokscope.run import build
 from grokscope.run.config import validate
-from tests.conftest import make_config
+from tests.helpers.config import make_config
 
 SMALL = ("task.p=13", "model.d_embed=8", "model.hidden=[16]", "metrics=none", "task.frac_train=0.5")
 

@@ -16,7 +16,8 @@ from grokscope.figures import figure
 from grokscope.metrics import FamilyConfig, FunctionMetric, MetricFamily, build_metrics, register_family
 from grokscope.run import build
 from grokscope.run.config import validate
-from tests.conftest import assert_config_error, make_config, train
+from tests.helpers.config import assert_config_error, make_config
+from tests.helpers.runs import train
 
 
 @dataclass

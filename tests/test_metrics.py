@@ -15,7 +15,7 @@ from grokscope.run.config import validate
 from grokscope.tasks.modular import ModularConfig, modular_task
 from grokscope.training.callbacks import MetricsRecorder
 from grokscope.training.outputs import ArrayStore
-from tests.conftest import make_config
+from tests.helpers.config import make_config
 
 
 class FixedEmbedding(GrokModel):

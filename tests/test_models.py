@@ -10,7 +10,7 @@ import torch
 from grokscope.models import hook_names, run_with_cache
 from grokscope.run import build
 from grokscope.run.config import validate
-from tests.conftest import make_config
+from tests.helpers.config import make_config
 
 
 def built(*overrides: str):

@@ -18,12 +18,12 @@ from grokscope.run import build
 from grokscope.run.compose import compose
 from grokscope.run.config import validate
 from grokscope.tasks.oocl import OoclConfig, n_train_cells, oocl_task
-from tests.conftest import assert_config_error
+from tests.helpers.config import assert_config_error
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-def make(p: int = 7, op: str = "ssq", h1: float = 0.5, h2: float = 0.5, k=(1.0, 1.0, 1.0), seed: int = 0):
+def make(p: int = 7, op: str = "x2+y2", h1: float = 0.5, h2: float = 0.5, k=(1.0, 1.0, 1.0), seed: int = 0):
     cfg = OoclConfig(name="oocl", p=p, op=op, holdout1=h1, holdout2=h2, k1=k[0], k2=k[1], k3=k[2])
     cfg.check("task")
     return oocl_task(cfg, seed)
@@ -43,9 +43,9 @@ def test_vocabulary_layout():
     assert task.token_names[2 * p :] == ("=", "true", "false", "define")
 
 
-@pytest.mark.parametrize("op, fn", [("ssq", lambda x, y, p: (x * x + y * y) % p),
-                                    ("sum", lambda x, y, p: (x + y) % p),
-                                    ("prod", lambda x, y, p: x * y % p)])
+@pytest.mark.parametrize("op, fn", [("x2+y2", lambda x, y, p: (x * x + y * y) % p),
+                                    ("add", lambda x, y, p: (x + y) % p),
+                                    ("mul", lambda x, y, p: x * y % p)])
 def test_sequences_are_the_originals(op, fn):
     """Fed tokens + label = the original's 5-token sequences, answer read at "=" (position 3)."""
     p = 5
@@ -120,10 +120,10 @@ def test_masks_are_independent():
 
 
 def test_run_name(an_80gb_device):
-    assert validate(compose(["experiment=oocl"])).task.run_name() == "oocl_ssq_997_0.6_0.6_1.0_1.0_1.0"
-    cfg = validate(compose(["task=oocl", "task.op=sum", "task.p=31", "task.holdout1=0.123", "task.k2=0",
+    assert validate(compose(["experiment=oocl"])).task.run_name() == "oocl_x2+y2_997_0.6_0.6_1.0_1.0_1.0"
+    cfg = validate(compose(["task=oocl", "task.op=add", "task.p=31", "task.holdout1=0.123", "task.k2=0",
                             "task.k3=0.5"]))
-    assert cfg.task.run_name() == "oocl_sum_31_0.12_0.12_1.0_0.0_0.5"
+    assert cfg.task.run_name() == "oocl_add_31_0.12_0.12_1.0_0.0_0.5"
 
 
 @pytest.mark.parametrize("override, key", [
@@ -164,7 +164,7 @@ def test_sweep_table_reads_completed_runs_only(tmp_path):
     """``analysis.oocl.load_runs``: completed OOCL runs; failed, unreadable and ensemble dirs are skipped."""
     from grokscope.analysis.oocl import FINAL_KEYS, load_runs
 
-    task = {"name": "oocl", "op": "ssq", "p": 7, "holdout1": 0.6, "holdout2": 0.6, "k1": 1.0, "k2": 1.0, "k3": 1.0}
+    task = {"name": "oocl", "op": "x2+y2", "p": 7, "holdout1": 0.6, "holdout2": 0.6, "k1": 1.0, "k2": 1.0, "k3": 1.0}
     done = {"status": "completed", "epochs": 10, "config": {"task": task, "seed": 3},
             "final": dict.fromkeys(FINAL_KEYS, 0.5), "grok_epochs": {"holdout1": None}}
     for name, text in (("done", json.dumps(done)), ("failed", json.dumps({"status": "failed", "config": {}})),

@@ -26,7 +26,9 @@ from grokscope.metrics.pizza import (
 from grokscope.models import GrokModel, run_with_cache
 from grokscope.run import build
 from grokscope.run.config import validate
-from tests.conftest import assert_config_error, cli, make_config, train
+from tests.helpers.cli import cli
+from tests.helpers.config import assert_config_error, make_config
+from tests.helpers.runs import train
 
 SMALL_TRANSFORMER = ("experiment=pizza_2023", "task.p=11", "model.d_model=16")
 ATTN = [f"blocks.0.attn.hook_{h}" for h in ("q", "k", "v", "pattern", "z")]

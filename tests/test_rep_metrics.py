@@ -21,8 +21,8 @@ from grokscope.run import build
 from grokscope.run.config import validate
 from grokscope.tasks.composition import CompositionConfig, composition_task
 from grokscope.tasks.modular import ModularConfig, modular_task
-from tests.conftest import make_config
-from tests.irrep_network import IrrepNetwork
+from tests.helpers.config import make_config
+from tests.helpers.irrep_network import IrrepNetwork
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -13,7 +13,8 @@ import pytest
 from grokscope.run import Job, execute
 from grokscope.run.config import validate
 from grokscope.run.wandb_offline import read_offline_run
-from tests.conftest import make_config, train
+from tests.helpers.config import make_config
+from tests.helpers.runs import train
 
 S4_IRREPS = ("trivial", "sign", "s4_2d", "standard", "standard_sign")
 

@@ -7,7 +7,7 @@ from scipy.integrate import solve_ivp
 from scipy.linalg import logm
 
 from grokscope.analysis.signal_ode import LinearODE, fit_linear_ode, ode_r2_table, plot_A, plot_r2_vs_d, plot_roll_out
-from tests.circle_runs import fake_circle_run
+from tests.helpers.circle_runs import fake_circle_run
 
 
 def known_system(seed: int = 0, k: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -14,11 +14,11 @@ from grokscope.analysis.loss_collaboration import restricted_scores, snapshots, 
 from grokscope.cli.analyze import main as analyze
 from grokscope.metrics.circles import pca_pairs, plane_points
 from grokscope.metrics.evaluation import evaluate, split_scores
-from tests.conftest import assert_config_error, final_checkpoint, train
+from tests.helpers.config import assert_config_error
+from tests.helpers.runs import final_checkpoint, train
 
-TINY = ("experiment=circle_survival", "task.p=11", "model.d_embed=8", "model.hidden=[16]", "metrics.dense_epochs=0",
-        "snapshot_every_n_epochs=10", "intervention=construct", "intervention.construct.freqs=[2,4]",
-        "intervention.construct.amplitudes=[40.0,30.0]")
+TINY = ("experiment=tiny_circle_survival", "metrics.dense_epochs=0", "intervention=construct",
+        "intervention.construct.freqs=[2,4]", "intervention.construct.amplitudes=[40.0,30.0]")
 K = 5
 
 

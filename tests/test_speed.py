@@ -12,11 +12,11 @@ import torch
 from grokscope.run import build
 from grokscope.run.config import validate
 from grokscope.training.module import GrokModule
-from tests.conftest import make_config, train
+from tests.helpers.config import make_config
+from tests.helpers.runs import train
 
 # No attention biases: the gradient of b_K is zero up to rounding, and Adam's first step turns that into +-lr.
-SMALL_TRANSFORMER = ("task.p=13", "model=transformer", "model.d_model=16", "model.n_heads=2", "model.d_head=8",
-                     "model.d_mlp=32", "task.equals_token=true", "model.attn_bias=false")
+SMALL_TRANSFORMER = ("experiment=tiny_transformer",)
 
 
 def one_step(overrides: tuple[str, ...], compile: bool, device: str = "cpu"):

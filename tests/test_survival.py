@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from grokscope.analysis.survival import pearson, plot_survival, survival_rate, survival_table
-from tests.circle_runs import fake_circle_run
+from tests.helpers.circle_runs import fake_circle_run
 
 
 def fake_run(run_dir, initial: list[float], final_circles: list[bool]) -> None:

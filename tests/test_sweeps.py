@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import cli, train
+from tests.helpers.cli import cli
+from tests.helpers.runs import train
 
-SMALL = ["task.p=31", "model.d_embed=16", "model.hidden=[32]", "logger=csv", "progress_bar=false",
-         "checkpoint_every_n_epochs=100", "log_every_n_epochs=20", "metrics.every_n_epochs=100", "plots=false"]
+SMALL = ["experiment=tiny_modular", "logger=csv", "progress_bar=false", "plots=false"]
 
 
 def test_sweep_isolates_failures(tmp_path):

@@ -1,13 +1,14 @@
-"""The modular task: labels, token layout, splits."""
+"""The modular task: labels, token layout, splits; the operation names every task shares."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from grokscope.config import ConfigError
 from grokscope.run.config import validate
 from grokscope.tasks.modular import OPS
-from tests.conftest import make_config
+from tests.helpers.config import make_config
 
 EXPECTED = {
     "add": lambda a, b, p: (a + b) % p,
@@ -48,3 +49,20 @@ def test_split_from_data_seed():
     assert not torch.equal(a.masks["train"], c.masks["train"])
     assert int(a.masks["train"].sum()) == int(0.4 * 97 * 97)
     assert not (a.masks["train"] & a.masks["test"]).any() and (a.masks["train"] | a.masks["test"]).all()
+
+
+@pytest.mark.parametrize("task_name, old, new", [("modular", "sum", "add"), ("modular", "ssq", "x2+y2"),
+                                                 ("oocl", "ssq", "x2+y2"), ("oocl", "sum", "add"),
+                                                 ("oocl", "prod", "mul")])
+def test_an_older_operation_spelling_composes_to_the_same_task(task_name, old, new):
+    old_task, new_task = (task(f"task={task_name}", f"task.op={op}", "task.p=7") for op in (old, new))
+    assert old_task.name == new_task.name == f"{task_name}_{new}_7"
+    assert torch.equal(old_task.tokens, new_task.tokens) and torch.equal(old_task.labels, new_task.labels)
+
+
+@pytest.mark.parametrize("task_name, allowed", [("modular", list(OPS)), ("oocl", ["x2+y2", "add", "mul"])])
+def test_an_unknown_operation_is_one_line_listing_the_names(task_name, allowed):
+    with pytest.raises(ConfigError) as err:
+        validate(make_config(f"task={task_name}", "task.op=pow"))
+    assert err.value.key == "task.op" and "\n" not in str(err.value)
+    assert str(err.value).startswith(f"task.op='pow': must be one of {', '.join(allowed)} (older spellings: ")

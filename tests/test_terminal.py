@@ -21,8 +21,7 @@ def test_a_default_run_is_quiet_and_makes_no_network_connection(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     run_dir, trace = tmp_path / "run", tmp_path / "connections.txt"
     proc = subprocess.run(["strace", "-f", "-e", "trace=connect", "-o", str(trace), sys.executable, "-m",
-                           "grokscope.cli.train", "task.p=23", "max_epochs=40", "plots=false",
-                           f"hydra.run.dir={run_dir}"],
+                           "grokscope.cli.train", "experiment=tiny_modular", "plots=false", f"hydra.run.dir={run_dir}"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
@@ -37,8 +36,7 @@ def test_a_default_run_is_quiet_and_makes_no_network_connection(tmp_path):
 def test_a_mistake_prints_one_line_and_leaves_no_run_dir(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "grokscope.cli.train", "task.frac_train=1.5",
-                           f"hydra.run.dir={run_dir}"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                           f"hydra.run.dir={run_dir}"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [f"grokscope-train: error: {proc.stderr.split('error: ', 1)[1].strip()}"]
     assert "task.frac_train=1.5" in proc.stderr and not run_dir.exists()

@@ -12,7 +12,9 @@ import torch
 from grokscope.run import Job, build, execute
 from grokscope.run.config import validate
 from grokscope.run.wandb_offline import read_offline_run
-from tests.conftest import cli, final_checkpoint, make_config, train
+from tests.helpers.cli import cli
+from tests.helpers.config import make_config
+from tests.helpers.runs import final_checkpoint, train
 
 
 def rows(run_dir):
@@ -47,7 +49,7 @@ def test_checkpoint_holds_full_state(short_run):
 def test_same_seed_same_metrics(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for d in (a, b):
-        train(d, "max_epochs=60")
+        train(d, "experiment=tiny_modular")
     assert (a / "metrics.csv").read_text() == (b / "metrics.csv").read_text()
 
 
@@ -78,8 +80,8 @@ def test_wandb_offline_run_has_config_and_metrics(tmp_path, monkeypatch):
 
 
 def test_multirun_writes_one_dir_per_job(tmp_path):
-    proc = cli("-m", "seed=0,1", "model.d_embed=8,16", "max_epochs=20", "logger=csv", "progress_bar=false",
-               cwd=tmp_path)
+    proc = cli("-m", "experiment=tiny_modular", "seed=0,1", "model.d_embed=8,16", "max_epochs=20", "logger=csv",
+               "progress_bar=false", "plots=false", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     summaries = sorted(tmp_path.glob("multirun/*/*/*/summary.json"))
     names = sorted(p.parent.name for p in summaries)

@@ -10,7 +10,7 @@ from grokscope.cli.checks import check_launch
 from grokscope.config import ConfigError
 from grokscope.metrics import fit
 from grokscope.run.config import validate
-from tests.conftest import assert_config_error, make_config
+from tests.helpers.config import assert_config_error, make_config
 
 GIB = 2**30
 

@@ -4,29 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
-from grokscope.config import Checked, require, require_choice
+from grokscope.config import Checked, require
 from grokscope.tasks.base import TableShape, Task, all_pairs, pair_task, require_split
-
-
-def _pow_mod(b: torch.Tensor, e: int, p: int) -> torch.Tensor:
-    out = torch.ones_like(b)
-    for _ in range(e):
-        out = out * b % p
-    return out
-
-
-#: op name -> label function of integer tensors (a, b) and p.
-OPS = {
-    "add": lambda a, b, p: (a + b) % p,
-    "sub": lambda a, b, p: (a - b) % p,
-    "mul": lambda a, b, p: (a * b) % p,
-    "div": lambda a, b, p: a * _pow_mod(b, p - 2, p) % p,  # Fermat: b^-1 = b^(p-2) mod p
-    "x2+y2": lambda a, b, p: (a * a + b * b) % p,
-    "x2+xy+y2": lambda a, b, p: (a * a + a * b + b * b) % p,
-    "x3+xy": lambda a, b, p: (a * a * a + a * b) % p,
-}
+from grokscope.tasks.operations import OPS, resolve_op
 
 
 def is_prime(n: int) -> bool:
@@ -35,7 +15,8 @@ def is_prime(n: int) -> bool:
 
 @dataclass
 class ModularConfig(Checked):
-    """``task=modular``: label ``op(a, b) mod p`` for every ordered pair (``b != 0`` for ``div``)."""
+    """``task=modular``: label ``op(a, b) mod p`` for every ordered pair (``b != 0`` for ``div``); ``op`` is a name
+    of :data:`~grokscope.tasks.operations.OPS` or an alias of one."""
 
     name: str
     p: int
@@ -46,7 +27,7 @@ class ModularConfig(Checked):
 
     def check(self, prefix: str) -> None:
         require(self.p >= 3, f"{prefix}.p", self.p, "must be an integer >= 3 (Z_2 has no non-constant frequency)")
-        require_choice(f"{prefix}.op", self.op, tuple(OPS))
+        self.op = resolve_op(f"{prefix}.op", self.op, tuple(OPS))
         if self.op == "div":
             require(is_prime(self.p), f"{prefix}.p", self.p, "must be prime for op=div")
         require(0 < self.frac_train < 1, f"{prefix}.frac_train", self.frac_train, "must be in (0, 1)")

@@ -14,15 +14,12 @@ from dataclasses import dataclass
 import torch
 from einops import rearrange, repeat
 
-from grokscope.config import Checked, require, require_choice
+from grokscope.config import Checked, require
 from grokscope.tasks.base import LossTerm, TableShape, Task
+from grokscope.tasks.operations import OPS, resolve_op
 
-#: op name -> ``z(x, y)`` mod p on integer tensors (oocl.md §2).
-OPS = {
-    "ssq": lambda x, y, p: (x * x + y * y) % p,
-    "sum": lambda x, y, p: (x + y) % p,
-    "prod": lambda x, y, p: (x * y) % p,
-}
+#: The operations ``z(x, y)`` mod p of the original (oocl.md §2: its ``ssq``, ``sum``, ``prod``, accepted as aliases).
+OOCL_OPS = ("x2+y2", "add", "mul")
 
 #: Names of the four special tokens, at ids ``2p, 2p + 1, 2p + 2, 2p + 3`` (oocl.md §2).
 SPECIALS = ("=", "true", "false", "define")
@@ -51,7 +48,7 @@ class OoclConfig(Checked):
 
     def check(self, prefix: str) -> None:
         require(self.p >= 3, f"{prefix}.p", self.p, "must be an integer >= 3")
-        require_choice(f"{prefix}.op", self.op, tuple(OPS))
+        self.op = resolve_op(f"{prefix}.op", self.op, OOCL_OPS)
         for key in ("holdout1", "holdout2"):
             h = getattr(self, key)
             require(0 <= h < 1, f"{prefix}.{key}", h, "must be in [0, 1)")

@@ -1,0 +1,44 @@
+"""Train short runs in a directory, stop them after a checkpoint, and read their newest checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grokscope.run import RunDir, execute
+from grokscope.run.checkpoints import load_checkpoint
+from tests.helpers.config import make_config
+
+
+def train(run_dir: Path, *overrides: str) -> dict:
+    """Train a short run with CSV logging only, no progress bar and no plots (``plots=true`` brings them
+    back); return its summary."""
+    cfg = make_config("logger=csv", "progress_bar=false", "plots=false", *overrides)
+    return execute(cfg, run_dir)
+
+
+class Interrupted(Exception):
+    """Raised by the runs :func:`interrupted_after_checkpoint` stops."""
+
+
+def interrupted_after_checkpoint(monkeypatch, epoch: int, *overrides: str, run_dir: Path) -> None:
+    """Train ``overrides`` in ``run_dir`` and stop it right after its checkpoint at ``epoch``."""
+    from grokscope.training.callbacks import RunCallback
+
+    checkpoint = RunCallback.checkpoint
+
+    def checkpoint_then_stop(self, module):
+        checkpoint(self, module)
+        if module.epoch == epoch:
+            raise Interrupted
+
+    with monkeypatch.context() as patch, pytest.raises(Interrupted):
+        patch.setattr(RunCallback, "checkpoint", checkpoint_then_stop)
+        train(run_dir, *overrides)
+
+
+def final_checkpoint(run_dir: Path) -> dict:
+    """The newest checkpoint of a run dir (``weights_only``): ``model``, ``optimizer``, ``epoch``, ..."""
+    rd = RunDir(run_dir)
+    return load_checkpoint(rd.checkpoint(rd.checkpoint_epochs()[0]))
