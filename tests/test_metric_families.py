@@ -13,7 +13,14 @@ import pytest
 
 from grokscope.config import ConfigError, require
 from grokscope.figures import figure
-from grokscope.metrics import FamilyConfig, FunctionMetric, MetricFamily, build_metrics, register_family, registered
+from grokscope.metrics import (
+    FunctionMetric,
+    MetricFamily,
+    MetricFamilyConfig,
+    build_metrics,
+    register_family,
+    registered,
+)
 from grokscope.paths import CONF_DIR
 from grokscope.run import build
 from grokscope.run.config import validate
@@ -22,7 +29,7 @@ from tests.helpers.runs import train
 
 
 @dataclass
-class ToyConfig(FamilyConfig):
+class ToyConfig(MetricFamilyConfig):
     """``metrics.toy``: ``scale`` times the squared norm of ``W_E``."""
 
     scale: float

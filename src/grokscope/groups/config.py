@@ -31,7 +31,7 @@ def _check_order(order: int | None, key: str, value) -> None:
 
 
 @dataclass
-class FamilyConfig(Checked):
+class GroupFamilyConfig(Checked):
     """``group=cyclic|dihedral|symmetric|alternating``: ``C_n`` (order n), ``D_n`` (order 2n), ``S_n``
     (n!) or ``A_n`` (n!/2), indexed as documented in :mod:`grokscope.groups.families`."""
 
@@ -59,7 +59,7 @@ class ProductConfig(Checked):
     to right; index ``i·|h| + j`` is ``(g_i, h_j)``."""
 
     name: str
-    factors: list[FamilyConfig]
+    factors: list[GroupFamilyConfig]
 
     def check(self, prefix: str) -> None:
         require(len(self.factors) >= 2, f"{prefix}.factors", len(self.factors), "must list at least two groups")
@@ -76,4 +76,4 @@ class ProductConfig(Checked):
 
 
 #: ``group=<name>`` -> its schema
-SCHEMAS = {**dict.fromkeys(FAMILY_SPECS, FamilyConfig), "product": ProductConfig}
+SCHEMAS = {**dict.fromkeys(FAMILY_SPECS, GroupFamilyConfig), "product": ProductConfig}

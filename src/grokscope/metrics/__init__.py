@@ -11,13 +11,13 @@ from grokscope.metrics.evaluation import Evaluation, evaluate, split_scores
 from grokscope.metrics.families import BUILTIN, build_metrics, register_family, registered
 from grokscope.metrics.family import (
     ActiveFamily,
-    FamilyConfig,
     FunctionMetric,
     Metric,
     MetricFamily,
+    MetricFamilyConfig,
     RunRecord,
 )
 
-__all__ = ["BUILTIN", "SCHEMAS", "ActiveFamily", "Evaluation", "FamilyConfig", "FunctionMetric", "Metric",
+__all__ = ["BUILTIN", "SCHEMAS", "ActiveFamily", "Evaluation", "MetricFamilyConfig", "FunctionMetric", "Metric",
            "MetricFamily", "MetricsConfig", "RunRecord", "build_metrics", "evaluate", "register_family",
            "registered", "split_scores"]

@@ -21,7 +21,7 @@ from torch.func import functional_call
 from grokscope.groups.fourier import fourier_basis, max_frequency
 from grokscope.groups.spectral import fourier_signal, frequency_power
 from grokscope.metrics.circle_figures import pca_figure, planes_figure, signals_figure
-from grokscope.metrics.family import FamilyConfig, FunctionMetric, MetricFamily, RunRecord
+from grokscope.metrics.family import FunctionMetric, MetricFamily, MetricFamilyConfig, RunRecord
 from grokscope.metrics.fourier import needs_residues
 
 #: singular values below this fraction of the largest are numerical noise: their directions are arbitrary
@@ -251,5 +251,5 @@ def _summary(record: RunRecord) -> dict:
 
 
 #: ``metrics.circles`` (Ding et al. 2024): ``enabled`` only.
-FAMILY = MetricFamily("circles", FamilyConfig, build=lambda cfg, task, model: FunctionMetric(circle_survival),
+FAMILY = MetricFamily("circles", MetricFamilyConfig, build=lambda cfg, task, model: FunctionMetric(circle_survival),
                       applies=needs_residues, plots=_plots, summary=_summary)

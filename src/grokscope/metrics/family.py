@@ -46,7 +46,7 @@ class FunctionMetric:
 
 
 @dataclass
-class FamilyConfig(Checked):
+class MetricFamilyConfig(Checked):
     """``metrics.<family>.enabled``: ``auto`` (runs where it applies, when ``metrics.auto`` is true and the
     family's auto rule agrees), ``true`` (asked for: where it does not apply, the run says so in one line) or
     ``false``. Families add their settings as further fields."""
@@ -98,7 +98,7 @@ def no_summary(record: RunRecord) -> dict:
 
 @dataclass(frozen=True)
 class MetricFamily:
-    """One family: ``name`` (its config key and namespace), ``schema`` (a :class:`FamilyConfig`), ``build(cfg,
+    """One family: ``name`` (its config key and namespace), ``schema`` (a :class:`MetricFamilyConfig`), ``build(cfg,
     task, model)`` (its :class:`Metric`), ``applies(task, model)`` (None, or why it cannot run), ``auto(task,
     model)`` (whether ``enabled=auto`` runs it where it applies), ``plots(record)`` (``(name, figure)`` pairs,
     written as ``plots/<name>.png``) and ``summary(record)`` (fields added to ``summary.json``)."""

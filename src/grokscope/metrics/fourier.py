@@ -11,7 +11,7 @@ from grokscope.config import require
 from grokscope.figures import figure
 from grokscope.groups.fourier import max_frequency
 from grokscope.groups.spectral import frequency_power
-from grokscope.metrics.family import FamilyConfig, FunctionMetric, MetricFamily, RunRecord
+from grokscope.metrics.family import FunctionMetric, MetricFamily, MetricFamilyConfig, RunRecord
 from grokscope.tasks.base import Task
 
 
@@ -31,7 +31,7 @@ def embedding_spectrum(model, task: Task, top_k: int) -> dict[str, float | np.nd
 
 
 @dataclass
-class FourierConfig(FamilyConfig):
+class FourierConfig(MetricFamilyConfig):
     """``metrics.fourier``: the ``top_k`` frequencies of most power, logged as ``fourier/top{j}_freq|frac``."""
 
     top_k: int

@@ -16,11 +16,11 @@ import torch
 from grokscope.config import require, require_choice
 from grokscope.metrics.circles import circle_template_fve, circularity, principal_components
 from grokscope.metrics.evaluation import Evaluation
-from grokscope.metrics.family import FamilyConfig, MetricFamily
+from grokscope.metrics.family import MetricFamily, MetricFamilyConfig
 
 
 @dataclass
-class PizzaConfig(FamilyConfig):
+class PizzaConfig(MetricFamilyConfig):
     """``metrics.pizza``: gradient symmetricity on ``gs_samples`` (row, class) pairs drawn with
     ``gs_seed``, fed as the task's own tokens (``gs_tokens: task``) or literally ``[a, b]`` as the original
     (``raw``: wrong rows for ``b`` with ``separate_operand_vocab``, "=" dropped; matches its CSVs); circularity

@@ -21,7 +21,7 @@ from grokscope.metrics.class_sums import class_sums
 from grokscope.metrics.cross_entropy import shifted_losses, table_loss
 from grokscope.metrics.curves import restricted_losses_figure
 from grokscope.metrics.evaluation import Evaluation
-from grokscope.metrics.family import FamilyConfig, MetricFamily, RunRecord
+from grokscope.metrics.family import MetricFamily, MetricFamilyConfig, RunRecord
 
 
 def frequency_fractions(hidden: torch.Tensor, operands: torch.Tensor, p: int) -> torch.Tensor:
@@ -141,7 +141,7 @@ class ProgressMetric:
 
 
 @dataclass
-class ProgressConfig(FamilyConfig):
+class ProgressConfig(MetricFamilyConfig):
     """``metrics.progress``: key frequencies fixed to ``key_freqs`` or found from the neurons;
     ``exclude_top_freq`` never assigns ``(p-1)/2`` to a neuron, as the original code (:class:`ProgressMetric`)."""
 

@@ -20,7 +20,7 @@ from grokscope.metrics.class_sums import class_sums, row_chunks
 from grokscope.metrics.cross_entropy import shifted_losses, table_loss
 from grokscope.metrics.curves import restricted_losses_figure
 from grokscope.metrics.evaluation import Evaluation
-from grokscope.metrics.family import FamilyConfig, MetricFamily, RunRecord
+from grokscope.metrics.family import MetricFamily, MetricFamilyConfig, RunRecord
 
 
 def logit_similarity(logits: torch.Tensor, labels: torch.Tensor, basis: GroupBasis) -> tuple[torch.Tensor, ...]:
@@ -200,7 +200,7 @@ def _flatten(per_irrep: dict, totals: dict, names: tuple[str, ...], key: torch.T
 
 
 @dataclass
-class RepConfig(FamilyConfig):
+class RepConfig(MetricFamilyConfig):
     """``metrics.rep`` (Chughtai et al. 2023): key irreps above ``key_irrep_threshold`` or fixed to ``key_irreps``
     (:class:`RepTheoryMetric`). ``enabled: auto`` runs it on tasks whose operands are not residues mod ``p``:
     for those the progress measures (``progress/``) are its cyclic case."""

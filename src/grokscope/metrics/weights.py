@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from grokscope.metrics.family import FamilyConfig, FunctionMetric, MetricFamily
+from grokscope.metrics.family import FunctionMetric, MetricFamily, MetricFamilyConfig
 
 
 def weight_norms(model: torch.nn.Module) -> dict[str, float]:
@@ -18,9 +18,9 @@ def weight_norms(model: torch.nn.Module) -> dict[str, float]:
     return out
 
 
-def _build(cfg: FamilyConfig, task, model) -> FunctionMetric:
+def _build(cfg: MetricFamilyConfig, task, model) -> FunctionMetric:
     return FunctionMetric(lambda model, task: weight_norms(model))
 
 
 #: ``metrics.weights``: ``enabled`` only.
-FAMILY = MetricFamily("weights", FamilyConfig, build=_build)
+FAMILY = MetricFamily("weights", MetricFamilyConfig, build=_build)
