@@ -92,7 +92,8 @@ def test_importing_and_plotting_keep_the_users_matplotlib_backend(tmp_path):
     code = "\n".join([
         "import matplotlib",
         "matplotlib.use('svg')",
-        *(f"import {name}" for name in [*modules, "grokscope.cli.analyze"]),
+        *(f"import {name}" for name in [*modules, "grokscope.cli.analyze", "grokscope.run.lifecycle",
+                                          "grokscope.run.finalise", "grokscope.metrics.families"]),
         "import pandas as pd",
         "from pathlib import Path",
         "from grokscope.analysis.survival import plot_survival",

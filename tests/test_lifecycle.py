@@ -25,7 +25,9 @@ from tests.helpers.cli import cli
 from tests.helpers.config import make_config
 from tests.helpers.runs import final_checkpoint, interrupted_after_checkpoint, train
 
-TINY = ("experiment=tiny_modular", "logger=csv", "progress_bar=false")
+#: tiny_modular made smaller still: every test here replays a run many times
+TINY = ("experiment=tiny_modular", "task.p=11", "model.d_embed=8", "model.hidden=[16]",
+        "metrics.progress.enabled=false", "logger=csv", "progress_bar=false")
 ENSEMBLE = (*TINY, "metrics=none", "plots=false", "ensemble.size=3")  # the single run's test covers plots
 #: summary keys that describe the attempt, not the result
 ATTEMPT_KEYS = ("wall_time_s", "resumed_from_epoch")
