@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from grokscope.cli.analyze import collect_main, main
+from grokscope.run.fingerprint import setting_id
 
 
 def make_run(run_dir: Path, summary: str | None = None, config: str = "seed: 0\ntask:\n  p: 23\n") -> Path:
@@ -81,3 +82,11 @@ def test_phase_diagram_names_the_missing_columns(tmp_path, capsys):
     make_run(tmp_path / "run", completed(0))
     err = refusal(phase_diagram_main, [str(tmp_path)], capsys)
     assert "columns=" in err and "model.attention_rate" in err and not list(tmp_path.glob("*.png"))
+
+
+def test_setting_id_ignores_seeds_and_housekeeping_only():
+    base = {"seed": 0, "seeds": {"data": 0, "model": 0}, "max_epochs": 100, "device": "auto",
+            "task": {"name": "modular", "p": 23}, "optimizer": {"lr": 1e-3}, "logger": {"name": "csv"}}
+    same = {**base, "seed": 7, "seeds": {"data": 7, "model": 3}, "max_epochs": 500, "logger": {"name": "default"}}
+    other = {**base, "optimizer": {"lr": 3e-3}}
+    assert setting_id(same) == setting_id(base) != setting_id(other)

@@ -13,16 +13,12 @@ import pandas as pd
 from grokscope.config import ConfigError, require
 from grokscope.figures import figure, png_bytes
 from grokscope.run.fingerprint import flatten as flat_keys
+from grokscope.run.fingerprint import is_seed_key
 from grokscope.run.rundir import RunDir
 from grokscope.training.outputs import atomic_write_bytes
 
 #: How the notes of :func:`collect` on stderr begin.
 NAME = "collect"
-
-
-def is_seed_key(key: str) -> bool:
-    """``seed`` and every ``seeds.*`` key: what a setting is averaged over."""
-    return key == "seed" or key.startswith("seeds.")
 
 
 def find_run_dirs(paths, quiet: bool = False) -> list[Path]:

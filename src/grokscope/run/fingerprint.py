@@ -10,6 +10,9 @@ weights under a new label and is refused.
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 #: top-level keys (or groups) a run dir may be resumed with different values of.
 RUN_LENGTH_KEYS = ("max_epochs", "checkpoint_every_n_epochs", "steps_per_call", "device", "progress_bar",
                    "plots", "resume", "name", "logger")
@@ -34,3 +37,21 @@ def differing_keys(recorded: dict, wanted: dict) -> list[str]:
     return sorted(k for k in a.keys() | b.keys()
                   if a.get(k, "<absent>") != b.get(k, "<absent>") and k not in RUN_LENGTH_KEYS
                   and not k.startswith(free))
+
+
+#: top-level keys (or groups) that do not change what a run learns, besides the seeds: the runs of one setting
+#: may differ in them (``ensemble``: members of a stack are runs of their own settings).
+SETTING_FREE_KEYS = (*RUN_LENGTH_KEYS, "ensemble")
+
+
+def is_seed_key(key: str) -> bool:
+    """``seed`` and every ``seeds.*`` key: what a setting is averaged over."""
+    return key == "seed" or key.startswith("seeds.")
+
+
+def setting_id(resolved: dict) -> str:
+    """A short hash of the resolved config without its seeds and :data:`SETTING_FREE_KEYS`: the seeds of one
+    setting share it (a dashboard groups them into bands; ``grokscope-collect`` averages over them)."""
+    kept = {key: value for key, value in flatten(resolved).items()
+            if not is_seed_key(key) and key.split(".")[0] not in SETTING_FREE_KEYS}
+    return hashlib.sha1(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]
