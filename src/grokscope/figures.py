@@ -9,10 +9,15 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 DPI = 110
+#: heatmap images are scaled up by whole pixels to at least this many on their smaller side, unless their
+#: larger side would pass :data:`HEATMAP_MAX_PIXELS`
+HEATMAP_MIN_PIXELS, HEATMAP_MAX_PIXELS = 240, 1024
 
 
 def figure(figsize: tuple[float, float], nrows: int = 1, ncols: int = 1, **subplot_kw):
@@ -23,9 +28,25 @@ def figure(figsize: tuple[float, float], nrows: int = 1, ncols: int = 1, **subpl
     return fig, fig.subplots(nrows, ncols, **subplot_kw)
 
 
-def png_bytes(fig: Figure) -> bytes:
+def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
     """``fig`` laid out tightly and rendered as PNG."""
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, dpi=DPI, format="png")
+    fig.savefig(buf, dpi=dpi, format="png")
     return buf.getvalue()
+
+
+def heatmap_rgb(values: np.ndarray, cmap: str = "viridis") -> np.ndarray:
+    """``values [H, W]`` as an RGB image ``[H * s, W * s, 3]`` (uint8) through the colour map ``cmap``, scaled
+    from its own min to max (NaN as the min) and up by a whole factor ``s`` (to at least
+    :data:`HEATMAP_MIN_PIXELS` on its smaller side, at most :data:`HEATMAP_MAX_PIXELS` on its larger): a
+    picture without a figure, for dashboards."""
+    import matplotlib
+
+    values = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=np.nanmin(values) if np.isfinite(values).any()
+                           else 0.0)
+    span = values.max() - values.min()
+    unit = (values - values.min()) / span if span > 0 else np.zeros_like(values)
+    rgb = (matplotlib.colormaps[cmap](unit)[..., :3] * 255).astype(np.uint8)
+    scale = max(1, min(-(-HEATMAP_MIN_PIXELS // min(values.shape)), HEATMAP_MAX_PIXELS // max(values.shape)))
+    return rgb.repeat(scale, axis=0).repeat(scale, axis=1)

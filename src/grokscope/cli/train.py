@@ -39,8 +39,9 @@ def _hydra_main(cfg: DictConfig) -> None:
 
     hc = HydraConfig.get()
     run_dir, multirun = Path(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN
-    job = Job(name="_".join(filter(None, [cfg.task.name, cfg.model.name, hc.job.override_dirname])) or None,
-              group=hc.sweep.dir if multirun else None, tags=tuple(hc.overrides.task) if multirun else (),
+    swept = hc.job.override_dirname if multirun else ""  # a sweep's job dirs name only the swept keys
+    job = Job(name="_".join(filter(None, [cfg.task.name, cfg.model.name, swept])) if swept else None,
+              group=sweep_group(hc.sweep.dir) if multirun else None, tags=tuple(hc.overrides.task),
               overrides=tuple(hc.overrides.task),
               watch_parent="joblib" in (OmegaConf.select(hc, "launcher._target_", default="") or ""),
               multirun=multirun)
@@ -60,6 +61,17 @@ def _hydra_main(cfg: DictConfig) -> None:
         if not multirun:
             raise
         print(f"job {hc.job.num} failed:\n{traceback.format_exc()}", file=sys.stderr)
+
+
+def sweep_group(sweep_dir: str) -> str:
+    """The WandB group of a sweep's jobs: the sweep dir as given when relative (``multirun/<date>/<time>``),
+    relative to the working dir when under it, else its name; never a machine's absolute path."""
+    path = Path(sweep_dir)
+    if not path.is_absolute():
+        return path.as_posix()
+    with contextlib.suppress(ValueError):
+        return path.relative_to(Path.cwd()).as_posix()
+    return path.name
 
 
 def outcome(run_dir: Path, summary: dict) -> str:

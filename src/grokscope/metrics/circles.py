@@ -18,6 +18,7 @@ import torch
 from einops import einsum, rearrange
 from torch.func import functional_call
 
+from grokscope.figures import figure
 from grokscope.groups.fourier import fourier_basis, max_frequency
 from grokscope.groups.spectral import fourier_signal, frequency_power
 from grokscope.metrics.circle_figures import pca_figure, planes_figure, signals_figure
@@ -242,6 +243,17 @@ def _plots(record: RunRecord):
     yield from geometry_figures(record.model.operand_tables(record.task)[0].detach(), record.task.modulus, circles)
 
 
+def _media(values: dict[str, np.ndarray], task):
+    """``s_k`` of operand ``a``'s table at one metric epoch, circles dark, the threshold dashed."""
+    signal, is_circle = values["circles/signal"][0], values["circles/is_circle"][0]  # [K + 1], [K]
+    k = np.arange(1, len(signal))
+    fig, ax = figure((7, 2.6))
+    ax.bar(k, signal[1:], color=np.where(is_circle, "0.2", "0.7"))
+    ax.axhline(float(circle_threshold(torch.from_numpy(signal), task.modulus)), color="C3", ls="--", lw=1)
+    ax.set(xlabel="frequency k", ylabel="signal s_k", title="circle signals of W_E (circles dark)")
+    yield "circles/signal_bars", fig
+
+
 def _summary(record: RunRecord) -> dict:
     """``circle_survivors`` of a run whose circle metrics start at epoch 0."""
     if "circles/signal" not in record.arrays or record.epochs["circles"][0] != 0:
@@ -252,4 +264,4 @@ def _summary(record: RunRecord) -> dict:
 
 #: ``metrics.circles`` (Ding et al. 2024): ``enabled`` only.
 FAMILY = MetricFamily("circles", MetricFamilyConfig, build=lambda cfg, task, model: FunctionMetric(circle_survival),
-                      applies=needs_residues, plots=_plots, summary=_summary)
+                      applies=needs_residues, plots=_plots, summary=_summary, media=_media)

@@ -96,12 +96,19 @@ def no_summary(record: RunRecord) -> dict:
     return {}
 
 
+def no_media(values: dict[str, np.ndarray], task) -> Iterable[tuple[str, Any]]:
+    return ()
+
+
 @dataclass(frozen=True)
 class MetricFamily:
     """One family: ``name`` (its config key and namespace), ``schema`` (a :class:`MetricFamilyConfig`), ``build(cfg,
     task, model)`` (its :class:`Metric`), ``applies(task, model)`` (None, or why it cannot run), ``auto(task,
     model)`` (whether ``enabled=auto`` runs it where it applies), ``plots(record)`` (``(name, figure)`` pairs,
-    written as ``plots/<name>.png``) and ``summary(record)`` (fields added to ``summary.json``)."""
+    written as ``plots/<name>.png``), ``summary(record)`` (fields added to ``summary.json``) and ``media(values,
+    task)``: from the arrays it logged at one metric epoch (``values[key]``), ``(key, picture)`` pairs for a
+    dashboard, a picture being a figure or an RGB array (:func:`~grokscope.figures.heatmap_rgb`), keys in the
+    family's namespace."""
 
     name: str
     schema: type
@@ -110,6 +117,7 @@ class MetricFamily:
     auto: Callable[[Any, Any], bool] = on_auto
     plots: Callable[[RunRecord], Iterable[tuple[str, Figure]]] = no_plots
     summary: Callable[[RunRecord], dict] = no_summary
+    media: Callable[[dict[str, np.ndarray], Any], Iterable[tuple[str, Any]]] = no_media
 
 
 @dataclass

@@ -72,8 +72,22 @@ def _plots(record: RunRecord):
         yield "fourier_W_E", spectrum_figure(record.epochs["fourier"], record.arrays["fourier/W_E_power"])
 
 
+def _media(values: dict[str, np.ndarray], task):
+    """The share of each non-constant frequency in each operand table's power at one metric epoch."""
+    power = values["fourier/W_E_power"][:, 1:]  # [n_tables, K]
+    share = power / power.sum(axis=1, keepdims=True)
+    fig, ax = figure((7, 2.6))
+    k = np.arange(1, share.shape[1] + 1)
+    for i, row in enumerate(share):
+        ax.bar(k + 0.8 * i / len(share), row, width=0.8 / len(share), label=f"table {i}")
+    ax.set(xlabel="frequency k", ylabel="share of power", title="Fourier power of W_E")
+    if len(share) > 1:
+        ax.legend(fontsize="small")
+    yield "fourier/W_E_spectrum", fig
+
+
 def _build(cfg: FourierConfig, task, model) -> FunctionMetric:
     return FunctionMetric(lambda model, task: embedding_spectrum(model, task, cfg.top_k))
 
 
-FAMILY = MetricFamily("fourier", FourierConfig, build=_build, applies=needs_residues, plots=_plots)
+FAMILY = MetricFamily("fourier", FourierConfig, build=_build, applies=needs_residues, plots=_plots, media=_media)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from grokscope.config import require, require_choice
+from grokscope.figures import heatmap_rgb
 from grokscope.metrics.circles import circle_template_fve, circularity, principal_components
 from grokscope.metrics.evaluation import Evaluation
 from grokscope.metrics.family import MetricFamily, MetricFamilyConfig
@@ -167,5 +168,11 @@ def needs_modular_addition(task, model) -> str | None:
         f"needs the whole table of (a + b) mod p for an odd p (task=modular, op=add); task {task.name} is not"
 
 
-FAMILY = MetricFamily("pizza", PizzaConfig, applies=needs_modular_addition,
+def _media(values: dict[str, np.ndarray], task):
+    """The logit maps ``M[(a + b) mod p, (a - b) mod p]`` of the correct and the largest wrong logit."""
+    yield "pizza/correct_logit_map", heatmap_rgb(values["pizza/correct_logits"])
+    yield "pizza/max_wrong_logit_map", heatmap_rgb(values["pizza/max_wrong_logits"])
+
+
+FAMILY = MetricFamily("pizza", PizzaConfig, applies=needs_modular_addition, media=_media,
                       build=lambda cfg, task, model: PizzaMetrics(cfg, task))

@@ -15,6 +15,7 @@ import torch
 from einops import einsum, rearrange
 
 from grokscope.config import require
+from grokscope.figures import heatmap_rgb
 from grokscope.groups.basis import group_basis
 from grokscope.groups.fourier import fourier_basis, max_frequency
 from grokscope.metrics.class_sums import class_sums
@@ -163,6 +164,24 @@ def _plots(record: RunRecord):
         yield "progress_losses", restricted_losses_figure(record, "progress/restricted_loss", "progress/excluded_loss")
 
 
+def _media(values: dict[str, np.ndarray], task):
+    """Neuron x frequency map: each neuron (sorted by frequency) lit at the frequency it is assigned."""
+    neuron_freq = values["progress/neuron_freq"]  # [d_hidden], 0: none
+    n_freqs = max_frequency(task.modulus)
+    order = np.argsort(neuron_freq, kind="stable")
+    assigned = np.zeros((n_freqs + 1, len(neuron_freq)))  # row 0: no frequency
+    assigned[neuron_freq[order], np.arange(len(order))] = 1.0
+    yield "progress/neuron_frequency_map", heatmap_rgb(assigned, cmap="Greys")
+
+
+def _summary(record: RunRecord) -> dict:
+    """``key_freqs``: the key frequencies at the last metric epoch."""
+    if "progress/key_freqs" not in record.arrays:
+        return {}
+    return {"key_freqs": [int(k) + 1 for k in np.flatnonzero(record.arrays["progress/key_freqs"][-1])]}
+
+
 FAMILY = MetricFamily(
-    "progress", ProgressConfig, applies=needs_residue_table_and_hidden_layer, plots=_plots,
+    "progress", ProgressConfig, applies=needs_residue_table_and_hidden_layer, plots=_plots, summary=_summary,
+    media=_media,
     build=lambda cfg, task, model: ProgressMetric(model, task, cfg.exclude_top_freq, cfg.key_freqs))

@@ -247,6 +247,26 @@ def _plots(record: RunRecord):
                                                      "rep/total_hidden_excluded_loss")
 
 
+def _media(values: dict[str, np.ndarray], task):
+    """The logit similarity of every irrep at one metric epoch, key irreps dark."""
+    similarity, key = values["rep/logit_similarity"], values["rep/key_irreps"]
+    names = group_basis(task.group).names
+    fig, ax = figure((max(4.0, 0.35 * len(names)), 2.8))
+    ax.bar(range(len(names)), similarity, color=["0.2" if k else "0.7" for k in key])
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize="x-small")
+    ax.set(ylabel="logit similarity", title="Logit similarity per irrep (key irreps dark)")
+    yield "rep/logit_similarity_bars", fig
+
+
+def _summary(record: RunRecord) -> dict:
+    """``key_irreps``: the names of the key irreps at the last metric epoch."""
+    if "rep/key_irreps" not in record.arrays:
+        return {}
+    names = group_basis(record.task.group).names
+    return {"key_irreps": [names[i] for i in np.flatnonzero(record.arrays["rep/key_irreps"][-1])]}
+
+
 FAMILY = MetricFamily(
     "rep", RepConfig, applies=needs_group_table, auto=lambda task, model: task.modulus is None, plots=_plots,
+    summary=_summary, media=_media,
     build=lambda cfg, task, model: RepTheoryMetric(model, task, cfg.key_irrep_threshold, cfg.key_irreps))

@@ -30,7 +30,8 @@ def finalise(run_dir: RunDir, recorder: MetricsRecorder, sinks, families: list[A
     if draw:
         for name, fig in figures(record, families):
             atomic_write_bytes(run_dir.plots / f"{name}.png", png_bytes(fig))
-    summary = {**fields, "final": recorder.history[-1], "grok_epochs": recorder.grok_epochs, "config": resolved}
+    summary = {**fields, "final": recorder.history[-1], "grok_epochs": recorder.grok_epochs,
+               "min_loss": min_losses(recorder.history, task.eval_masks), "config": resolved}
     for active in families:
         summary.update(active.family.summary(record))
     write_json(run_dir.summary_path, summary)
@@ -38,6 +39,15 @@ def finalise(run_dir: RunDir, recorder: MetricsRecorder, sinks, families: list[A
         sink.finish(summary)
     run_dir.finish(summary["status"], summary["epochs"])
     return summary
+
+
+def min_losses(history: list[dict], masks) -> dict[str, dict]:
+    """Per split: the lowest logged loss and the first epoch it was logged at."""
+    out = {}
+    for mask in masks:
+        row = min(history, key=lambda row: row[f"{mask}/loss"])
+        out[mask] = {"loss": row[f"{mask}/loss"], "epoch": row["epoch"]}
+    return out
 
 
 def figures(record: RunRecord, families: list[ActiveFamily]):

@@ -173,7 +173,10 @@ def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float)
     for m in members:
         name = f"{base}_{m.spec.name}" if ensemble else base
         group = job.group or (base if ensemble else None)
-        m.sinks = build_sinks(m.recorder, m.spec.dir, m.config.logger, name, group, list(job.tags), m.resolved)
+        identity = {"name": name, "group": group, "tags": list(job.tags),
+                    "job_type": "ensemble-member" if ensemble else "train"}
+        m.sinks = build_sinks(m.recorder, m.spec.dir, m.config.logger, m.families, m.task, identity, m.resolved,
+                              config.run.max_epochs)
     outputs = [MemberOutputs(m.recorder, m.sinks, m.spec.dir.snapshots) for m in members]
     snapshots = config.run.snapshot_every_n_epochs
     callback = RunCallback(outputs, Cadence(config.run.checkpoint_every_n_epochs), checkpoints.save,

@@ -12,13 +12,23 @@ from __future__ import annotations
 import csv
 import io
 import os
+import time
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from grokscope.figures import png_bytes
+from grokscope.run.fingerprint import setting_id
 from grokscope.run.rundir import RunDir
 from grokscope.run.terminal import verbose
 from grokscope.run.wandb_offline import logged_through
+from grokscope.training.cadence import Cadence
 from grokscope.training.callbacks import MetricsRecorder
 from grokscope.training.loggers import WandbConfig
-from grokscope.training.outputs import atomic_write_bytes
+from grokscope.training.outputs import ArrayStore, atomic_write_bytes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class CsvSink:
@@ -44,50 +54,160 @@ class CsvSink:
 
 
 class WandbSink:
-    """One WandB run per run dir (id in ``wandb_id``, so attempts continue it), scalars on an ``epoch``
-    axis, the summary at the end. Offline unless ``logger.wandb.mode=online``: then nothing touches the
-    network. On resume, rows up to the last epoch an earlier attempt logged are skipped (offline: read from
-    the attempts' files; online: the run's ``epoch`` summary)."""
+    """One WandB run per run dir (id in ``wandb_id``, so attempts continue it; offline unless
+    ``logger.wandb.mode=online``: then nothing touches the network).
 
-    def __init__(self, cfg: WandbConfig, run_dir: RunDir, name: str, group: str | None, tags: list[str],
-                 config: dict):
+    - scalars against the ``epoch`` step metric, each split's loss and accuracy with min and max summaries;
+    - on at most ``max_media`` metric epochs spread over the run (:func:`media_epochs`), the pictures of each
+      metric family (``media``: spectra, neuron x frequency maps, irrep similarities, circle signals, logit maps);
+    - rows handed to WandB in bursts at most every :data:`SEND_SECONDS` (every logged epoch is a row);
+    - at the end, before the run is finished: ``plots/*.png``, the arrays as one long-format table, the summary
+      and, with ``log_checkpoints``, the final checkpoint (alias ``final``) and the first snapshot at or after
+      the test split grokked (``grokked``) as artifacts.
+
+    On resume, rows up to the last epoch an earlier attempt logged are skipped (offline: read from the attempts'
+    files; online: the run's ``epoch`` summary)."""
+
+    def __init__(self, cfg: WandbConfig, run_dir: RunDir, recorder: MetricsRecorder, families: list, task,
+                 identity: dict, config: dict, media_at: frozenset[int]):
         mode = cfg.resolved_mode()
         if mode == "offline":
             os.environ["WANDB_MODE"] = "offline"
         import wandb
 
+        self.wandb, self.cfg, self.run_dir, self.recorder = wandb, cfg, run_dir, recorder
+        self.families, self.task, self.media_at = families, task, media_at
         run_id = run_dir.wandb_id()
         run_dir.wandb.mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
-            id=run_id, resume="allow", reinit="create_new", dir=str(run_dir.path), mode=mode, name=name,
-            project=cfg.project, entity=cfg.entity, group=cfg.group or group, tags=[*cfg.tags, *tags], config=config,
+            id=run_id, resume="allow", reinit="create_new", dir=str(run_dir.path), mode=mode,
+            name=identity["name"], group=cfg.group or identity["group"], job_type=identity["job_type"],
+            tags=[*cfg.tags, *identity["tags"]], project=cfg.project, entity=cfg.entity,
+            config={**config, "setting_id": setting_id(config)},
             settings=wandb.Settings(silent=not verbose(), console="off", x_disable_stats=True,
                                     x_disable_machine_info=True, disable_git=True, save_code=False),
         )
         self.run.define_metric("epoch")
         self.run.define_metric("*", step_metric="epoch")
+        for mask in task.eval_masks:
+            for key in (f"{mask}/loss", f"{mask}/acc"):
+                self.run.define_metric(key, step_metric="epoch", summary="min,max,last")
         self.logged_through = (logged_through(run_dir.wandb, run_id) if mode == "offline"
                                else int(self.run.summary.get("epoch", -1)))
+        self.pending: list[dict] = []
+        self.sent_at = time.monotonic()
 
     def log(self, row: dict) -> None:
-        if row["epoch"] > self.logged_through:
-            self.run.log(row)
-            self.logged_through = row["epoch"]
+        epoch = row["epoch"]
+        if epoch <= self.logged_through:
+            return
+        self.pending.append({**row, **self.media(epoch)} if epoch in self.media_at else row)
+        self.logged_through = epoch
+        if time.monotonic() - self.sent_at >= SEND_SECONDS:
+            self.flush()
+
+    def media(self, epoch: int) -> dict:
+        """The families' pictures of the arrays they logged at ``epoch``, as ``wandb.Image``."""
+        arrays, out = self.recorder.arrays, {}
+        for active in self.families:
+            name = active.family.name
+            if arrays.epochs.get(name, [])[-1:] != [epoch]:
+                continue
+            values = {key: v[-1] for key, v in arrays.values.items() if key.startswith(f"{name}/")}
+            for key, picture in active.family.media(values, self.task):
+                out[f"media/{key}"] = self.image(picture)
+        return out
+
+    def image(self, picture):
+        """A ``wandb.Image`` of a figure (rendered small) or of an RGB array."""
+        if isinstance(picture, np.ndarray):
+            return self.wandb.Image(picture)
+        from PIL import Image
+
+        return self.wandb.Image(Image.open(io.BytesIO(png_bytes(picture, dpi=MEDIA_DPI))))
 
     def flush(self) -> None:
-        """WandB sends on its own schedule."""
+        """Hand the pending rows to WandB."""
+        for row in self.pending:
+            self.run.log(row)
+        self.pending.clear()
+        self.sent_at = time.monotonic()
 
     def finish(self, summary: dict | None) -> None:
-        """End this attempt's WandB run, with the run's summary when it is finished (None: stopped early)."""
+        """End this attempt's WandB run; when the run is finished (``summary``), first its plots, arrays table,
+        summary and checkpoint artifacts."""
+        self.flush()
         if summary is not None:
+            for png in sorted(self.run_dir.plots.glob("*.png")):
+                self.run.summary[f"plots/{png.stem}"] = self.wandb.Image(str(png))
+            if self.recorder.arrays.values:
+                self.run.summary["arrays"] = self.wandb.Table(dataframe=arrays_table(self.recorder.arrays))
             self.run.summary.update({k: v for k, v in summary.items() if k != "config"})
+            if self.cfg.log_checkpoints:
+                self.log_checkpoints(summary)
         self.run.finish()
 
+    def log_checkpoints(self, summary: dict) -> None:
+        """The newest checkpoint (alias ``final``) and the first snapshot at or after the test split reached
+        the grokking threshold (``grokked``), as model artifacts."""
+        final = self.run_dir.checkpoint(self.run_dir.checkpoint_epochs()[0])
+        self._artifact("checkpoint", final, ["final", f"epoch-{summary['epochs']}"])
+        grokked = summary["grok_epochs"].get("test")
+        snapshots = sorted(self.run_dir.snapshots.glob("epoch=*.pt"), key=lambda p: int(p.stem.split("=")[1]))
+        after = [p for p in snapshots if grokked is not None and int(p.stem.split("=")[1]) >= grokked]
+        if after:
+            self._artifact("snapshot", after[0], ["grokked", after[0].stem.replace("=", "-")])
 
-def build_sinks(rec: MetricsRecorder, run_dir: RunDir, cfg, name: str, group: str | None, tags: list[str],
-                config: dict) -> list:
-    """``metrics.csv``, plus WandB when ``logger.wandb.enabled``."""
+    def _artifact(self, kind: str, path, aliases: list[str]) -> None:
+        artifact = self.wandb.Artifact(f"{kind}-{self.run.id}", type="model")
+        artifact.add_file(str(path))
+        self.run.log_artifact(artifact, aliases=aliases)
+
+
+#: at most one burst of rows handed to WandB per this many seconds (WandB asks for a few calls a second at most)
+SEND_SECONDS = 1.0
+#: resolution of the figures sent as dashboard media
+MEDIA_DPI = 72
+#: rows of the arrays table at most: epochs are thinned evenly beyond it
+ARRAY_TABLE_ROWS = 100_000
+
+
+def arrays_table(arrays: ArrayStore) -> pd.DataFrame:
+    """Every logged array in long format, one row per entry: ``key``, ``epoch``, ``index`` (the entry's
+    position, as ``i`` or ``i,j``) and ``value``; at most :data:`ARRAY_TABLE_ROWS` rows (evenly thinned epochs)."""
+    import pandas as pd
+
+    size = sum(np.asarray(v[0]).size * len(v) for v in arrays.values.values())
+    stride = max(1, -(-size // ARRAY_TABLE_ROWS))
+    frames = []
+    for key, values in arrays.values.items():
+        epochs = arrays.epochs[key.split("/", 1)[0]]
+        for epoch, value in list(zip(epochs, values))[::-stride][::-1]:  # the last epoch always kept
+            value = np.asarray(value, dtype=np.float64)
+            index = [",".join(map(str, i)) for i in np.ndindex(value.shape)] if value.ndim else [""]
+            frames.append(pd.DataFrame({"key": key, "epoch": epoch, "index": index, "value": value.ravel()}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def media_epochs(cadence: Cadence, max_epochs: int, most: int) -> frozenset[int]:
+    """At most ``most`` of the metric epochs of a run of ``max_epochs`` (``cadence`` and the last epoch), evenly
+    spread over them, the first and the last included."""
+    epochs, epoch = [], 0 if cadence.due(0) else cadence.next_after(0)
+    while epoch <= max_epochs:
+        epochs.append(int(epoch))
+        epoch = cadence.next_after(epoch)
+    epochs = sorted({*epochs, max_epochs})
+    if most <= 0:
+        return frozenset()
+    return frozenset(epochs[int(i)] for i in np.linspace(0, len(epochs) - 1, min(most, len(epochs))).round())
+
+
+def build_sinks(rec: MetricsRecorder, run_dir: RunDir, cfg, families: list, task, identity: dict, config: dict,
+                max_epochs: int) -> list:
+    """``metrics.csv``, plus WandB when ``logger.wandb.enabled`` (``identity``: ``name``, ``group``, ``tags``,
+    ``job_type``)."""
     sinks: list = [CsvSink(run_dir.metrics_csv, rec)]
     if cfg.wandb.enabled:
-        sinks.append(WandbSink(cfg.wandb, run_dir, name, group, tags, config))
+        media_at = media_epochs(rec.metric_cadence, max_epochs, cfg.wandb.max_media)
+        sinks.append(WandbSink(cfg.wandb, run_dir, rec, families, task, identity, config, media_at))
     return sinks

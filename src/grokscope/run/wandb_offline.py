@@ -41,8 +41,9 @@ def _payloads(data: bytes):
 
 
 def read_offline_run(path: Path | str) -> dict:
-    """``{"config": {...}, "history": [{key: value}, ...], "summary": {...}, "id", "name", "group"}`` of an
-    offline run.
+    """``{"config": {...}, "history": [{key: value}, ...], "summary": {...}, "metrics": {name: step metric},
+    "id", "name", "group", "job_type", "tags"}`` of an offline run (``metrics``: its ``define_metric`` calls,
+    a glob name such as ``*`` included).
 
     ``path`` is a ``run-*.wandb`` file or an ``offline-run-*`` directory holding one.
     """
@@ -52,7 +53,7 @@ def read_offline_run(path: Path | str) -> dict:
     path = Path(path)
     if path.is_dir():
         path = next(path.glob("run-*.wandb"))
-    run: dict = {"config": {}, "history": [], "summary": {}}
+    run: dict = {"config": {}, "history": [], "summary": {}, "metrics": {}}
     for payload in _payloads(path.read_bytes()):
         record = pb.Record()
         try:
@@ -61,12 +62,15 @@ def read_offline_run(path: Path | str) -> dict:
             break
         kind = record.WhichOneof("record_type")
         if kind == "run":
-            run.update(id=record.run.run_id, name=record.run.display_name, group=record.run.run_group)
+            run.update(id=record.run.run_id, name=record.run.display_name, group=record.run.run_group,
+                       job_type=record.run.job_type, tags=list(record.run.tags))
         if kind in ("run", "config"):
             updates = record.run.config.update if kind == "run" else record.config.update
             values = {i.key: json.loads(i.value_json) for i in updates}
             run["config"].update({k: v["value"] if isinstance(v, dict) and "value" in v else v
                                   for k, v in values.items() if not k.startswith("_")})
+        elif kind == "metric":
+            run["metrics"][record.metric.name or record.metric.glob_name] = record.metric.step_metric
         elif kind == "history":
             run["history"].append({i.key or "/".join(i.nested_key): json.loads(i.value_json)
                                    for i in record.history.item})

@@ -5,14 +5,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from grokscope.config import Checked, require_choice
+from grokscope.config import Checked, require, require_choice
 
 WANDB_MODES = ("offline", "online", "disabled")
+#: the most metric epochs with pictures a run may send (each family sends one to two per epoch)
+MAX_MEDIA = 200
 
 
 @dataclass
 class WandbConfig(Checked):
-    """``logger.wandb``: ``mode`` null means ``$WANDB_MODE`` if set, else ``offline``."""
+    """``logger.wandb``: ``mode`` null means ``$WANDB_MODE`` if set, else ``offline``; ``max_media``: the metric
+    epochs (at most, spread over the run) whose pictures each family sends; ``log_checkpoints``: the final
+    checkpoint and the grokked snapshot as artifacts."""
 
     enabled: bool
     mode: str | None
@@ -20,10 +24,14 @@ class WandbConfig(Checked):
     entity: str | None
     group: str | None
     tags: list[str]
+    max_media: int
+    log_checkpoints: bool
 
     def check(self, prefix: str) -> None:
         if self.mode is not None:
             require_choice(f"{prefix}.mode", self.mode, WANDB_MODES)
+        require(0 <= self.max_media <= MAX_MEDIA, f"{prefix}.max_media", self.max_media,
+                f"must be in [0, {MAX_MEDIA}] (pictures per family and run)")
 
     def resolved_mode(self) -> str:
         return self.mode or os.environ.get("WANDB_MODE") or "offline"
