@@ -139,10 +139,14 @@ def test_curves_average_seeds_per_setting_on_shared_epochs(curve_sweep, capsys):
     assert "curves -> " in capsys.readouterr().out
 
 
-def test_curves_of_a_key_no_run_logged_exit_2_naming_it(curve_sweep, capsys):
+def test_curves_refuse_an_unlogged_key_or_unreadable_history_before_writing(curve_sweep, capsys):
     err = refusal(collect_main, [str(curve_sweep), "--curves", "test/loss", "test/los"], capsys)
     assert "--curves='test/los'" in err and "test/acc, test/loss" in err
     assert not list(curve_sweep.glob("*.csv")) and not list(curve_sweep.glob("*.png"))
+    history = curve_sweep / "p=31,seed=1" / "metrics.csv"
+    history.write_text('epoch,test/loss\n0,"1\n')  # a quote never closed
+    err = refusal(collect_main, [str(curve_sweep), "--curves", "test/loss"], capsys)
+    assert f"{history}=None: must be a CSV" in err and not (curve_sweep / "runs.csv").exists()
 
 
 def test_curves_from_python_take_the_collected_table_or_paths(curve_sweep):

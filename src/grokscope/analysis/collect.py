@@ -186,6 +186,8 @@ def plot(runs: pd.DataFrame, metric: str, x: str, y: str | None, path: Path) -> 
 
 #: The columns of :func:`curves` besides the setting keys, in order.
 CURVE_COLUMNS = ["setting_id", "seed", "run_dir", "epoch", "key", "value"]
+#: What :func:`curve_bands` gives per setting, key and epoch (``n``: the seeds averaged).
+BAND_STATS = ["mean", "std", "min", "max", "n"]
 
 
 def curve_setting_keys(runs: pd.DataFrame) -> list[str]:
@@ -250,7 +252,7 @@ def curve_bands(long: pd.DataFrame) -> pd.DataFrame:
     seeds_at_epoch = long.groupby([*group, "epoch"])["run_dir"].transform("nunique")
     shared = long[seeds_at_epoch == seeds]
     bands = shared.groupby([*group, "epoch"])["value"].agg(["mean", "std", "min", "max", "count"])
-    bands = bands.rename(columns={"count": "n"}).reset_index()
+    bands = bands.set_axis(BAND_STATS, axis=1).reset_index()
     names = long.drop_duplicates("setting_id")[[*labels, "setting_id"]]
     return names.merge(bands, on="setting_id")
 
@@ -273,7 +275,7 @@ def plot_curves(bands: pd.DataFrame, key: str, path: Path) -> None:
     """``key`` of :func:`curve_bands` against ``epoch + 1`` on a log axis (log values too for a positive loss):
     per setting, the mean over seeds as a line and a band from the seeds' min to their max."""
     rows = bands[bands["key"] == key]
-    labels = [c for c in bands.columns if c not in {*CURVE_COLUMNS, "mean", "std", "min", "max", "n"}]
+    labels = [c for c in bands.columns if c not in CURVE_COLUMNS + BAND_STATS]
     fig, ax = figure((8, 4.5))
     for _, setting in rows.groupby("setting_id", sort=False):
         epochs = setting["epoch"] + 1
