@@ -1,13 +1,15 @@
 """grokscope-analyze collect (alias grokscope-collect) and phase-diagram refuse bad input in one line, exit 2, before
-writing anything."""
+writing anything; collect's curves average each setting's seeds over epochs."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from grokscope.analysis.collect import collect, curves
 from grokscope.cli.analyze import collect_main, main
 from grokscope.run.fingerprint import setting_id
 
@@ -90,3 +92,64 @@ def test_setting_id_ignores_seeds_and_housekeeping_only():
     same = {**base, "seed": 7, "seeds": {"data": 7, "model": 3}, "max_epochs": 500, "logger": {"name": "default"}}
     other = {**base, "optimizer": {"lr": 3e-3}}
     assert setting_id(same) == setting_id(base) != setting_id(other)
+
+
+def run_with_history(sweep: Path, p: int, seed: int, epochs: list[int], status: str = "completed") -> Path:
+    """A run of setting ``task.p=p`` whose ``metrics.csv`` holds ``test/loss = (seed + 1) * (epoch + 1) * scale``
+    (scale 1 for p=23, 10 otherwise) at ``epochs``, and ``test/acc = seed`` at every other one of them."""
+    scale = 1 if p == 23 else 10
+    config = {"seed": seed, "max_epochs": epochs[-1] + 1, "task": {"p": p}}
+    losses = [(seed + 1) * (e + 1) * scale for e in epochs]
+    summary = {"status": status, "config": config, "final": {"test/loss": losses[-1]}}
+    run_dir = make_run(sweep / f"p={p},seed={seed}", json.dumps(summary))
+    rows = [f"{e},{loss},{seed if i % 2 == 0 else ''}" for i, (e, loss) in enumerate(zip(epochs, losses))]
+    (run_dir / "metrics.csv").write_text("\n".join(["epoch,test/loss,test/acc", *rows]) + "\n")
+    return run_dir
+
+
+@pytest.fixture
+def curve_sweep(tmp_path) -> Path:
+    """Two settings (task.p=23, 31) x two seeds; seed 1 of p=23 was extended to epoch 30, and an unfinished
+    p=23 run must be left out."""
+    sweep = tmp_path / "sweep"
+    run_with_history(sweep, 23, 0, [0, 10, 20])
+    run_with_history(sweep, 23, 1, [0, 10, 20, 30])
+    run_with_history(sweep, 31, 0, [0, 10, 20])
+    run_with_history(sweep, 31, 1, [0, 10, 20])
+    run_with_history(sweep, 23, 2, [0, 10], status="running")
+    return sweep
+
+
+def test_curves_average_seeds_per_setting_on_shared_epochs(curve_sweep, capsys):
+    collect_main([str(curve_sweep), "--curves", "test/loss", "test/acc"])
+    bands = pd.read_csv(curve_sweep / "curves_by_setting.csv")
+    loss = bands[bands["key"] == "test/loss"].set_index(["task.p", "epoch"])
+    assert sorted(loss.index) == [(p, e) for p in (23, 31) for e in (0, 10, 20)]  # epoch 30: one seed only
+    for (p, epoch), row in loss.iterrows():
+        scale = (epoch + 1) * (1 if p == 23 else 10)
+        assert (row["mean"], row["min"], row["max"], row["n"]) == (1.5 * scale, scale, 2 * scale, 2)
+        assert row["setting_id"] == setting_id({"seed": 0, "max_epochs": 1, "task": {"p": int(p)}})
+    acc = bands[bands["key"] == "test/acc"]
+    assert sorted(acc["epoch"].unique()) == [0, 20] and (acc["mean"] == 0.5).all()
+    long = pd.read_csv(curve_sweep / "curves.csv")
+    assert list(long.columns) == ["task.p", "setting_id", "seed", "run_dir", "epoch", "key", "value"]
+    assert len(long) == 13 + 8 and list(long[long["epoch"] == 30]["value"]) == [2 * 31]  # the extended seed's
+    for key in ("test_loss", "test_acc"):
+        assert (curve_sweep / f"curves_{key}.png").read_bytes().startswith(b"\x89PNG")
+    assert "curves -> " in capsys.readouterr().out
+
+
+def test_curves_refuse_an_unlogged_key_or_unreadable_history_before_writing(curve_sweep, capsys):
+    err = refusal(collect_main, [str(curve_sweep), "--curves", "test/loss", "test/los"], capsys)
+    assert "--curves='test/los'" in err and "test/acc, test/loss" in err
+    assert not list(curve_sweep.glob("*.csv")) and not list(curve_sweep.glob("*.png"))
+    history = curve_sweep / "p=31,seed=1" / "metrics.csv"
+    history.write_text('epoch,test/loss\n0,"1\n')  # a quote never closed
+    err = refusal(collect_main, [str(curve_sweep), "--curves", "test/loss"], capsys)
+    assert f"{history}=None: must be a CSV" in err and not (curve_sweep / "runs.csv").exists()
+
+
+def test_curves_from_python_take_the_collected_table_or_paths(curve_sweep):
+    from_paths = curves([curve_sweep], ["test/loss"])
+    assert from_paths.equals(curves(collect([curve_sweep]), ["test/loss"]))
+    assert set(from_paths["seed"]) == {0, 1} and set(from_paths["key"]) == {"test/loss"}

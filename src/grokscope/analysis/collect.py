@@ -1,10 +1,11 @@
 """One tidy table (and plots) from the run dirs of runs and sweeps (``grokscope-analyze collect``).
 
-In a notebook: ``from grokscope.analysis.collect import collect, aggregate``.
+In a notebook: ``from grokscope.analysis.collect import collect, aggregate, curves, curve_bands``.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -12,8 +13,8 @@ import pandas as pd
 
 from grokscope.config import ConfigError, require
 from grokscope.figures import figure, png_bytes
+from grokscope.run.fingerprint import SETTING_FREE_KEYS, is_seed_key, setting_id
 from grokscope.run.fingerprint import flatten as flat_keys
-from grokscope.run.fingerprint import is_seed_key
 from grokscope.run.rundir import RunDir
 from grokscope.training.outputs import atomic_write_bytes
 
@@ -181,3 +182,119 @@ def plot(runs: pd.DataFrame, metric: str, x: str, y: str | None, path: Path) -> 
         fig.colorbar(mesh, ax=ax, label=f"mean {metric}")
     ax.set_title(f"{metric} ({len(done)} runs)")
     atomic_write_bytes(path, png_bytes(fig))
+
+
+#: The columns of :func:`curves` besides the setting keys, in order.
+CURVE_COLUMNS = ["setting_id", "seed", "run_dir", "epoch", "key", "value"]
+#: What :func:`curve_bands` gives per setting, key and epoch (``n``: the seeds averaged).
+BAND_STATS = ["mean", "std", "min", "max", "n"]
+
+
+def curve_setting_keys(runs: pd.DataFrame) -> list[str]:
+    """The keys that label a setting's curve: :func:`setting_keys` without the run-length and housekeeping keys
+    that :func:`~grokscope.run.fingerprint.setting_id` ignores (a run extended to more epochs, or logged
+    elsewhere, is the same setting)."""
+    return [k for k in setting_keys(runs) if k.split(".")[0] not in SETTING_FREE_KEYS]
+
+
+def read_history(run_dir) -> pd.DataFrame:
+    """A run's ``metrics.csv`` (one row per logged epoch); empty before the run has logged anything;
+    :class:`ConfigError` naming the file when it does not parse."""
+    path = RunDir(run_dir).metrics_csv
+    if not path.exists():
+        return pd.DataFrame(columns=["epoch"])
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ConfigError(str(path), None, f"must be a CSV with an epoch column ({type(err).__name__})") from None
+
+
+def check_logged(histories, keys) -> None:
+    """:class:`ConfigError` naming ``--curves`` and the first of ``keys`` that none of ``histories`` logged,
+    with a few keys that were."""
+    logged = sorted(set().union(*(h.columns for h in histories)) - {"epoch"})
+    for key in keys:
+        require(key in logged, "--curves", key,
+                f"no completed run logged it; logged keys include {', '.join(logged[:8]) or 'none'}")
+
+
+def curves(runs, keys) -> pd.DataFrame:
+    """``keys`` (scalar columns of ``metrics.csv``) over epochs, one row per completed run, key and logged
+    epoch (long format): the setting keys that vary (:func:`curve_setting_keys`), ``setting_id`` (runs of one
+    setting share it; they differ in their seeds only), ``seed``, ``run_dir``, ``epoch``, ``key``, ``value``.
+    ``runs`` is the table of :func:`collect` or the paths to collect; :class:`ConfigError` naming ``--curves``
+    when a key was logged by no completed run."""
+    runs = runs if isinstance(runs, pd.DataFrame) else collect(runs, strict=True)
+    done = runs[runs["status"] == "completed"]
+    histories = [read_history(run_dir) for run_dir in done["run_dir"]]
+    check_logged(histories, keys)
+    labels = curve_setting_keys(runs)
+    parts = [_run_curves(row, history, keys, labels) for (_, row), history in zip(done.iterrows(), histories)]
+    return pd.concat(parts, ignore_index=True)[labels + CURVE_COLUMNS]
+
+
+def _run_curves(row: pd.Series, history: pd.DataFrame, keys, labels: list[str]) -> pd.DataFrame:
+    """The long-format rows of one run: the epochs at which it logged each of ``keys``."""
+    present = [k for k in keys if k in history.columns]
+    long = history.melt(id_vars="epoch", value_vars=present, var_name="key").dropna(subset=["value"])
+    config = run_config(Path(row["run_dir"]))
+    return long.assign(setting_id=setting_id(config), seed=config.get("seed"), run_dir=row["run_dir"],
+                       **{k: row[k] for k in labels})
+
+
+def curve_bands(long: pd.DataFrame) -> pd.DataFrame:
+    """Per setting, key and epoch: ``mean``, ``std``, ``min``, ``max`` and ``n`` of :func:`curves`' values over
+    the setting's seeds. The seeds are aligned on the epochs all of them logged the key at: a seed that ran
+    longer (an extended run) is cut to the shared epochs, nothing is interpolated."""
+    labels = [c for c in long.columns if c not in CURVE_COLUMNS]
+    group = ["setting_id", "key"]
+    seeds = long.groupby(group)["run_dir"].transform("nunique")
+    seeds_at_epoch = long.groupby([*group, "epoch"])["run_dir"].transform("nunique")
+    shared = long[seeds_at_epoch == seeds]
+    bands = shared.groupby([*group, "epoch"])["value"].agg(["mean", "std", "min", "max", "count"])
+    bands = bands.set_axis(BAND_STATS, axis=1).reset_index()
+    names = long.drop_duplicates("setting_id")[[*labels, "setting_id"]]
+    return names.merge(bands, on="setting_id")
+
+
+def curves_path(out: Path, key: str) -> Path:
+    """Where :func:`plot_curves` of ``key`` goes: ``curves_<key>.png``, the key made file-safe
+    (``test/loss`` -> ``curves_test_loss.png``)."""
+    return out / f"curves_{re.sub(r'[^A-Za-z0-9_.-]+', '_', key)}.png"
+
+
+def setting_label(setting: pd.DataFrame, labels: list[str]) -> str:
+    """``k=v, ...`` of the setting keys of one setting's rows (its ``setting_id`` when no key varies), and
+    how many seeds its curve averages."""
+    first = setting.iloc[0]
+    name = ", ".join(f"{k}={first[k]}" for k in labels) or f"setting {first['setting_id']}"
+    return f"{name} ({setting['n'].max()} seeds)"
+
+
+def plot_curves(bands: pd.DataFrame, key: str, path: Path) -> None:
+    """``key`` of :func:`curve_bands` against ``epoch + 1`` on a log axis (log values too for a positive loss):
+    per setting, the mean over seeds as a line and a band from the seeds' min to their max."""
+    rows = bands[bands["key"] == key]
+    labels = [c for c in bands.columns if c not in CURVE_COLUMNS + BAND_STATS]
+    fig, ax = figure((8, 4.5))
+    for _, setting in rows.groupby("setting_id", sort=False):
+        epochs = setting["epoch"] + 1
+        (line,) = ax.plot(epochs, setting["mean"], label=setting_label(setting, labels))
+        ax.fill_between(epochs, setting["min"], setting["max"], color=line.get_color(), alpha=0.2)
+    positive_loss = "loss" in key and (rows["min"] > 0).all()
+    ax.set(xscale="log", yscale="log" if positive_loss else "linear", xlabel="epoch + 1", ylabel=key,
+           title=f"{key}: mean over seeds, band min–max")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    atomic_write_bytes(path, png_bytes(fig))
+
+
+def write_curves(long: pd.DataFrame, out: Path) -> list[Path]:
+    """``curves.csv`` (:func:`curves`), ``curves_by_setting.csv`` (:func:`curve_bands`) and one
+    ``curves_<key>.png`` per key (:func:`plot_curves`) in ``out``."""
+    bands = curve_bands(long)
+    written = [write_csv(long, out / "curves.csv"), write_csv(bands, out / "curves_by_setting.csv")]
+    for key in long["key"].unique():
+        plot_curves(bands, key, curves_path(out, key))
+        written.append(curves_path(out, key))
+    return written

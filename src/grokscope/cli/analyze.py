@@ -2,6 +2,7 @@
 
     grokscope-analyze collect multirun/my_sweep                                    # runs.csv, runs_by_setting.csv
     grokscope-analyze collect multirun/my_sweep --plot test/acc --x task.frac_train        # + lines with seed bands
+    grokscope-analyze collect multirun/my_sweep --curves test/loss test/acc   # + curves over epochs per setting
     grokscope-analyze phase-diagram multirun/pizza_width        # clock-vs-pizza phase diagrams (pizza.md §5)
     grokscope-analyze oocl multirun/oocl_small_<date> --out docs  # the OOCL sweep's tables and plot (oocl.md §1)
     grokscope-analyze circles survival multirun/circles_dim     # circle survival (grokscope-analyze circles --help)
@@ -29,6 +30,9 @@ def add_collect(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="METRIC", help="metric column to plot, e.g. test/acc")
     parser.add_argument("--x", help="swept key on the x axis, e.g. task.frac_train")
     parser.add_argument("--y", help="second swept key: draw a heatmap")
+    parser.add_argument("--curves", nargs="+", metavar="KEY", default=[],
+                        help="keys of metrics.csv to draw over epochs, e.g. test/loss: per setting the mean over "
+                             "seeds and a min-max band (curves_<key>.png, curves.csv, curves_by_setting.csv)")
     parser.set_defaults(func=run_collect, prog=parser.prog)
 
 
@@ -37,6 +41,7 @@ def run_collect(args) -> None:
     out = output_dir(args.out, args.paths[0])
     if args.plot or args.x or args.y:
         collect.check_plot(runs, args.plot, args.x, args.y)
+    curves = collect.curves(runs, args.curves) if args.curves else None
     written = collect.write_tables(runs, out)
     counts = runs["status"].value_counts().to_dict()
     print(f"{len(runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}) -> {', '.join(map(str, written))}")
@@ -44,6 +49,8 @@ def run_collect(args) -> None:
         path = collect.plot_path(out, args.plot, args.x, args.y)
         collect.plot(runs, args.plot, args.x, args.y, path)
         print(f"plot -> {path}")
+    if curves is not None:
+        print(f"curves -> {', '.join(map(str, collect.write_curves(curves, out)))}")
 
 
 def add_phase_diagram(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +85,8 @@ def run_oocl(args) -> None:
 #: ``name -> (what it does, how its arguments are added)``: the sub-commands besides ``circles``.
 COMMANDS = {
     "collect": ("one table of the runs (runs.csv), mean/std/n per setting over seeds (runs_by_setting.csv), "
-                "and with --plot a metric against swept keys", add_collect),
+                "with --plot a metric against swept keys, and with --curves metrics over epochs per setting",
+                add_collect),
     "phase-diagram": ("clock-vs-pizza phase diagrams of an attention-rate sweep (Zhong et al. 2023)",
                       add_phase_diagram),
     "oocl": ("tables (CSV, markdown) and plot of an out-of-context-learning sweep", add_oocl),
