@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from grokscope.cli.train import sweep_group
 from tests.helpers.cli import cli
 from tests.helpers.runs import train
 
@@ -80,3 +81,10 @@ def test_submitit_local_sweep(tmp_path):
     summaries = [json.loads(p.read_text()) for p in sorted(sweep_dir.glob("*/summary.json"))]
     assert [s["status"] for s in summaries] == ["completed", "completed"]
     assert all((p.parent / "checkpoints" / "epoch=20.ckpt").exists() for p in sweep_dir.glob("*/summary.json"))
+
+
+def test_the_wandb_group_of_a_sweep_is_its_dir_never_an_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert sweep_group("multirun/2026-11-26/12-00-00") == "multirun/2026-11-26/12-00-00"
+    assert sweep_group(str(tmp_path / "sweeps" / "lr_grid")) == "sweeps/lr_grid"
+    assert sweep_group("/elsewhere/sweeps/lr_grid") == "lr_grid"
