@@ -53,7 +53,7 @@ class Run:
     - ``history``: ``metrics.csv`` as a DataFrame, one row per logged epoch (floats read back exactly);
     - ``arrays``: namespace -> {name: array} from ``arrays/*.npz`` (``epochs`` and ``[n_epochs, ...]`` stacks);
     - ``members``: an ensemble's members (one :class:`Run` each, in member order; empty for a single run);
-    - ``epochs``: the epochs :meth:`model` can load (snapshots and checkpoints).
+    - ``epochs``: the epochs :meth:`model` can load (``snapshot_epochs`` and those of the checkpoints).
     """
 
     def __init__(self, run_dir: RunDir, resolved: dict):
