@@ -1,12 +1,13 @@
-"""Sweeps: restart, failure isolation, collection, the submitit path; the divergence guard."""
+"""Sweeps: restart, failure isolation, collection, loading a job back, the submitit path; the divergence guard."""
 
 from __future__ import annotations
 
 import json
 
+import grokscope
 from grokscope.cli.train import sweep_group
 from tests.helpers.cli import cli
-from tests.helpers.runs import train
+from tests.helpers.runs import recomputed_scores, train
 
 SMALL = ["experiment=tiny_modular", "logger=csv", "progress_bar=false", "plots=false"]
 
@@ -20,6 +21,9 @@ def test_sweep_isolates_failures(tmp_path):
     statuses = [json.loads(p.read_text())["status"] for p in jobs]
     assert statuses == ["completed", "completed", "completed", "failed"]
     assert "task.frac_train" in json.loads(jobs[3].read_text())["error"]
+    run = grokscope.load_run(jobs[0].parent)  # a sweep's job is a run like any other
+    scores = recomputed_scores(run)
+    assert scores == {k: run.summary["final"][k] for k in scores} and run.config.task.frac_train == 0.3
 
 
 def test_divergence_stops_the_run_and_is_a_result(tmp_path, capsys):

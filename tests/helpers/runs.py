@@ -1,11 +1,14 @@
-"""Train short runs in a directory, stop them after a checkpoint, and read their newest checkpoint."""
+"""Train short runs in a directory, stop them after a checkpoint, read their newest checkpoint, and score a
+loaded run's model as its recorder did."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import torch
 
+from grokscope.metrics import evaluate, split_scores
 from grokscope.run import RunDir, execute
 from grokscope.run.checkpoints import load_checkpoint
 from tests.helpers.config import make_config
@@ -42,3 +45,10 @@ def final_checkpoint(run_dir: Path) -> dict:
     """The newest checkpoint of a run dir (``weights_only``): ``model``, ``optimizer``, ``epoch``, ..."""
     rd = RunDir(run_dir)
     return load_checkpoint(rd.checkpoint(rd.checkpoint_epochs()[0]))
+
+
+def recomputed_scores(run, epoch: int | None = None) -> dict[str, float]:
+    """``{mask}/loss`` and ``{mask}/acc`` of a loaded run's model (at the end, or at ``epoch``) on its whole
+    table, as the run's recorder computes them."""
+    ev = evaluate(run.model(epoch), run.task, getattr(torch, run.config.run.loss_dtype))
+    return split_scores(ev, run.task)

@@ -294,6 +294,12 @@ class Transformer(GrokModel):
             x = block(x, last_only and i == len(self.blocks) - 1)
         return self.unembed(x)
 
+    def to_transformer_lens(self):
+        """This model as TransformerLens's ``TransformerBridge`` (the ``tl`` extra; :mod:`grokscope.models.tl`)."""
+        from grokscope.models.tl import to_transformer_lens
+
+        return to_transformer_lens(self)
+
     def unembed(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``ln_final(x[:, -1]) W_U + b_U`` of the residual stream ``x [batch, pos, d_model]``."""
         logits = self.ln_final(x[:, -1]) @ self.W_U
