@@ -18,7 +18,7 @@ import torch
 from einops import einsum, rearrange
 from torch.func import functional_call
 
-from grokscope.figures import figure
+from grokscope.figures import bars_rgb
 from grokscope.groups.fourier import fourier_basis, max_frequency
 from grokscope.groups.spectral import fourier_signal, frequency_power
 from grokscope.metrics.circle_figures import pca_figure, planes_figure, signals_figure
@@ -244,14 +244,11 @@ def _plots(record: RunRecord):
 
 
 def _media(values: dict[str, np.ndarray], task):
-    """``s_k`` of operand ``a``'s table at one metric epoch, circles dark, the threshold dashed."""
-    signal, is_circle = values["circles/signal"][0], values["circles/is_circle"][0]  # [K + 1], [K]
-    k = np.arange(1, len(signal))
-    fig, ax = figure((7, 2.6))
-    ax.bar(k, signal[1:], color=np.where(is_circle, "0.2", "0.7"))
-    ax.axhline(float(circle_threshold(torch.from_numpy(signal), task.modulus)), color="C3", ls="--", lw=1)
-    ax.set(xlabel="frequency k", ylabel="signal s_k", title="circle signals of W_E (circles dark)")
-    yield "circles/signal_bars", fig
+    """Bars of ``s_k``, ``k = 1..K``, of operand ``a``'s table at one metric epoch: circles dark, the threshold
+    ``2 mean s`` red."""
+    signal = values["circles/signal"][0]  # [K + 1]
+    threshold = float(circle_threshold(torch.from_numpy(signal), task.modulus))
+    yield "circles/signal_bars", bars_rgb(signal[1:], values["circles/is_circle"][:1], line=threshold)
 
 
 def _summary(record: RunRecord) -> dict:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from grokscope.config import require
-from grokscope.figures import figure
+from grokscope.figures import bars_rgb, figure
 from grokscope.groups.fourier import max_frequency
 from grokscope.groups.spectral import frequency_power
 from grokscope.metrics.family import FunctionMetric, MetricFamily, MetricFamilyConfig, RunRecord
@@ -73,17 +73,9 @@ def _plots(record: RunRecord):
 
 
 def _media(values: dict[str, np.ndarray], task):
-    """The share of each non-constant frequency in each operand table's power at one metric epoch."""
-    power = values["fourier/W_E_power"][:, 1:]  # [n_tables, K]
-    share = power / power.sum(axis=1, keepdims=True)
-    fig, ax = figure((7, 2.6))
-    k = np.arange(1, share.shape[1] + 1)
-    for i, row in enumerate(share):
-        ax.bar(k + 0.8 * i / len(share), row, width=0.8 / len(share), label=f"table {i}")
-    ax.set(xlabel="frequency k", ylabel="share of power", title="Fourier power of W_E")
-    if len(share) > 1:
-        ax.legend(fontsize="small")
-    yield "fourier/W_E_spectrum", fig
+    """Bars of the power of each non-constant frequency ``k = 1..K`` (left to right), one strip per operand
+    table, at one metric epoch."""
+    yield "fourier/W_E_spectrum", bars_rgb(values["fourier/W_E_power"][:, 1:])
 
 
 def _build(cfg: FourierConfig, task, model) -> FunctionMetric:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from grokscope.config import require
-from grokscope.figures import figure
+from grokscope.figures import bars_rgb, figure
 from grokscope.groups.basis import GroupBasis, group_basis
 from grokscope.metrics.class_sums import class_sums, row_chunks
 from grokscope.metrics.cross_entropy import shifted_losses, table_loss
@@ -248,14 +248,9 @@ def _plots(record: RunRecord):
 
 
 def _media(values: dict[str, np.ndarray], task):
-    """The logit similarity of every irrep at one metric epoch, key irreps dark."""
-    similarity, key = values["rep/logit_similarity"], values["rep/key_irreps"]
-    names = group_basis(task.group).names
-    fig, ax = figure((max(4.0, 0.35 * len(names)), 2.8))
-    ax.bar(range(len(names)), similarity, color=["0.2" if k else "0.7" for k in key])
-    ax.set_xticks(range(len(names)), names, rotation=90, fontsize="x-small")
-    ax.set(ylabel="logit similarity", title="Logit similarity per irrep (key irreps dark)")
-    yield "rep/logit_similarity_bars", fig
+    """Bars of the logit similarity of every irrep (in the order of ``group_basis(task.group).names``, the
+    trivial irrep first) at one metric epoch, key irreps dark."""
+    yield "rep/logit_similarity_bars", bars_rgb(values["rep/logit_similarity"], values["rep/key_irreps"])
 
 
 def _summary(record: RunRecord) -> dict:
