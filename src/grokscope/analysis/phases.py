@@ -1,4 +1,4 @@
-"""The three phases of grokking (Nanda et al. 2023 §5.1; nanda_progress_measures.md §5.7), placed from measured
+"""The three phases of grokking (Nanda et al. 2023 §5; nanda_progress_measures.md §5.7), placed from measured
 curves.
 
 Memorisation (train loss falls), circuit formation (excluded loss rises while train and test loss stay roughly
