@@ -5,6 +5,7 @@
     grokscope-analyze collect multirun/my_sweep --curves test/loss test/acc   # + curves over epochs per setting
     grokscope-analyze phase-diagram multirun/pizza_width        # clock-vs-pizza phase diagrams (pizza.md §5)
     grokscope-analyze oocl multirun/oocl_small_<date> --out docs  # the OOCL sweep's tables and plot (oocl.md §1)
+    grokscope-analyze remetric outputs/<run>    # progress / rep metrics at every snapshot, final key set fixed
     grokscope-analyze circles survival multirun/circles_dim     # circle survival (grokscope-analyze circles --help)
 
 ``grokscope-collect`` is ``grokscope-analyze collect``. A usage error ends with one line naming the argument, its
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from grokscope.analysis import collect, phase_diagram
 from grokscope.cli.circles import add_circles
-from grokscope.cli.parsing import OneLineParser, at_least, directory, fail, output_dir
+from grokscope.cli.parsing import OneLineParser, at_least, comma_list, directory, fail, output_dir
 from grokscope.config import ConfigError
 
 PROG = "grokscope-analyze"
@@ -82,6 +83,26 @@ def run_oocl(args) -> None:
     print(oocl.write_report(args.sweep_dir, output_dir(args.out, args.sweep_dir)), end="")
 
 
+def add_remetric(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=directory, help="a finished run dir with snapshots (snapshot_every_n_epochs)")
+    parser.add_argument("--key-freqs", type=comma_list(int), metavar="K,...", default=None,
+                        help="key frequencies for progress/ (default: the run's final key_freqs, summary.json)")
+    parser.add_argument("--key-irreps", type=comma_list(str), metavar="IRREP,...", default=None,
+                        help="key irreps for rep/ (default: the run's final key_irreps, summary.json)")
+    parser.add_argument("--out", type=Path, default=None, help="where to write (default: RUN_DIR/remetric)")
+    parser.set_defaults(func=run_remetric, prog=parser.prog)
+
+
+def run_remetric(args) -> None:
+    from grokscope.analysis.remetric import remetric  # loads Lightning (the run's recorder): only when asked for
+    from grokscope.run.load import load_run
+
+    out = output_dir(args.out, args.run_dir / "remetric")
+    result = remetric(load_run(args.run_dir), out, args.key_freqs, args.key_irreps, progress=True)
+    keys = "; ".join(f"{name}: {', '.join(map(str, keys))}" for name, keys in result.key_sets.items())
+    print(f"{len(result.history)} snapshots, key sets {keys} -> {out}")
+
+
 #: ``name -> (what it does, how its arguments are added)``: the sub-commands besides ``circles``.
 COMMANDS = {
     "collect": ("one table of the runs (runs.csv), mean/std/n per setting over seeds (runs_by_setting.csv), "
@@ -90,6 +111,8 @@ COMMANDS = {
     "phase-diagram": ("clock-vs-pizza phase diagrams of an attention-rate sweep (Zhong et al. 2023)",
                       add_phase_diagram),
     "oocl": ("tables (CSV, markdown) and plot of an out-of-context-learning sweep", add_oocl),
+    "remetric": ("progress measures and rep metrics at every snapshot of a run with the final model's key "
+                 "frequencies / irreps (or given ones), and the papers' plots with the phase boundaries", add_remetric),
 }
 
 

@@ -34,6 +34,23 @@ def at_least(minimum: float, kind=int):
     return parse
 
 
+def comma_list(kind=int):
+    """An argparse ``type``: ``"3,17,41"`` as ``[kind(item), ...]`` (refused when empty or an item is not a
+    ``kind``)."""
+
+    def parse(text: str) -> list:
+        items = [item.strip() for item in text.split(",")]
+        try:
+            values = [kind(item) for item in items if item]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: must be a comma-separated list of {kind.__name__}") from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"{text!r}: must name at least one value")
+        return values
+
+    return parse
+
+
 def directory(text: str) -> Path:
     """An argparse ``type``: an existing directory (a run dir, a sweep dir, ``outputs/``)."""
     path = Path(text)
