@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from grokscope.groups.spectral import fourier_signal
@@ -85,6 +86,7 @@ def test_summary_names_the_surviving_initial_frequencies(tmp_path):
     assert [round(s["initial_signal"], 6) for s in found] == [80.0, 60.0]
 
 
+@pytest.mark.slow  # a whole recipe, end to end (a sweep of runs): its parts are in the fast tier
 def test_sweep_recipe_circles_vs_dimension(tmp_path):
     """scripts/sweep_circles.sh end to end on 2 tiny jobs: runs, table and plot of circles/n_circles vs d."""
     script = Path(__file__).resolve().parents[1] / "scripts" / "sweep_circles.sh"

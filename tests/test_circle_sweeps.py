@@ -122,6 +122,7 @@ def test_cli_writes_the_ablation_table_and_prints_the_kept_frequencies(tmp_path,
     assert "ablation.png" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a whole recipe, end to end (a sweep of runs): its parts are in the fast tier
 def test_ablate_recipe_keeps_the_final_circles_of_run_o(tmp_path):
     """The recipe's second multirun keeps O's strongest final circle(s) (training replaced by a stub that
     records its arguments; the analyses run for real)."""

@@ -225,6 +225,7 @@ def test_cli_indivisible_width_one_line(tmp_path):
     assert proc.returncode != 0 and len(lines) == 1 and "model.d_model=130" in lines[0], proc.stderr
 
 
+@pytest.mark.slow  # a whole recipe, end to end (a sweep of runs): its parts are in the fast tier
 def test_phase_diagram_from_a_small_sweep(tmp_path):
     sweep_dir = tmp_path / "sweep"
     proc = cli("-m", *SMALL_TRANSFORMER, "model.attention_rate=0,0.5,1", "max_epochs=20", "metrics.every_n_epochs=20",
