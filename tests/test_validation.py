@@ -27,6 +27,10 @@ GIB = 2**30
     ("seeds.sampler", ["seeds.sampler=-1", "batch_size=8"]),
     ("ensemble.seeds", ["ensemble.seeds=[0,-1]"]),
     ("metrics.fourier.top_k", ["task.p=23", "metrics.fourier.top_k=50"]),
+    ("metrics.progress.enabled", ["metrics.progress.enabled=sometimes"]),
+    ("metrics.auto", ["metrics.auto=sometimes"]),
+    ("logger.wandb.max_media", ["logger.wandb.max_media=-1"]),
+    ("logger.wandb.max_media", ["logger.wandb.max_media=100000"]),
 ])
 def test_bad_config_is_refused_naming_its_key(key, overrides):
     assert_config_error(key, *overrides)
