@@ -11,6 +11,7 @@ from grokscope.run.fingerprint import setting_id
 from grokscope.run.rundir import RunDir
 from grokscope.run.sinks import media_epochs
 from grokscope.run.wandb_offline import read_offline_run
+from grokscope.training import callbacks
 from grokscope.training.cadence import Cadence
 from tests.helpers.runs import train
 
@@ -65,3 +66,24 @@ def test_the_end_sends_plots_arrays_and_the_summary(dashboard):
     assert final["status"] == "completed" and final["grok_epochs"] == summary["grok_epochs"]
     assert final["min_loss"]["test"]["epoch"] in (0, 10, 20, 30, 40)
     assert final["key_freqs"] == summary["key_freqs"] and "circle_survivors" in final
+
+
+def test_checkpoints_go_as_artifacts_when_asked(tmp_path, monkeypatch):
+    """The final checkpoint as ``final``; the first snapshot at or after the epoch the test split grokked as
+    ``grokked`` (the grokking threshold lowered so that it is reached at epoch 12, between two snapshots)."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    record = callbacks.MetricsRecorder.record
+
+    def record_with_threshold(self, model, task, loss_dtype, epoch, last):
+        monkeypatch.setattr(callbacks, "GROK_THRESHOLD", -1.0 if epoch >= 12 else 2.0)
+        return record(self, model, task, loss_dtype, epoch, last)
+
+    monkeypatch.setattr(callbacks.MetricsRecorder, "record", record_with_threshold)
+    summary = train(tmp_path, *RUN[:4], "metrics=none", "max_epochs=40", "log_every_n_epochs=2",
+                    "snapshot_every_n_epochs=10", "logger=default", "logger.wandb.log_checkpoints=true")
+    assert summary["grok_epochs"]["test"] == 12
+    (attempt,) = (tmp_path / "wandb").glob("offline-run-*")
+    artifacts = read_offline_run(attempt)["artifacts"]
+    by_alias = {alias: a for a in artifacts for alias in a["aliases"]}
+    assert by_alias["final"]["files"] == ["epoch=40.ckpt"] and by_alias["final"]["type"] == "model"
+    assert by_alias["grokked"]["files"] == ["epoch=20.pt"]

@@ -42,8 +42,8 @@ def _payloads(data: bytes):
 
 def read_offline_run(path: Path | str) -> dict:
     """``{"config": {...}, "history": [{key: value}, ...], "summary": {...}, "metrics": {name: step metric},
-    "id", "name", "group", "job_type", "tags"}`` of an offline run (``metrics``: its ``define_metric`` calls,
-    a glob name such as ``*`` included).
+    "artifacts": [{"name", "type", "aliases", "files"}], "id", "name", "group", "job_type", "tags"}`` of an
+    offline run (``metrics``: its ``define_metric`` calls, a glob name such as ``*`` included).
 
     ``path`` is a ``run-*.wandb`` file or an ``offline-run-*`` directory holding one.
     """
@@ -53,7 +53,7 @@ def read_offline_run(path: Path | str) -> dict:
     path = Path(path)
     if path.is_dir():
         path = next(path.glob("run-*.wandb"))
-    run: dict = {"config": {}, "history": [], "summary": {}, "metrics": {}}
+    run: dict = {"config": {}, "history": [], "summary": {}, "metrics": {}, "artifacts": []}
     for payload in _payloads(path.read_bytes()):
         record = pb.Record()
         try:
@@ -69,6 +69,10 @@ def read_offline_run(path: Path | str) -> dict:
             values = {i.key: json.loads(i.value_json) for i in updates}
             run["config"].update({k: v["value"] if isinstance(v, dict) and "value" in v else v
                                   for k, v in values.items() if not k.startswith("_")})
+        elif kind == "artifact":
+            run["artifacts"].append({"name": record.artifact.name, "type": record.artifact.type,
+                                     "aliases": list(record.artifact.aliases),
+                                     "files": [entry.path for entry in record.artifact.manifest.contents]})
         elif kind == "metric":
             run["metrics"][record.metric.name or record.metric.glob_name] = record.metric.step_metric
         elif kind == "history":
