@@ -9,20 +9,20 @@ metric cadence and ensembles.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 
 import torch
 
-from grokscope.analysis.bench import bare_seconds_per_epoch, framework_seconds_per_epoch, lean
+from grokscope.analysis.bench import (
+    bare_seconds_per_epoch,
+    framework_seconds_per_epoch,
+    lean,
+    side_by_side_arguments,
+)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=400)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=nanda_2023")
-    args = parser.parse_args()
+    args = side_by_side_arguments(__doc__, epochs=400)
     common = [*args.overrides, f"max_epochs={args.epochs}", "logger=csv", "progress_bar=false"]
     bare, framework = [], []
     for _ in range(args.repeats):

@@ -9,12 +9,12 @@ WandB on costs at most 10% more time (ratio <= 1.10).
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
 import time
 
+from grokscope.analysis.bench import side_by_side_arguments
 from grokscope.run import execute
 from grokscope.run.compose import compose
 
@@ -28,11 +28,7 @@ def run_seconds(overrides: list[str]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=3000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=nanda_2023")
-    args = parser.parse_args()
+    args = side_by_side_arguments(__doc__, epochs=3000)
     os.environ["WANDB_MODE"] = "offline"
     os.environ.setdefault("WANDB_SILENT", "true")
     common = [*args.overrides, f"max_epochs={args.epochs}", "progress_bar=false"]

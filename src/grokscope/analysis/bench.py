@@ -7,6 +7,7 @@ around the Trainer's training loop (setup, building and the final summary are no
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -77,3 +78,13 @@ def framework_seconds_per_epoch(overrides: list[str], epochs: int) -> float:
 def lean(overrides: list[str], epochs: int) -> list[str]:
     """``overrides`` with metrics off and evaluation and checkpoints only at the first and last epoch."""
     return [*overrides, "metrics=none", f"log_every_n_epochs={epochs}", f"checkpoint_every_n_epochs={epochs}"]
+
+
+def side_by_side_arguments(doc: str, epochs: int) -> argparse.Namespace:
+    """The command line of a benchmark that alternates two sides: ``--epochs``, ``--repeats`` and Hydra
+    overrides for both sides."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=nanda_2023")
+    return parser.parse_args()
