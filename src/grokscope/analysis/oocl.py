@@ -7,13 +7,12 @@ held-out accuracy reaches :data:`~grokscope.training.callbacks.GROK_THRESHOLD`.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from grokscope.analysis.tables import csv_bytes, markdown_table
 from grokscope.config import require
 from grokscope.figures import figure, png_bytes
 from grokscope.run.rundir import RunDir
@@ -63,22 +62,6 @@ def aggregate(runs: list[dict]) -> list[dict]:
             "generalised": f"{int((acc >= GROK_THRESHOLD).sum())}/{len(acc)}",
         })
     return rows
-
-
-def csv_bytes(rows: list[dict]) -> bytes:
-    """``rows`` (dicts with the same keys) as CSV with a header line."""
-    text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return text.getvalue().encode()
-
-
-def markdown_table(rows: list[dict]) -> str:
-    """A GitHub markdown table; floats with 3 decimals."""
-    cells = [[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()] for row in rows]
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells]) + "\n"
 
 
 def plot_sweep(runs: list[dict], path: Path) -> None:

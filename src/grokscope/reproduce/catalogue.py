@@ -1,0 +1,44 @@
+"""The reproductions, by name, and the one function that runs one and writes its report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from grokscope.reproduce import chughtai, circles, nanda, oocl, pizza
+from grokscope.reproduce.plan import Plan
+from grokscope.reproduce.report import Findings, write_report, write_summary
+from grokscope.reproduce.runner import run_sweeps
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """A paper's reproduction: its sweeps at a scale (``plan``) and what it reads from their run dirs
+    (``measure(runs, plan)``)."""
+
+    name: str
+    title: str
+    plan: Callable[[str], Plan]
+    measure: Callable[[Path, Plan], Findings]
+
+
+REPRODUCTIONS = {m.NAME: Reproduction(m.NAME, m.TITLE, m.plan, m.measure) for m in (nanda, chughtai, pizza,
+                                                                                        circles, oocl)}
+
+
+def reproduce(name: str, scale: str, runs: Path, out: Path, jobs: int = 1, train: bool = True) -> Path:
+    """Run the sweeps of reproduction ``name`` at ``scale`` into ``runs`` (unless not ``train``: the report from
+    the runs there), write ``out/<name>.md`` and refresh ``out/README.md``; return the report's path."""
+    reproduction = REPRODUCTIONS[name]
+    plan = reproduction.plan(scale)
+    start = time.monotonic()
+    if train:
+        run_sweeps(plan, runs, jobs)
+    findings = reproduction.measure(runs, plan)
+    commands = [f"grokscope-reproduce {name} --scale {scale} --runs {runs}" + (f" --jobs {jobs}" if jobs > 1 else ""),
+                "# which runs:", *(sweep.shown(runs, jobs) for sweep in plan.sweeps)]
+    path = write_report(name, reproduction.title, plan, findings, commands, out, time.monotonic() - start)
+    write_summary(out)
+    return path
