@@ -16,15 +16,14 @@ from pathlib import Path
 
 from grokscope.cli.parsing import OneLineParser, at_least, fail, output_dir
 from grokscope.config import ConfigError
-from grokscope.reproduce.catalogue import REPRODUCTIONS, reproduce
-from grokscope.reproduce.plan import SCALES
+from grokscope.reproduce.plan import NAMES, SCALES
 
 PROG = "grokscope-reproduce"
 
 
 def parser() -> OneLineParser:
     parse = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parse.add_argument("name", choices=(*REPRODUCTIONS, "all"), help="the reproduction, or all of them")
+    parse.add_argument("name", choices=(*NAMES, "all"), help="the reproduction, or all of them")
     parse.add_argument("--scale", choices=SCALES, default="cpu",
                        help="paper: the papers' settings (a GPU); cpu: the cuts each report names (default); "
                             "tiny: seconds, for tests")
@@ -41,7 +40,9 @@ def parser() -> OneLineParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    names = list(REPRODUCTIONS) if args.name == "all" else [args.name]
+    from grokscope.reproduce.catalogue import reproduce  # torch and the analyses load once the arguments parse
+
+    names = list(NAMES) if args.name == "all" else [args.name]
     try:
         out = output_dir(args.out, args.out)
         for name in names:

@@ -1,0 +1,122 @@
+"""grokscope-reproduce: every sweep of every reproduction composes and validates at every scale; the reports
+and their summary are filled from the run dirs (slow: each reproduction at the tiny scale)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from grokscope.analysis.collect import find_run_dirs, read_summary
+from grokscope.cli.reproduce import main
+from grokscope.config import ConfigError
+from grokscope.reproduce.catalogue import REPRODUCTIONS
+from grokscope.reproduce.plan import NAMES
+from grokscope.reproduce.report import VERDICTS, Claim, Findings, write_report, write_summary
+from grokscope.reproduce.runs import number
+from grokscope.run.config import validate
+from tests.helpers.config import make_config
+
+PLANS = [(name, scale) for name in REPRODUCTIONS for scale in ("paper", "cpu")]
+
+
+@pytest.mark.parametrize(("name", "scale"), PLANS, ids=[f"{n}-{s}" for n, s in PLANS])
+def test_every_sweep_composes_and_validates(name, scale):
+    """The last grid point of each sweep (the largest seed, width, fraction) is a valid config; the tiny scale
+    is trained by the slow test below."""
+    plan = REPRODUCTIONS[name].plan(scale)
+    for sweep in plan.sweeps:
+        point = {key: values[-1] for key, values in sweep.grid.items()}
+        try:
+            config = validate(make_config(f"experiment={sweep.experiment}", *sweep.overrides,
+                                          *(f"{key}={value}" for key, value in point.items()), "logger=csv"))
+        except ConfigError as err:  # the paper's OOCL table needs more memory than a laptop has: refused by name
+            assert (name, scale, err.key) == ("oocl", "paper", "task.p") and "at most p=" in str(err)
+            continue
+        assert config.run.seed == point.get("seed", config.run.seed)
+    assert bool(plan.cuts) == (scale != "paper")  # a cut scale says what it cuts; the paper scale cuts nothing
+
+
+def test_the_command_line_names_every_reproduction():
+    assert tuple(REPRODUCTIONS) == NAMES  # the parser's choices, known before the catalogue loads
+
+
+def test_sweep_command_line_is_a_hydra_multirun(tmp_path):
+    sweep = REPRODUCTIONS["pizza"].plan("cpu").sweep("phase")
+    arguments = sweep.arguments(tmp_path, jobs=2)
+    assert arguments[:2] == ["-m", "experiment=pizza_2023"]
+    assert "model.attention_rate=0,0.5,1" in arguments and "hydra.launcher.n_jobs=2" in arguments
+    assert arguments[-1] == f"hydra.sweep.dir={tmp_path / 'phase'}"
+    assert "hydra/launcher=joblib" not in sweep.arguments(tmp_path, jobs=1)
+
+
+def test_report_and_summary(tmp_path):
+    figure = tmp_path / "drawn.png"
+    figure.write_bytes(b"\x89PNG")
+    findings = Findings(claims=[Claim("grokking", "3 of 3", "groks", "§3", "yes"),
+                                Claim("phases", "2 of 3", "ordered", "§5.1", "no", "seed 2 never cleans up")],
+                        tables=[("Seeds", [{"seed": 0, "test acc": 0.99}])], figures=[("curve", figure)],
+                        pending=["the paper scale"], compute_s=3725.0, devices=["cpu"])
+    plan = REPRODUCTIONS["nanda_2023"].plan("cpu")
+    path = write_report("nanda_2023", "Nanda", plan, findings, ["grokscope-reproduce nanda_2023"], tmp_path, 12.0)
+    text = path.read_text()
+    assert "| grokking | 3 of 3 | groks | §3 | yes |" in text and "seed 2 never cleans up" in text
+    assert "| 0 | 0.990 |" in text and "![curve](nanda_2023/drawn.png)" in text
+    assert (tmp_path / "nanda_2023" / "drawn.png").read_bytes() == b"\x89PNG"
+    assert "1 h 02 min" in text and all(cut in text for cut in plan.cuts)
+    summary = write_summary(tmp_path).read_text()
+    assert "[Nanda](nanda_2023.md) (cpu) | ordered | 2 of 3 | no |" in summary
+    with pytest.raises(ValueError, match="agrees='maybe'"):
+        Claim("q", "m", "p", "s", "maybe")
+
+
+@pytest.mark.parametrize(("argv", "named"), [(["nanda"], "name"), (["pizza", "--scale", "huge"], "--scale"),
+                                             (["oocl", "--jobs", "0"], "--jobs")])
+def test_usage_errors_are_one_line(argv, named, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert done.value.code == 2 and out == ""
+    assert err.count("\n") == 1 and named in err and err.startswith("grokscope-reproduce: error:")
+
+
+#: per reproduction, a number each completed run puts in the report, as the report formats it
+RUN_CELLS = {
+    "nanda_2023": lambda summary: number(summary["final"]["test/acc"]),
+    "chughtai": lambda summary: number(summary["final"]["test/acc"]),
+    "circle_survival": lambda summary: number(summary["final"]["test/acc"]),
+    "pizza": lambda summary: number(summary["final"]["pizza/gradient_symmetricity"]),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(REPRODUCTIONS))
+def test_tiny_reproduction_report_is_filled_from_its_run_dirs(name, tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "docs"
+    command = [sys.executable, "-m", "grokscope.cli.reproduce", name, "--scale", "tiny", "--runs", str(runs),
+               "--out", str(out)]
+    subprocess.run(command, check=True, capture_output=True)
+    record = json.loads((out / f"{name}.json").read_text())
+    text = (out / f"{name}.md").read_text()
+    summaries = [read_summary(run_dir) for run_dir in find_run_dirs([runs], quiet=True)]
+    planned = sum(np.prod([len(v) for v in sweep.grid.values()]) for sweep in REPRODUCTIONS[name].plan("tiny").sweeps)
+    assert len(summaries) == planned and all(s["status"] == "completed" for s in summaries)
+    assert record["claims"] and all(claim["agrees"] in VERDICTS for claim in record["claims"])
+    assert record["compute_s"] == pytest.approx(sum(s["wall_time_s"] for s in summaries), abs=0.1)
+    if name in RUN_CELLS:
+        for summary in summaries:
+            assert f"| {RUN_CELLS[name](summary)} |" in text
+    else:  # oocl: one row per objective, its seed mean
+        means = [np.mean([s["final"]["holdout1/acc"] for s in summaries if s["config"]["task"]["k2"] == k2])
+                 for k2 in (0.0, 1.0)]
+        assert all(f"{mean:.3f}" in text for mean in means)
+    for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", text):
+        assert (out / image).is_file()
+    assert f"[{REPRODUCTIONS[name].title}]({name}.md) (tiny)" in (out / "README.md").read_text()
+    again = subprocess.run([*command, "--report-only"], check=True, capture_output=True, text=True)
+    assert again.stdout.strip() == f"report -> {out / f'{name}.md'}"
+    assert json.loads((out / f"{name}.json").read_text())["claims"] == record["claims"]
