@@ -115,7 +115,7 @@ def test_a_short_run_logs_every_mask_and_learns_the_training_terms(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("weights, holdout, low, high", [("k100", 0.6, 0.85, 0.99), ("k111", 0.8, 0.2, 0.6)])
 def test_oocl_small_reproduces_the_sweep(tmp_path, weights, holdout, low, high):
-    """Two cells of scripts/sweep_oocl.sh (seed 0, README "Out-of-context learning"): table 1 alone at
+    """Two cells of the OOCL reproduction sweep (seed 0, README "Out-of-context learning"): table 1 alone at
     h = 0.6 plateaus near 0.91 on its held-out cells; all three terms at h = 0.8 stay far from generalising."""
     cfg = compose(["experiment=oocl_small", "logger=csv", f"+oocl_weights={weights}", f"task.holdout1={holdout}"])
     acc = execute(cfg, tmp_path)["final"]["holdout1/acc"]

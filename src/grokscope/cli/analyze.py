@@ -72,7 +72,7 @@ def run_phase_diagram(args) -> None:
 
 
 def add_oocl(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("sweep_dir", type=directory, help="the sweep dir of OOCL runs (scripts/sweep_oocl.sh)")
+    parser.add_argument("sweep_dir", type=directory, help="the sweep dir of OOCL runs (grokscope-reproduce oocl)")
     parser.add_argument("--out", type=Path, default=None, help="where to write tables and plot (default: sweep_dir)")
     parser.set_defaults(func=run_oocl, prog=parser.prog)
 
