@@ -14,6 +14,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from grokscope.run import build, execute, resolve_device
 from grokscope.run.compose import compose
@@ -26,9 +27,8 @@ def synchronize() -> None:
         torch.cuda.synchronize()
 
 
-def bare_seconds_per_epoch(overrides: list[str], epochs: int) -> float:
-    """A plain loop on the configured device: full forward on the training rows, cross-entropy in
-    ``loss_dtype``, backward, AdamW (fused on CUDA), warm-up."""
+def _training_rows(overrides: list[str]):
+    """The model of ``overrides`` on its device with the training rows, its optimizer, warm-up and loss dtype."""
     config = validate(compose(overrides))
     device = resolve_device(config.run.device)
     task, model = build(config)
@@ -36,30 +36,74 @@ def bare_seconds_per_epoch(overrides: list[str], epochs: int) -> float:
     train = task.masks["train"]
     tokens, labels = task.tokens[train].to(device), task.labels[train].to(device)
     optimizer = config.optimizer.build([p for p in model.parameters() if p.requires_grad], fused=device == "cuda")
-    scheduler = config.optimizer.warmup(optimizer)
-    dtype = getattr(torch, config.run.loss_dtype)
-    start = time.perf_counter()
-    for _ in range(epochs):
+    return model, tokens, labels, optimizer, config.optimizer.warmup(optimizer), getattr(torch, config.run.loss_dtype)
+
+
+def bare_seconds_per_epoch(overrides: list[str], epochs: int, warmup: int = 0) -> float:
+    """A plain loop on the configured device: full forward on the training rows, cross-entropy in
+    ``loss_dtype``, backward, AdamW (fused on CUDA), warm-up; ``warmup`` epochs run untimed first (cuBLAS
+    start-up, kernel selection)."""
+    model, tokens, labels, optimizer, scheduler, dtype = _training_rows(overrides)
+
+    def step():
         loss = torch.nn.functional.cross_entropy(model(tokens).to(dtype), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
+
+    for _ in range(warmup):
+        step()
+    synchronize()
+    start = time.perf_counter()
+    for _ in range(epochs):
+        step()
     synchronize()
     return (time.perf_counter() - start) / epochs
 
 
+def flops_per_epoch(overrides: list[str]) -> float:
+    """Floating-point operations of one training epoch of a single run (forward and backward of the training
+    rows, as the bare loop computes them), counted by :class:`torch.utils.flop_counter.FlopCounterMode` (matrix
+    products; element-wise work is not counted, so the floor it gives is a lower bound)."""
+    model, tokens, labels, _, _, dtype = _training_rows([*overrides, "device=cpu"])
+    with FlopCounterMode(display=False) as counter:
+        torch.nn.functional.cross_entropy(model(tokens).to(dtype), labels).backward()
+    return float(counter.get_total_flops())
+
+
+#: Dense peak TFLOP/s of a card (FP32, TF32) by a part of its name (vendor data sheets, SXM parts).
+PEAK_TFLOPS = {"H200": (67.0, 495.0), "H100": (67.0, 495.0), "A100": (19.5, 156.0)}
+
+
+def peak_flops(precision: str) -> float | None:
+    """The current CUDA card's peak FLOP/s at ``matmul_precision`` (``highest``: FP32, else TF32); None on a
+    CPU or an unlisted card."""
+    if not torch.cuda.is_available():
+        return None
+    name = torch.cuda.get_device_name()
+    peaks = next((peak for part, peak in PEAK_TFLOPS.items() if part in name), None)
+    return None if peaks is None else 1e12 * peaks[0 if precision == "highest" else 1]
+
+
 class _Timer(L.Callback):
-    def on_train_start(self, trainer, pl_module):
-        self.start = time.perf_counter()
+    """Times the training loop from the end of its first call (``steps_per_call`` epochs: start-up and kernel
+    selection happen there) to its end."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if batch_idx == 0:
+            synchronize()
+            self.start, self.first_epochs = time.perf_counter(), trainer.lightning_module.epoch
 
     def on_train_end(self, trainer, pl_module):
         synchronize()
         self.seconds = time.perf_counter() - self.start
+        self.epochs = trainer.lightning_module.epoch - self.first_epochs
 
 
 def framework_seconds_per_epoch(overrides: list[str], epochs: int) -> float:
-    """``grokscope.run.execute`` (a single run or an ensemble) with a timer around the training loop."""
+    """``grokscope.run.execute`` (a single run or an ensemble) with a timer around the training loop, after its
+    first call (``_Timer``): ``epochs`` must exceed ``steps_per_call``."""
     timer = _Timer()
     original = L.Trainer.__init__
 
@@ -72,7 +116,7 @@ def framework_seconds_per_epoch(overrides: list[str], epochs: int) -> float:
             execute(compose(overrides), Path(tmp))
     finally:
         L.Trainer.__init__ = original
-    return timer.seconds / epochs
+    return timer.seconds / timer.epochs
 
 
 def lean(overrides: list[str], epochs: int) -> list[str]:
