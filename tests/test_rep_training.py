@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from grokscope.run import Job, execute
 from grokscope.run.config import validate
@@ -107,3 +108,12 @@ def test_bench_metrics_script_runs(monkeypatch, capsys):
     runpy.run_path(str(script), run_name="__main__")
     out = capsys.readouterr().out
     assert "RepTheoryMetric" in out and "metrics callback / training time:" in out
+
+
+def test_bench_floor_counts_the_flops_of_the_training_rows():
+    """scripts/bench.py's floor: FLOPs of one epoch scale with the training rows; no peak rate on a CPU."""
+    from grokscope.analysis.bench import flops_per_epoch, peak_flops
+
+    half, quarter = (flops_per_epoch(["experiment=tiny_modular", f"task.frac_train={f}"]) for f in (0.5, 0.25))
+    assert quarter > 0 and half / quarter == pytest.approx(2, rel=0.01)  # 264 or 265 rows against 132
+    assert torch.cuda.is_available() or peak_flops("highest") is None
