@@ -86,6 +86,13 @@ def member_overrides(inherited: list[str], values: dict, cfg: DictConfig) -> lis
     return out
 
 
+def is_ensemble(resolved: dict) -> bool:
+    """Whether a resolved config trains several members: its run dir is the ensemble's (or a pack's), and its
+    members' dirs are the runs."""
+    ens = resolved.get("ensemble") or {}
+    return ens.get("size", 1) > 1 or any(ens.get(key) for key in EnsembleConfig.LISTS)
+
+
 def check_supported(config: Config) -> None:
     """What ensembles do not do (yet), as one-line errors."""
     run = config.run
