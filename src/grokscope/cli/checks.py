@@ -3,7 +3,8 @@
 :func:`check_launch` reads ``grokscope-train``'s arguments with Hydra's own parsers and raises
 :class:`~grokscope.config.ConfigError` (key, value, what is allowed) for: more than one of the modes ``-m``,
 ``--cfg``, ``--info``, ``--shell-completion``; an option that is not in the package's config group; the Slurm
-launcher without ``srun``; a joblib ``n_jobs`` of 0; a run or sweep directory that cannot be written. It
+launcher without ``srun``; a joblib ``n_jobs`` of 0; a pack size below 1; a run or sweep directory that cannot
+be written. It
 imports nothing heavy (Hydra's parsers only), so a mistake costs no torch import.
 """
 
@@ -87,6 +88,9 @@ def check_launch(argv: list[str]) -> None:
         for n_jobs in values.get(key, []):
             require(isinstance(n_jobs, int) and (n_jobs >= 1 or n_jobs == -1), key, n_jobs,
                     "must be an integer >= 1, or -1 for one job per CPU")
+    for size in values.get("hydra.launcher.size", []) if "packed" in launcher else ():
+        require(isinstance(size, int) and size >= 1, "hydra.launcher.size", size,
+                "must be an integer >= 1 (members per pack at most)")
     info_only = args.cfg or args.info or args.shell_completion or args.help or args.hydra_help
     if not info_only:
         key = "hydra.sweep.dir" if args.multirun else "hydra.run.dir"
