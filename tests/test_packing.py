@@ -11,6 +11,7 @@ import pandas as pd
 
 from grokscope.analysis.collect import collect
 from grokscope.cli.packing import pack_overrides, plan, shape
+from grokscope.paths import CONF_DIR
 from tests.helpers.cli import KILLED, cli, cli_killed_after_checkpoint
 from tests.helpers.runs import train
 
@@ -54,9 +55,9 @@ def frame(sweep_dir: Path) -> pd.DataFrame:
 
 
 def test_a_packed_sweep_writes_the_unpacked_sweeps_runs_and_resumes_after_a_kill(tmp_path):
-    """2 weight decays x 3 seeds: one pack of 6 members, killed after its epoch-20 checkpoints, run again
-    (resumed from them), then once more (all skipped). Every run dir is the unpacked sweep's: same path, same
-    recorded config and overrides, metrics equal to float tolerance, the same ``collect`` table."""
+    """2 weight decays x 3 seeds: one pack of 6 members, killed after its epoch-20 checkpoints, then run again
+    (resumed from them). Every run dir is the unpacked sweep's: same path, same recorded config and overrides,
+    metrics equal to float tolerance, the same ``collect`` table."""
     grid = ["optimizer.weight_decay=0.3,1", "seed=0,1,2"]
     unpacked = cli("-m", *SMALL, f"hydra.sweep.dir={tmp_path / 'unpacked'}", *grid, cwd=tmp_path)
     assert unpacked.returncode == 0, unpacked.stderr
@@ -83,20 +84,33 @@ def test_a_packed_sweep_writes_the_unpacked_sweeps_runs_and_resumes_after_a_kill
     pd.testing.assert_frame_equal(a.drop(columns=numeric), b.drop(columns=numeric))
     assert np.allclose(a[numeric].to_numpy(float), b[numeric].to_numpy(float), equal_nan=True)
 
-    stamps = [p.stat().st_mtime_ns for p in sorted((tmp_path / "packed").glob("*/metrics.csv"))]
-    again = cli(*sweep, cwd=tmp_path)
-    assert again.returncode == 0 and again.stderr.count("skipped") == 6, again.stderr
-    assert "6 completed, 0 failed, 0 diverged" in again.stderr
-    assert [p.stat().st_mtime_ns for p in sorted((tmp_path / "packed").glob("*/metrics.csv"))] == stamps
+
+def test_a_pack_skips_its_finished_members_and_trains_the_others(tmp_path, monkeypatch):
+    """A member dir that an unpacked job finished is skipped and left as it was; the others train together, as
+    their own jobs would; run again, the pack skips them all."""
+    monkeypatch.chdir(tmp_path)
+    train(tmp_path / "seed=1", *SMALL[:1], "seed=1")
+    stamp = (tmp_path / "seed=1" / "metrics.csv").stat().st_mtime_ns
+    pack = ("ensemble.seeds=[0,1,2]", "ensemble.member_dirs=['seed=0','seed=1','seed=2']")
+    summary = train(tmp_path / ".packs" / "p", *SMALL[:1], *pack)
+    assert summary["members"] == ["seed=0", "seed=1", "seed=2"] and summary["status"] == "completed"
+    assert (tmp_path / "seed=1" / "metrics.csv").stat().st_mtime_ns == stamp
+    assert json.loads((tmp_path / "seed=2" / "summary.json").read_text())["ensemble"]["size"] == 3
+    train(tmp_path / "alone", *SMALL[:1], "seed=2")
+    a, b = (pd.read_csv(d / "metrics.csv") for d in (tmp_path / "seed=2", tmp_path / "alone"))
+    assert np.allclose(a.to_numpy(), b.to_numpy(), equal_nan=True)
+    stamps = [(tmp_path / f"seed={s}" / "metrics.csv").stat().st_mtime_ns for s in range(3)]
+    assert train(tmp_path / ".packs" / "p", *SMALL[:1], *pack)["members"] == summary["members"]
+    assert [(tmp_path / f"seed={s}" / "metrics.csv").stat().st_mtime_ns for s in range(3)] == stamps
+    assert collect([tmp_path])["run_dir"].map(lambda d: Path(d).name).tolist().count("p") == 0
 
 
-def test_packs_ordinary_jobs_and_failing_cells_in_one_sweep_through_joblib(tmp_path):
+def test_packs_ordinary_jobs_and_failing_cells_in_one_sweep(tmp_path):
     """Per task.frac_train, 3 seeds at most 2 to a pack: a pack and an ordinary job for 0.3; the cells of 1.5
-    are refused as their own jobs (failed summaries). Jobs go through joblib inside the packed launcher."""
+    are refused as their own jobs (failed summaries)."""
     sweep_dir = tmp_path / "sweep"
-    proc = cli("-m", PACKED, "hydra/launcher@hydra.launcher.inner=joblib", "hydra.launcher.inner.n_jobs=2",
-               "hydra.launcher.size=2", *SMALL, f"hydra.sweep.dir={sweep_dir}", "task.frac_train=0.3,1.5",
-               "seed=0,1,2", cwd=tmp_path)
+    proc = cli("-m", PACKED, "hydra.launcher.size=2", *SMALL, f"hydra.sweep.dir={sweep_dir}",
+               "task.frac_train=0.3,1.5", "seed=0,1,2", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert "packed: 6 cells as 1 packs and 4 other jobs" in proc.stderr
     assert "3 completed, 3 failed, 0 diverged" in proc.stderr
@@ -108,3 +122,21 @@ def test_packs_ordinary_jobs_and_failing_cells_in_one_sweep_through_joblib(tmp_p
     train(tmp_path / "alone", "experiment=tiny_modular", "task.frac_train=0.3", "seed=1")
     a, b = (pd.read_csv(d / "metrics.csv") for d in (member, tmp_path / "alone"))
     assert list(a.columns) == list(b.columns) and np.allclose(a.to_numpy(), b.to_numpy(), equal_nan=True)
+
+
+def test_the_inner_launcher_is_the_one_named():
+    """``hydra/launcher@hydra.launcher.inner=joblib``: the packed launcher hands its jobs to joblib, with its keys."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.plugins import Plugins
+    from hydra.types import HydraContext
+
+    overrides = [PACKED, "hydra/launcher@hydra.launcher.inner=joblib", "hydra.launcher.inner.n_jobs=2",
+                 "hydra.launcher.size=8"]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+        context = HydraContext(config_loader=GlobalHydra.instance().config_loader(), callbacks=None)
+        launcher = Plugins.instance().instantiate_launcher(hydra_context=context, task_function=lambda c: None,
+                                                           config=cfg)
+    assert launcher.size == 8 and type(launcher.inner).__name__ == "JoblibLauncher"
+    assert launcher.inner.joblib["n_jobs"] == 2
