@@ -7,7 +7,7 @@ from a verified checkpoint set), fit, finalise.
   progress (checkpoints or a finished run) made with another config is refused in one line naming the
   differing keys, and nothing in it changes (:mod:`~grokscope.run.fingerprint`). A finished run is skipped,
   unless ``max_epochs`` grew past a completed run's epochs: then it is reopened and continues. An ensemble
-  with ``member_dirs`` (a pack of a packed sweep) claims each member's dir so, as the member's own job would:
+  with ``member_dirs`` (a pack of a packed sweep) claims each member's dir as the member's own job would:
   finished members are skipped, the others train together; its own dir only records the pack.
 - **Start**: ``resume=auto`` continues from the newest complete checkpoint set that loads (weights_only) and
   verifies, falling back to an older one; ``true`` insists on one; ``false`` clears the dir's outputs.
