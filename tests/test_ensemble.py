@@ -71,6 +71,23 @@ def test_transformer_weight_decay_members_with_clipping_equal_separate_runs(tmp_
     assert_same_run(members[1], tmp_path / "single")
 
 
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_lr_members_equal_separate_runs(tmp_path, optimizer):
+    """Per-member lr (the stack's lr-1 update scaled per member, the decoupled decay at the member's lr):
+    member 1 is the run with optimizer.lr=1e-3, warm-up and clipping included. In float64, as the scaled
+    update rounds differently from the run's own (in float32 training amplifies that to ~1e-4 by epoch 200)."""
+    common = (*MLP, f"optimizer={optimizer}", "optimizer.grad_clip=1.0", "param_dtype=float64")
+    summary = train(tmp_path / "ensemble", *common, "ensemble.lr=[3e-3,1e-3]")
+    members = [Path(d) for d in summary["members"]]
+    assert [d.name for d in members] == ["0_seed=0,optimizer.lr=0.003", "1_seed=0,optimizer.lr=0.001"]
+    assert yaml.safe_load((members[1] / ".hydra" / "overrides.yaml").read_text()) == ["optimizer.lr=0.001"]
+    train(tmp_path / "single", *common, "optimizer.lr=1e-3")
+    assert_same_run(members[1], tmp_path / "single")
+    member, single = (final_checkpoint(d) for d in (members[1], tmp_path / "single"))
+    assert member["scheduler"] == single["scheduler"]  # either can resume the other
+    assert member["optimizer"]["param_groups"] == single["optimizer"]["param_groups"]
+
+
 def test_member_seeds_shift_explicit_seeds(tmp_path):
     cfg = make_config("seed=3", "seeds.data=10", "ensemble.size=3")
     specs = member_specs(cfg, validate(cfg).run.ensemble, RunDir(tmp_path), ["seeds.data=10", "ensemble.size=3"])
@@ -87,6 +104,12 @@ def test_member_seeds_shift_explicit_seeds(tmp_path):
     (["ensemble.seeds=[1,2]", "ensemble.weight_decay=[0.1,0.2,0.3]"], "ensemble.weight_decay"),
     (["ensemble.size=3", "ensemble.seeds=[1,2]"], "ensemble.size"),
     (["ensemble.weight_decay=[-1.0,1.0]"], "ensemble.weight_decay"),
+    (["ensemble.lr=[0.0,1e-3]"], "ensemble.lr"),
+    (["ensemble.lr=[1e-3,1e-3]"], "ensemble.seeds"),
+    (["ensemble.seeds=[1,2]", "ensemble.lr=[1e-3]"], "ensemble.lr"),
+    (["ensemble.member_dirs=[a]"], "ensemble.member_dirs"),
+    (["ensemble.member_dirs=[a,a]"], "ensemble.member_dirs"),
+    (["ensemble.seeds=[1,2]", "ensemble.member_dirs=[a,b,c]"], "ensemble.member_dirs"),
 ])
 def test_bad_ensemble_config_names_the_key(overrides, key):
     with pytest.raises(ConfigError) as err:
@@ -104,17 +127,16 @@ def test_unsupported_ensemble_runs_fail_with_one_line(tmp_path, overrides, key):
     assert str(err.value).startswith(f"{key}=") and "\n" not in str(err.value)
 
 
-SMALL = ("experiment=tiny_modular", "ensemble.size=2")
-
-
-def test_interrupted_ensemble_resumes_bit_identically(tmp_path, monkeypatch):
+@pytest.mark.parametrize("members", ["ensemble.size=2", "ensemble.lr=[1e-3,3e-3]"])
+def test_interrupted_ensemble_resumes_bit_identically(tmp_path, monkeypatch, members):
     """Stopped after its epoch-20 checkpoints, then ``resume=auto``: every member's metrics.csv, summary,
     arrays, weights, optimizer state and batch generators equal those of the ensemble trained straight
-    through (with ``batch_size``, so the members' generators are resumed too)."""
-    batch = "batch_size=16"
-    straight = train(tmp_path / "straight", *SMALL, batch)
-    interrupted_after_checkpoint(monkeypatch, 20, *SMALL, batch, run_dir=tmp_path / "resumed")
-    resumed = train(tmp_path / "resumed", *SMALL, batch)
+    through (with ``batch_size``, so the members' generators are resumed too; with per-member lrs, the stack's
+    own schedule comes back from the members' checkpoints)."""
+    small = ("experiment=tiny_modular", members, "batch_size=16", "optimizer.warmup_steps=30")
+    straight = train(tmp_path / "straight", *small)
+    interrupted_after_checkpoint(monkeypatch, 20, *small, run_dir=tmp_path / "resumed")
+    resumed = train(tmp_path / "resumed", *small)
     assert resumed["resumed_from_epoch"] == 20 and resumed["epochs"] == 40
     for a, b in zip(map(Path, resumed["members"]), map(Path, straight["members"])):
         assert (a / "metrics.csv").read_text() == (b / "metrics.csv").read_text()

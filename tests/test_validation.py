@@ -57,6 +57,10 @@ def test_fourier_top_k_up_to_the_frequencies_is_accepted():
 @pytest.mark.parametrize(("key", "value", "argv"), [
     ("--cfg", "hydra", ["-m", "seed=0,1", "--cfg", "hydra"]),
     ("hydra.launcher.n_jobs", 0, ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0", "seed=0,1"]),
+    ("hydra.launcher.size", 0, ["-m", "hydra/launcher=packed", "hydra.launcher.size=0", "seed=0,1"]),
+    ("hydra.launcher.inner.n_jobs", 0, ["-m", "hydra/launcher=packed", "hydra/launcher@hydra.launcher.inner=joblib",
+                                        "hydra.launcher.inner.n_jobs=0", "seed=0,1"]),
+    ("hydra/launcher", "bogus", ["-m", "hydra/launcher=packed", "hydra/launcher@hydra.launcher.inner=bogus"]),
     ("intervention", "bogus", ["intervention=[ablate,bogus]"]),
     ("model", "bogus", ["-m", "model=mlp,bogus"]),
     ("hydra.run.dir", "{file}/run", ["hydra.run.dir={file}/run"]),
@@ -87,6 +91,7 @@ def test_slurm_without_srun_is_refused(monkeypatch):
 
 @pytest.mark.parametrize("argv", [
     [], ["--cfg", "job"], ["-m", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    ["-m", "seed=0,1", "hydra/launcher=packed", "hydra/launcher@hydra.launcher.inner=joblib", "hydra.launcher.size=2"],
     ["experiment=nanda_2023", "task.p=23"], ["intervention=[freeze_embedding,perturb]"],
 ])
 def test_good_command_lines_pass(argv, tmp_path, monkeypatch):

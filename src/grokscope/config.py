@@ -88,38 +88,54 @@ class Seeds(Checked):
 class EnsembleConfig(Checked):
     """``ensemble``: train members in one process with stacked parameters (speed.md §6).
 
-    Member ``i`` runs with ``seed = seeds[i]`` (default ``seed + i``; every ``seeds.*`` shifts by the same
-    amount) and, if given, ``optimizer.weight_decay = weight_decay[i]``. The number of members is the length
-    of whichever list is given, else ``size``.
+    Member ``i`` runs with ``seed = seeds[i]`` (default ``seed + i``, or ``seed`` for every member when
+    ``weight_decay`` or ``lr`` is given; every ``seeds.*`` shifts by the same amount) and, if given,
+    ``optimizer.weight_decay = weight_decay[i]`` and ``optimizer.lr = lr[i]``. The number of members is the
+    length of whichever list is given, else ``size``. ``member_dirs`` (packed sweeps) puts member ``i``'s run
+    dir at ``member_dirs[i]`` (relative to the working dir, like ``hydra.sweep.dir``) instead of
+    ``<run dir>/members/``: there it is claimed, skipped when finished and resumed like a run of its own.
     """
 
     size: int
     seeds: list[int] | None
     weight_decay: list[float] | None
+    lr: list[float] | None
+    member_dirs: list[str] | None
+
+    #: the per-member lists, each null or one value per member
+    LISTS = ("seeds", "weight_decay", "lr", "member_dirs")
 
     @property
     def n_members(self) -> int:
-        return len(self.seeds or self.weight_decay or [None] * self.size)
+        given = [values for values in self.lists().values() if values]
+        return len(given[0]) if given else self.size
+
+    def lists(self) -> dict[str, list | None]:
+        return {key: getattr(self, key) for key in self.LISTS}
 
     def check(self, prefix: str) -> None:
         require(self.size >= 1, f"{prefix}.size", self.size, "must be an integer >= 1")
         for seed in self.seeds or ():
             require_seed(f"{prefix}.seeds", seed)
-        for key in ("seeds", "weight_decay"):
-            values = getattr(self, key)
-            require(values is None or len(values) >= 1, f"{prefix}.{key}", values, "must be a non-empty list or null")
-            require(values is None or self.size in (1, len(values)), f"{prefix}.size", self.size,
-                    f"must be 1 or the length of {prefix}.{key} ({len(values or [])})")
-        if self.seeds and self.weight_decay:
-            require(len(self.seeds) == len(self.weight_decay), f"{prefix}.weight_decay", self.weight_decay,
-                    f"must have one value per seed of {prefix}.seeds ({len(self.seeds)})")
-        if self.weight_decay:
-            require(all(wd >= 0 for wd in self.weight_decay), f"{prefix}.weight_decay", self.weight_decay,
-                    "values must be >= 0")
-        n = self.n_members if self.seeds or self.weight_decay else 1
-        pairs = list(zip(self.seeds or [None] * n, self.weight_decay or [None] * n))
-        require(n == 1 or len(set(pairs)) == n, f"{prefix}.seeds", self.seeds,
-                "members would repeat the same run: give distinct seeds (or distinct weight_decay values)")
+        given = {key: values for key, values in self.lists().items() if values is not None}
+        for key, values in given.items():
+            require(len(values) >= 1, f"{prefix}.{key}", values, "must be a non-empty list or null")
+            require(self.size in (1, len(values)), f"{prefix}.size", self.size,
+                    f"must be 1 or the length of {prefix}.{key} ({len(values)})")
+        first = next(iter(given), None)
+        for key, values in given.items():
+            require(len(values) == len(given[first]), f"{prefix}.{key}", values,
+                    f"must have one value per member ({len(given[first])}, as {prefix}.{first})")
+        require(all(wd >= 0 for wd in self.weight_decay or ()), f"{prefix}.weight_decay", self.weight_decay,
+                "values must be >= 0")
+        require(all(lr > 0 for lr in self.lr or ()), f"{prefix}.lr", self.lr, "values must be > 0")
+        if self.member_dirs is not None:
+            require(len(self.member_dirs) >= 2 and len(set(self.member_dirs)) == len(self.member_dirs) and all(
+                self.member_dirs), f"{prefix}.member_dirs", self.member_dirs, "must be distinct paths, two or more")
+        n = self.n_members if self.seeds or self.weight_decay or self.lr else 1
+        settings = list(zip(*(values or [None] * n for values in (self.seeds, self.weight_decay, self.lr))))
+        require(n == 1 or len(set(settings)) == n, f"{prefix}.seeds", self.seeds,
+                "members would repeat the same run: give distinct seeds (or distinct weight_decay or lr values)")
 
 
 @dataclass

@@ -15,6 +15,7 @@ from grokscope.config import ConfigError, require
 from grokscope.figures import figure, png_bytes
 from grokscope.run.fingerprint import SETTING_FREE_KEYS, is_seed_key, setting_id
 from grokscope.run.fingerprint import flatten as flat_keys
+from grokscope.run.members import is_ensemble
 from grokscope.run.rundir import RunDir
 from grokscope.training.outputs import atomic_write_bytes
 
@@ -62,9 +63,9 @@ def run_config(run_dir: Path, summary: dict | None = None) -> dict:
 
 def _run_row(run_dir: Path) -> dict | None:
     summary = read_summary(run_dir)
-    if "members" in summary:  # an ensemble's own dir: its members are the runs
-        return None
     config = run_config(run_dir, summary)
+    if "members" in summary or is_ensemble(config):  # an ensemble's (or a pack's) own dir: its members are the runs
+        return None
     row = {"run_dir": str(run_dir), "status": summary.get("status", "unfinished"),
            "epochs": summary.get("epochs"), "overrides": ",".join(RunDir(run_dir).overrides())}
     row.update({f"config.{k}": v for k, v in flatten(config).items()})

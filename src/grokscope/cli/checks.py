@@ -3,7 +3,8 @@
 :func:`check_launch` reads ``grokscope-train``'s arguments with Hydra's own parsers and raises
 :class:`~grokscope.config.ConfigError` (key, value, what is allowed) for: more than one of the modes ``-m``,
 ``--cfg``, ``--info``, ``--shell-completion``; an option that is not in the package's config group; the Slurm
-launcher without ``srun``; a joblib ``n_jobs`` of 0; a run or sweep directory that cannot be written. It
+launcher without ``srun``; a joblib ``n_jobs`` of 0; a pack size below 1; a run or sweep directory that cannot
+be written. It
 imports nothing heavy (Hydra's parsers only), so a mistake costs no torch import.
 """
 
@@ -70,18 +71,26 @@ def check_launch(argv: list[str]) -> None:
     if len(modes) > 1:
         raise ConfigError(MODES[modes[1]], getattr(args, modes[1]), f"cannot be combined with {MODES[modes[0]]} "
                           f"(one of {', '.join(MODES.values())} at most)")
-    values = {o.key_or_group: _choices(o) for o in overrides if not o.is_delete()}
+    values: dict[str, list] = {}
+    for o in overrides:  # a group may be given twice: hydra/launcher=packed hydra/launcher@hydra.launcher.inner=joblib
+        if not o.is_delete():
+            values.setdefault(o.key_or_group, []).extend(_choices(o))
     searchpath = "hydra.searchpath" in values  # the user's own config folders may add options
     for group, choices in values.items():
         if not searchpath:
             _check_options(group, choices)
     launcher = values.get("hydra/launcher", [])
-    if args.multirun and any(name in SLURM_LAUNCHERS for name in launcher):
-        require(shutil.which("srun") is not None, "hydra/launcher", launcher[0],
+    slurm = [name for name in launcher if name in SLURM_LAUNCHERS]
+    if args.multirun and slurm:
+        require(shutil.which("srun") is not None, "hydra/launcher", slurm[0],
                 "needs Slurm's srun on PATH (not found on this machine); use basic, joblib or submitit_local")
-    for n_jobs in values.get("hydra.launcher.n_jobs", []):
-        require(isinstance(n_jobs, int) and (n_jobs >= 1 or n_jobs == -1), "hydra.launcher.n_jobs", n_jobs,
-                "must be an integer >= 1, or -1 for one job per CPU")
+    for key in ("hydra.launcher.n_jobs", "hydra.launcher.inner.n_jobs"):  # joblib, alone or in a packed sweep
+        for n_jobs in values.get(key, []):
+            require(isinstance(n_jobs, int) and (n_jobs >= 1 or n_jobs == -1), key, n_jobs,
+                    "must be an integer >= 1, or -1 for one job per CPU")
+    for size in values.get("hydra.launcher.size", []) if "packed" in launcher else ():
+        require(isinstance(size, int) and size >= 1, "hydra.launcher.size", size,
+                "must be an integer >= 1 (members per pack at most)")
     info_only = args.cfg or args.info or args.shell_completion or args.help or args.hydra_help
     if not info_only:
         key = "hydra.sweep.dir" if args.multirun else "hydra.run.dir"

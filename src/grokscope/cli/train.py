@@ -43,7 +43,8 @@ def _hydra_main(cfg: DictConfig) -> None:
     job = Job(name="_".join(filter(None, [cfg.task.name, cfg.model.name, swept])) if swept else None,
               group=sweep_group(hc.sweep.dir) if multirun else None, tags=tuple(hc.overrides.task),
               overrides=tuple(hc.overrides.task),
-              watch_parent="joblib" in (OmegaConf.select(hc, "launcher._target_", default="") or ""),
+              watch_parent=any("joblib" in (OmegaConf.select(hc, f"{node}._target_", default="") or "")
+                               for node in ("launcher", "launcher.inner")),  # joblib, or joblib in a packed sweep
               multirun=multirun)
     try:
         if not multirun:

@@ -6,7 +6,9 @@ from a verified checkpoint set), fit, finalise.
 - **Claim**: the dir is locked for this process; temporary files of killed writes are removed; a dir holding
   progress (checkpoints or a finished run) made with another config is refused in one line naming the
   differing keys, and nothing in it changes (:mod:`~grokscope.run.fingerprint`). A finished run is skipped,
-  unless ``max_epochs`` grew past a completed run's epochs: then it is reopened and continues.
+  unless ``max_epochs`` grew past a completed run's epochs: then it is reopened and continues. An ensemble
+  with ``member_dirs`` (a pack of a packed sweep) claims each member's dir as the member's own job would:
+  finished members are skipped, the others train together; its own dir only records the pack.
 - **Start**: ``resume=auto`` continues from the newest complete checkpoint set that loads (weights_only) and
   verifies, falling back to an older one; ``true`` insists on one; ``false`` clears the dir's outputs.
 - **Fit**: Lightning drives the module; :class:`~grokscope.training.callbacks.RunCallback` records,
@@ -73,16 +75,43 @@ def execute(cfg: DictConfig, run_dir: Path | str, job: Job = Job()) -> dict:
                 if not rd.has_progress():
                     _record_failure(rd, err, resolved, start)
         raise
-    with rd.lock():
+    specs = member_specs(cfg, config.run.ensemble, rd, list(job.overrides))
+    packed = config.run.ensemble.member_dirs is not None
+    with rd.lock(), contextlib.ExitStack() as held:
         rd.clean_temps()
-        if not claim(rd, resolved, list(job.overrides)):
-            print(f"skipped {rd.path}: {rd.finished()['status']} with the same config", file=sys.stderr)
+        if packed:
+            todo = _claim_members(specs, held)
+            rd.reopen()
+            rd.record_config(resolved, list(job.overrides))
+        elif claim(rd, resolved, list(job.overrides)):
+            todo = specs
+        else:
+            _skipped(rd)
             return rd.summary()
         try:
-            return _execute(config, rd, resolved, job, start)
+            return _execute(config, rd, resolved, job, start, specs, todo)
         except Exception as err:
             _record_failure(rd, err, resolved, start)
+            for spec in todo if packed else ():
+                _record_failure(spec.dir, err, spec.resolved, start)
             raise
+
+
+def _skipped(rd: RunDir) -> None:
+    print(f"skipped {rd.path}: {rd.finished()['status']} with the same config", file=sys.stderr)
+
+
+def _claim_members(specs: list[MemberSpec], held: contextlib.ExitStack) -> list[MemberSpec]:
+    """Lock and claim each member's own dir (held until ``held`` closes); the members left to train."""
+    todo = []
+    for spec in specs:
+        held.enter_context(spec.dir.lock())
+        spec.dir.clean_temps()
+        if claim(spec.dir, spec.resolved, spec.overrides):
+            todo.append(spec)
+        else:
+            _skipped(spec.dir)
+    return todo
 
 
 def _record_failure(rd: RunDir, err: Exception, resolved: dict, start: float) -> None:
@@ -135,7 +164,9 @@ class Member:
     sinks: list = dataclasses.field(default_factory=list)
 
 
-def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float) -> dict:
+def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float, specs: list[MemberSpec],
+             todo: list[MemberSpec]) -> dict:
+    """Train the members ``todo`` of ``specs`` (all of them, except a pack's finished ones) and finalise."""
     # Lightning, matplotlib and wandb load only now, once the config has been checked
     from grokscope.run.finalise import finalise
     from grokscope.run.sinks import build_sinks
@@ -144,18 +175,19 @@ def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float)
     ensemble = config.run.ensemble.n_members > 1
     if ensemble:
         check_supported(config)
+    if not todo:
+        return _finish_ensemble(rd, specs, None, resolved, time.time() - start, None)
     device = resolve_device(config.run.device)
     torch.set_float32_matmul_precision(config.run.matmul_precision)
     members = []
-    for spec in member_specs(config.raw, config.run.ensemble, rd, list(job.overrides)):
+    for spec in todo:
         member_config = validate(spec.cfg) if ensemble else config
-        member_resolved = OmegaConf.to_container(spec.cfg, resolve=True) if ensemble else resolved
-        if ensemble:
-            spec.dir.record_config(member_resolved, spec.overrides)
+        if ensemble and config.run.ensemble.member_dirs is None:  # a pack's members recorded theirs when claimed
+            spec.dir.record_config(spec.resolved, spec.overrides)
         task, model, interventions = build_with_interventions(member_config)
         families, parts = recorder_parts(member_config, task, model, interventions, notes=not members)
         recorder = MetricsRecorder(*parts, ArrayStore(spec.dir.arrays))
-        members.append(Member(spec, member_config, member_resolved, task, model, interventions, families, recorder))
+        members.append(Member(spec, member_config, spec.resolved, task, model, interventions, families, recorder))
     checkpoints = CheckpointSets([m.spec.dir for m in members])
     states = checkpoints.load() if config.run.resume != "false" else None
     if states is None and config.run.resume == "true":
@@ -171,10 +203,7 @@ def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float)
     base = config.run.name or members[0].task.run_name or job.name or \
         f"{members[0].task.name}_{config.model.name}_{'ensemble' if ensemble else f'seed{config.run.seed}'}"
     for m in members:
-        name = f"{base}_{m.spec.name}" if ensemble else base
-        group = job.group or (base if ensemble else None)
-        identity = {"name": name, "group": group, "tags": list(job.tags),
-                    "job_type": "ensemble-member" if ensemble else "train"}
+        identity = _identity(config, m, base, job, ensemble)
         m.sinks = build_sinks(m.recorder, m.spec.dir, m.config.logger, m.families, m.task, identity, m.resolved,
                               config.run.max_epochs)
     outputs = [MemberOutputs(m.recorder, m.sinks, m.spec.dir.snapshots) for m in members]
@@ -194,37 +223,62 @@ def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float)
         diverged = module.diverged_at[e]
         fields = {"status": "diverged" if diverged is not None else "completed",
                   "error": f"training loss is not finite by epoch {diverged}" if diverged is not None else None,
-                  "run_name": f"{base}_{m.spec.name}" if ensemble else base, "epochs": module.epoch,
+                  "run_name": _identity(config, m, base, job, ensemble)["name"], "epochs": module.epoch,
                   "resumed_from_epoch": resumed_epoch, "wall_time_s": wall, "device": device}
         if ensemble:
-            fields["ensemble"] = {"index": e, "size": len(members), "dir": str(rd.path)}
+            fields["ensemble"] = {"index": m.spec.index, "size": len(specs), "dir": str(rd.path)}
         summaries.append(finalise(m.spec.dir, m.recorder, m.sinks, m.families, m.task, module.member(e),
                                   m.resolved, config.run.plots, **fields))
     if not ensemble:
         return summaries[0]
-    status = "diverged" if all(s["status"] == "diverged" for s in summaries) else "completed"
-    summary = {"status": status, "error": None, "epochs": module.epoch, "resumed_from_epoch": resumed_epoch,
-               "wall_time_s": wall, "device": device, "members": [str(m.spec.dir.path) for m in members],
+    return _finish_ensemble(rd, specs, resumed_epoch, resolved, wall, device)
+
+
+def _identity(config: Config, m: Member, base: str, job: Job, ensemble: bool) -> dict:
+    """A member's WandB name, group, tags and job type. A pack's member is named and tagged as its own job
+    would be (after its dir, with its overrides); an ensemble's other members after the ensemble."""
+    if config.run.ensemble.member_dirs is not None:
+        name = config.run.name or m.task.run_name or f"{m.task.name}_{config.model.name}_{m.spec.dir.path.name}"
+        return {"name": name, "group": job.group, "tags": m.spec.overrides, "job_type": "train"}
+    return {"name": f"{base}_{m.spec.name}" if ensemble else base, "group": job.group or (base if ensemble else None),
+            "tags": list(job.tags), "job_type": "ensemble-member" if ensemble else "train"}
+
+
+def _finish_ensemble(rd: RunDir, specs: list[MemberSpec], resumed_epoch: int | None, resolved: dict, wall: float,
+                     device: str | None) -> dict:
+    """The ensemble's own summary (its members' dirs) and completion marker, once every member is finished
+    (a pack's members may have been finished by an earlier attempt)."""
+    finished = [spec.dir.finished() or {} for spec in specs]
+    status = "diverged" if all(f.get("status") == "diverged" for f in finished) else "completed"
+    epochs = max(f.get("epochs", 0) for f in finished)
+    summary = {"status": status, "error": None, "epochs": epochs, "resumed_from_epoch": resumed_epoch,
+               "wall_time_s": wall, "device": device, "members": [str(spec.dir.path) for spec in specs],
                "config": resolved}
     write_json(rd.summary_path, summary)
-    rd.finish(status, module.epoch)
+    rd.finish(status, epochs)
     return summary
 
 
 def _module(config: Config, members: list[Member]):
+    """One member: a :class:`GrokModule` of its own config; several: an :class:`EnsembleModule` with their
+    per-member weight decays and lrs when they differ."""
     from grokscope.training.ensemble import EnsembleModule
     from grokscope.training.module import GrokModule
 
-    run = config.run
     if len(members) == 1:
         m = members[0]
-        return GrokModule(m.model, m.task, config.optimizer, run.max_epochs, run.steps_per_call, run.loss_dtype,
+        run = m.config.run
+        return GrokModule(m.model, m.task, m.config.optimizer, run.max_epochs, run.steps_per_call, run.loss_dtype,
                           run.batch_size, run.seeds.sampler, m.interventions, run.compile)
-    decays = run.ensemble.weight_decay
-    optimizer_cfg = dataclasses.replace(config.optimizer, weight_decay=0.0) if decays else config.optimizer
+    run, optimizer = config.run, config.optimizer
+    lrs = [m.config.optimizer.lr for m in members] if run.ensemble.lr else None
+    per_member_decay = run.ensemble.weight_decay or (lrs and optimizer.name == "adamw")
+    decays = [m.config.optimizer.weight_decay for m in members] if per_member_decay else None
+    optimizer_cfg = dataclasses.replace(optimizer, weight_decay=0.0 if decays else optimizer.weight_decay,
+                                        lr=1.0 if lrs else optimizer.lr)
     return EnsembleModule([m.model for m in members], [m.task for m in members], optimizer_cfg, run.max_epochs,
                           run.steps_per_call, run.loss_dtype, decays, run.batch_size,
-                          [m.config.run.seeds.sampler for m in members], [m.interventions for m in members])
+                          [m.config.run.seeds.sampler for m in members], [m.interventions for m in members], lrs)
 
 
 def _fit(module, callback, config: Config, device: str, rd: RunDir, watch_parent: bool) -> None:

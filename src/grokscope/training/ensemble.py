@@ -4,6 +4,10 @@ Exactness with one optimizer over the stack (speed.md §6): Adam/AdamW updates a
 K independent optimizers when the objective is the **sum** of the members' losses, each member's loss is its
 own mean over its own rows, gradients are clipped per member, and per-member weight decay is decoupled and
 applied per member. Members are initialised by their own single-run builds, then stacked.
+
+Per-member learning rates: the update of every optimizer here (AdamW, Adam, SGD) is ``lr`` times a step that
+does not depend on ``lr`` (nor does the optimizer's state), so the stack runs at lr 1 (times its warm-up factor)
+and member ``e``'s update is scaled by ``lr_e`` after each step (equal to the separate run to float tolerance).
 """
 
 from __future__ import annotations
@@ -47,7 +51,10 @@ class EnsembleModule(GrokModule):
     ``model`` is the members' shared template: the forward is ``vmap(functional_call(model, theta_e, x_e))``
     over the stacked parameters; :meth:`member` loads member ``e``'s slices into it for metrics and
     checkpoints. ``weight_decays`` (optional, AdamW only): per-member decoupled decay
-    ``theta_e <- theta_e (1 - lr wd_e)`` before the update, as AdamW does (the optimizer then gets wd 0).
+    ``theta_e <- theta_e (1 - lr_e wd_e)`` before the update, as AdamW does (the optimizer then gets wd 0).
+    ``learning_rates`` (optional): member ``e`` trains at ``lr_e`` times the schedule's factor; the optimizer
+    then runs at lr 1 and each member's update is scaled (module docstring). Checkpoints hold each member's
+    optimizer and scheduler state as its separate run's, so either can resume the other's.
 
     Member ``e`` has its own :class:`~grokscope.training.batches.TermBatches` (its split, and with
     ``batch_size`` its generators seeded from ``sampler_seeds[e]``), so its batches are its single run's.
@@ -61,7 +68,7 @@ class EnsembleModule(GrokModule):
     def __init__(self, models: list[nn.Module], tasks: list[Task], optimizer_cfg, max_epochs: int,
                  steps_per_call: int, loss_dtype: str, weight_decays: list[float] | None = None,
                  batch_size: int | None = None, sampler_seeds: list[int] | None = None,
-                 interventions: list[list[Intervention]] | None = None):
+                 interventions: list[list[Intervention]] | None = None, learning_rates: list[float] | None = None):
         super().__init__(models[0], tasks[0], optimizer_cfg, max_epochs, steps_per_call, loss_dtype,
                          batch_size=batch_size, sampler_seed=0, interventions=(interventions or [()])[0])
         members = interventions or [[] for _ in models]
@@ -74,14 +81,27 @@ class EnsembleModule(GrokModule):
         self.names = [name for name, _ in models[0].named_parameters()]
         decays = None if weight_decays is None else torch.tensor(weight_decays, dtype=torch.float64)
         self.register_buffer("weight_decays", decays, persistent=False)
+        lrs = None if learning_rates is None else torch.tensor(learning_rates, dtype=torch.float64)
+        self.register_buffer("learning_rates", lrs, persistent=False)
+        self._before_step: list[torch.Tensor] = []
         self.diverged_at = [None] * len(models)
         self._full_batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def trained_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.stacked.values() if p.requires_grad]
 
-    def load_optimizer_state(self, optimizer: torch.optim.Optimizer, member_states: list[dict]) -> None:
-        optimizer.load_state_dict(stack_optimizer_states(member_states, optimizer.state_dict()))
+    def load_training_state(self, optimizer: torch.optim.Optimizer, scheduler, member_states: list[dict]) -> None:
+        """The members' optimizer slices stacked; the schedule from member 0's, at base lr 1 when members have
+        their own lr (the optimizer's lr is then the schedule's factor)."""
+        optimizer.load_state_dict(stack_optimizer_states([s["optimizer"] for s in member_states],
+                                                         optimizer.state_dict()))
+        state = member_states[0]["scheduler"]
+        if self.learning_rates is not None:
+            factors = [factor(state["last_epoch"]) for factor in scheduler.lr_lambdas]
+            state = {**state, "base_lrs": [1.0] * len(factors), "_last_lr": factors}
+            for group, factor in zip(optimizer.param_groups, factors):
+                group.update(lr=factor, initial_lr=1.0)
+        scheduler.load_state_dict(state)
 
     def prepare_batches(self) -> None:
         """Full batch: the members' batches stacked once (``tokens [e, n, n_ctx]``)."""
@@ -118,7 +138,7 @@ class EnsembleModule(GrokModule):
     def before_optimizer_step(self, params: list[torch.Tensor]) -> None:
         """Per-member clipping: member ``e``'s gradients scale by ``min(1, c / (||g_e|| + 1e-6))`` with
         ``||g_e||`` over all of its slices, as ``clip_grad_norm_`` does for one run (speed.md §6.4); then
-        per-member decoupled weight decay."""
+        per-member decoupled weight decay; with per-member lrs, the parameters before the update are kept."""
         clip = self.optimizer_cfg.grad_clip
         grads = [p.grad for p in params if p.grad is not None]
         if clip is not None:
@@ -128,11 +148,27 @@ class EnsembleModule(GrokModule):
             for g in grads:
                 g.mul_(member_view(scale.to(g.dtype), g))
         if self.weight_decays is not None:
-            lr = self.optimizers().optimizer.param_groups[0]["lr"]
+            lr = self.member_lrs()
             with torch.no_grad():
                 for p in params:
                     if p.grad is not None:  # as AdamW: a parameter without gradient (frozen) is not decayed
                         p.mul_(member_view((1.0 - lr * self.weight_decays).to(p.dtype), p))
+        if self.learning_rates is not None:
+            self._before_step = [p.detach().clone() for p in params]
+
+    def after_optimizer_step(self, params: list[torch.Tensor]) -> None:
+        """With per-member lrs: ``theta_e <- before_e + lr_e (theta_e - before_e)``, the lr-1 update scaled."""
+        if self.learning_rates is None:
+            return
+        with torch.no_grad():
+            for p, before in zip(params, self._before_step):
+                p.sub_(before).mul_(member_view(self.learning_rates.to(p.dtype), p)).add_(before)
+        self._before_step = []
+
+    def member_lrs(self) -> torch.Tensor | float:
+        """This step's lr: the optimizer's, times each member's own (``[e]``) when members have one."""
+        lr = self.optimizers().optimizer.param_groups[0]["lr"]
+        return lr if self.learning_rates is None else lr * self.learning_rates
 
     def interventions_at_epoch(self) -> None:
         """Each member's ``at_epoch`` on its own slices."""
@@ -180,10 +216,22 @@ class EnsembleModule(GrokModule):
         state = self.optimizers().optimizer.state_dict()
         sliced = {k: {n: v if v.ndim == 0 else v[e].clone() for n, v in s.items()} for k, s in state["state"].items()}
         groups = [dict(g) for g in state["param_groups"]]
-        if self.weight_decays is not None:
-            for g in groups:
+        for g in groups:
+            if self.weight_decays is not None:
                 g["weight_decay"] = float(self.weight_decays[e])
+            if self.learning_rates is not None:
+                lr = float(self.learning_rates[e])
+                g.update(lr=lr * g["lr"], initial_lr=lr * g["initial_lr"])
         return {"state": sliced, "param_groups": groups}
+
+    def member_scheduler_state(self, e: int) -> dict:
+        """The schedule as member ``e``'s separate run has it (its own base lr)."""
+        state = self.lr_schedulers().state_dict()
+        if self.learning_rates is None:
+            return state
+        lr = float(self.learning_rates[e])
+        return {**state, "base_lrs": [lr * base for base in state["base_lrs"]],
+                "_last_lr": [lr * last for last in state["_last_lr"]]}
 
 
 def stack_optimizer_states(member_states: list[dict], current: dict) -> dict:

@@ -103,13 +103,14 @@ class GrokModule(L.LightningModule):
     def configure_optimizers(self):
         optimizer = self.optimizer_cfg.build(self.trained_parameters(), fused=self.device.type == "cuda")
         scheduler = self.optimizer_cfg.warmup(optimizer)
-        if self._resumed is not None:  # optimizer, then scheduler, as Lightning restores a run
-            self.load_optimizer_state(optimizer, [s["optimizer"] for s in self._resumed])
-            scheduler.load_state_dict(self._resumed[0]["scheduler"])
+        if self._resumed is not None:
+            self.load_training_state(optimizer, scheduler, self._resumed)
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
-    def load_optimizer_state(self, optimizer: torch.optim.Optimizer, member_states: list[dict]) -> None:
-        optimizer.load_state_dict(member_states[0])
+    def load_training_state(self, optimizer: torch.optim.Optimizer, scheduler, member_states: list[dict]) -> None:
+        """The optimizer's, then the scheduler's state from the members' checkpoints (as Lightning restores)."""
+        optimizer.load_state_dict(member_states[0]["optimizer"])
+        scheduler.load_state_dict(member_states[0]["scheduler"])
 
     def on_fit_start(self) -> None:
         self.tasks = [t.to(self.device) for t in self.tasks]
@@ -152,6 +153,7 @@ class GrokModule(L.LightningModule):
             loss.sum().backward()
             self.before_optimizer_step(params)
             optimizer.step()
+            self.after_optimizer_step(params)
             scheduler.step()
             if after_step:
                 self.interventions_after_step()
@@ -183,8 +185,14 @@ class GrokModule(L.LightningModule):
         if self.optimizer_cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(params, self.optimizer_cfg.grad_clip, foreach=True)
 
+    def after_optimizer_step(self, params: list[torch.Tensor]) -> None:
+        """Hook after each optimizer step (an ensemble scales its members' updates by their own lr)."""
+
     def member_optimizer_state(self, e: int) -> dict:
         return self.optimizers().optimizer.state_dict()
+
+    def member_scheduler_state(self, e: int) -> dict:
+        return self.lr_schedulers().state_dict()
 
     def member_state(self, e: int) -> dict:
         """Member ``e``'s checkpoint: its weights, optimizer state, the scheduler, the epoch, its batch
@@ -193,7 +201,7 @@ class GrokModule(L.LightningModule):
             "epoch": self.epoch,
             "model": {k: v.detach().clone() for k, v in self.member(e).state_dict().items()},
             "optimizer": self.member_optimizer_state(e),
-            "scheduler": self.lr_schedulers().state_dict(),
+            "scheduler": self.member_scheduler_state(e),
             "sampler": self.batches[e].state() if self.batches else [],
             "rng": rng_state(),
             "diverged_at": self.diverged_at[e],

@@ -1,0 +1,1 @@
+"""grokscope's Hydra launcher for packed sweeps (``hydra/launcher=packed``): see :mod:`grokscope.cli.packing`."""
