@@ -34,13 +34,17 @@ def plan(scale: str) -> Plan:
         return Plan(scale, (Sweep("mlp", MLP, {"seed": tuple(range(1, 51))}),
                             Sweep("transformer", TRANSFORMER, {"seed": (1,)})))
     if scale == "cpu":
-        common = (*S4, "metrics.log_points=100", "snapshot_every_n_epochs=500", "metrics.every_n_epochs=500")
+        common = (*S4, "task.frac_train=0.8", "metrics.log_points=100", "snapshot_every_n_epochs=500",
+                  "metrics.every_n_epochs=500")
         return Plan(scale, (
-            Sweep("mlp", MLP, {"seed": tuple(range(1, 9))}, (*common, "max_epochs=20000")),
-            Sweep("transformer", TRANSFORMER, {"seed": (1,)}, (*common, "max_epochs=10000"))),
+            Sweep("mlp", MLP, {"seed": (1, 2, 3, 4)}, (*common, "max_epochs=8000")),
+            Sweep("transformer", TRANSFORMER, {"seed": (1,)}, (*common, "max_epochs=4000"))),
             cuts=("S_4 (order 24) instead of S_5 (order 120): a 2-core CPU trains the S_5 MLP at roughly 10 "
                   "epochs/s, so the paper's 250k epochs take about 7 hours per seed",
-                  "seeds 1-8 instead of 1-50; the MLP trains 20k epochs instead of 250k, the transformer 10k "
+                  "80% of the pairs for training instead of 40% (MLP) and 60% (transformer): with 40% or 60% of "
+                  "S_4's 576 pairs the MLP memorises and does not generalise within 4000 epochs (test accuracy "
+                  "0.0 at 40% after 20k epochs, 0.07 at 60% after 4000; 0.85 at 80% after 4000)",
+                  "seeds 1-4 instead of 1-50; the MLP trains 8000 epochs instead of 250k, the transformer 4000 "
                   "instead of 50k",
                   "metrics on 100 log-spaced epochs plus every 500 (the paper: about 1000 log-spaced)"))
     return Plan(scale, (Sweep("mlp", MLP, {"seed": (1, 2)}, TINY),
