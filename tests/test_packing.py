@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from grokscope.analysis.collect import collect
 from grokscope.cli.packing import pack_overrides, plan, shape
@@ -54,6 +55,7 @@ def frame(sweep_dir: Path) -> pd.DataFrame:
     return runs.sort_values("run_dir").reset_index(drop=True)
 
 
+@pytest.mark.slow  # three / two sweeps of CLI processes: tens of seconds on 2 cores
 def test_a_packed_sweep_writes_the_unpacked_sweeps_runs_and_resumes_after_a_kill(tmp_path):
     """2 weight decays x 3 seeds: one pack of 6 members, killed after its epoch-20 checkpoints, then run again
     (resumed from them). Every run dir is the unpacked sweep's: same path, same recorded config and overrides,
@@ -105,6 +107,7 @@ def test_a_pack_skips_its_finished_members_and_trains_the_others(tmp_path, monke
     assert collect([tmp_path])["run_dir"].map(lambda d: Path(d).name).tolist().count("p") == 0
 
 
+@pytest.mark.slow  # three / two sweeps of CLI processes: tens of seconds on 2 cores
 def test_packs_ordinary_jobs_and_failing_cells_in_one_sweep(tmp_path):
     """Per task.frac_train, 3 seeds at most 2 to a pack: a pack and an ordinary job for 0.3; the cells of 1.5
     are refused as their own jobs (failed summaries)."""
