@@ -15,17 +15,18 @@ from grokscope.reproduce.runner import run_sweeps
 
 @dataclass(frozen=True)
 class Reproduction:
-    """A paper's reproduction: its sweeps at a scale (``plan``) and what it reads from their run dirs
-    (``measure(runs, plan)``)."""
+    """A paper's reproduction: its sweeps at a scale (``plan``), what it reads from their run dirs
+    (``measure(runs, plan)``) and what the cut scales leave pending (``paper_scale``)."""
 
     name: str
     title: str
+    paper_scale: str
     plan: Callable[[str], Plan]
     measure: Callable[[Path, Plan], Findings]
 
 
-REPRODUCTIONS = {m.NAME: Reproduction(m.NAME, m.TITLE, m.plan, m.measure) for m in (nanda, chughtai, pizza,
-                                                                                        circles, oocl)}
+REPRODUCTIONS = {m.NAME: Reproduction(m.NAME, m.TITLE, m.PAPER_SCALE, m.plan, m.measure)
+                 for m in (nanda, chughtai, pizza, circles, oocl)}
 
 
 def reproduce(name: str, scale: str, runs: Path, out: Path, jobs: int = 1, train: bool = True) -> Path:
@@ -37,6 +38,9 @@ def reproduce(name: str, scale: str, runs: Path, out: Path, jobs: int = 1, train
     if train:
         run_sweeps(plan, runs, jobs)
     findings = reproduction.measure(runs, plan)
+    if scale != "paper":
+        findings.pending.append(f"the paper's scale ({reproduction.paper_scale}): `grokscope-reproduce {name} "
+                                "--scale paper`, on a GPU")
     commands = [f"grokscope-reproduce {name} --scale {scale} --runs {runs}" + (f" --jobs {jobs}" if jobs > 1 else ""),
                 "# which runs:", *(sweep.shown(runs, jobs) for sweep in plan.sweeps)]
     path = write_report(name, reproduction.title, plan, findings, commands, out, time.monotonic() - start)

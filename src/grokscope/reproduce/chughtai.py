@@ -17,6 +17,8 @@ from grokscope.training.outputs import atomic_write_bytes
 
 NAME = "chughtai"
 TITLE = "Chughtai et al. 2023: a toy model of universality (S5)"
+#: what the cut scales leave for ``--scale paper`` (a GPU)
+PAPER_SCALE = "S_5, the MLP over seeds 1-50 for 250k epochs, the transformer for 50k"
 MLP, TRANSFORMER = "chughtai_s5_mlp", "chughtai_s5_transformer"
 #: S_4 instead of S_5 (24 elements: 576 pairs instead of 14,400)
 S4 = ("group.n=4",)
@@ -80,9 +82,6 @@ def measure(runs: Path, scale_plan: Plan) -> Findings:
                                                               "irreps"))
                              if plots is not None and (plots / f"{name}.png").is_file()]
     findings.claims += _claims(mlp, transformer, scale_plan.scale)
-    if scale_plan.scale != "paper":
-        findings.pending.append("the paper's scale (S_5, the MLP over seeds 1-50 for 250k epochs, the transformer "
-                                "for 50k): `grokscope-reproduce chughtai --scale paper` on a GPU")
     return findings
 
 

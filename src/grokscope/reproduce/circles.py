@@ -17,6 +17,8 @@ from grokscope.training.outputs import atomic_write_bytes
 
 NAME = "circle_survival"
 TITLE = "Ding et al. 2024: survival of the fittest representation"
+#: what the cut scales leave for ``--scale paper`` (a GPU)
+PAPER_SCALE = "the paper's 30,001 steps, d = 16-128 with 5 seeds, trained and frozen"
 EXPERIMENT = "circle_survival"
 FROZEN = ("intervention=freeze_embedding",)
 #: the circle counts need the final embedding only: no snapshots, no dense early metrics
@@ -56,9 +58,6 @@ def measure(runs: Path, scale_plan: Plan) -> Findings:
         _plot(found, path)
         findings.figures.append(("Final circles (trained) and test accuracy (trained and frozen) against d", path))
     findings.claims += _claims(found)
-    if scale_plan.scale != "paper":
-        findings.pending.append("the paper's step count (30,001) with d = 16-128 and 5 seeds, trained and frozen: "
-                                "`grokscope-reproduce circle_survival --scale paper`")
     return findings
 
 

@@ -15,6 +15,8 @@ from grokscope.run.load import load_run
 
 NAME = "nanda_2023"
 TITLE = "Nanda et al. 2023: progress measures for grokking"
+#: what the cut scales leave for ``--scale paper`` (a GPU)
+PAPER_SCALE = "p = 113, 30% training data, 40k epochs; seeds 0-2 and the fractions 0.3-0.7"
 FRACTIONS = (0.3, 0.4, 0.5, 0.6, 0.7)
 #: a one-layer transformer of a few thousand parameters on (a+b) mod 13, for the tests of the command
 TINY = ("task.p=13", "model.d_model=16", "model.n_heads=2", "model.d_head=8", "model.d_mlp=32", "max_epochs=40",
@@ -72,9 +74,6 @@ def measure(runs: Path, scale_plan: Plan) -> Findings:
         collect.write_curves(collect.curves([runs / "fractions"], ["test/acc"]), out)
         findings.figures.append(("Test accuracy over epochs by training fraction (seed 0)",
                                  collect.curves_path(out, "test/acc")))
-    if scale_plan.scale != "paper":
-        findings.pending.append("the paper's scale (p = 113, 30% training data, 40k epochs; seeds 0-2 and the "
-                                "fractions 0.3-0.7): `grokscope-reproduce nanda_2023 --scale paper` on a GPU")
     return findings
 
 
