@@ -306,3 +306,12 @@ def test_a_cuda_run_resumed_from_its_checkpoint_equals_the_run_trained_straight_
     for key, value in final_checkpoint(tmp_path / "straight")["model"].items():
         torch.testing.assert_close(final_checkpoint(tmp_path / "resumed")["model"][key], value, rtol=1e-5, atol=1e-6)
     assert resumed["final"]["train/loss"] == pytest.approx(straight["final"]["train/loss"], rel=1e-5)
+
+
+def test_a_key_added_later_with_a_null_default_keeps_old_run_dirs_resumable():
+    from grokscope.run.fingerprint import differing_keys
+
+    recorded = {"seed": 0, "ensemble": {"size": 1}, "max_epochs": 10}
+    assert differing_keys(recorded, {**recorded, "ensemble": {"size": 1, "lr": None}, "max_epochs": 20}) == []
+    assert differing_keys(recorded, {**recorded, "ensemble": {"size": 1, "lr": [0.1]}}) == ["ensemble.lr"]
+    assert differing_keys(recorded, {**recorded, "seed": 1}) == ["seed"]

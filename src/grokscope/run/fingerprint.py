@@ -31,12 +31,13 @@ def flatten(tree: dict, prefix: str = "") -> dict:
 
 
 def differing_keys(recorded: dict, wanted: dict) -> list[str]:
-    """The dotted keys whose values differ between two resolved configs, run-length keys excepted."""
+    """The dotted keys whose values differ between two resolved configs, run-length keys excepted. A key one
+    config lacks reads as null: a key that a later version added with a null default (``ensemble.lr``) leaves
+    the run dirs of earlier versions resumable, and the same key set to a value is a difference."""
     a, b = flatten(recorded), flatten(wanted)
     free = tuple(f"{k}." for k in RUN_LENGTH_KEYS)
     return sorted(k for k in a.keys() | b.keys()
-                  if a.get(k, "<absent>") != b.get(k, "<absent>") and k not in RUN_LENGTH_KEYS
-                  and not k.startswith(free))
+                  if a.get(k) != b.get(k) and k not in RUN_LENGTH_KEYS and not k.startswith(free))
 
 
 #: top-level keys (or groups) that do not change what a run learns, besides the seeds: the runs of one setting
