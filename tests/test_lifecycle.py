@@ -315,3 +315,18 @@ def test_a_key_added_later_with_a_null_default_keeps_old_run_dirs_resumable():
     assert differing_keys(recorded, {**recorded, "ensemble": {"size": 1, "lr": None}, "max_epochs": 20}) == []
     assert differing_keys(recorded, {**recorded, "ensemble": {"size": 1, "lr": [0.1]}}) == ["ensemble.lr"]
     assert differing_keys(recorded, {**recorded, "seed": 1}) == ["seed"]
+
+
+def test_a_run_recorded_before_the_ensemble_lr_key_loads(tmp_path):
+    import yaml
+
+    from grokscope import load_run
+
+    train(tmp_path, "max_epochs=20", "checkpoint_every_n_epochs=20")
+    path = tmp_path / ".hydra" / "config.yaml"
+    recorded = yaml.safe_load(path.read_text())
+    for key in ("lr", "member_dirs"):
+        del recorded["ensemble"][key]
+    path.write_text(yaml.safe_dump(recorded))
+    run = load_run(tmp_path)
+    assert run.config.run.ensemble.lr is None and run.model(20) is not None

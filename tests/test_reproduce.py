@@ -65,8 +65,8 @@ def test_report_and_summary(tmp_path):
     path = write_report("nanda_2023", "Nanda", plan, findings, ["grokscope-reproduce nanda_2023"], tmp_path, 12.0)
     text = path.read_text()
     assert "| grokking | 3 of 3 | groks | §3 | yes |" in text and "seed 2 never cleans up" in text
-    assert "| 0 | 0.990 |" in text and "![curve](nanda_2023/drawn.png)" in text
-    assert (tmp_path / "nanda_2023" / "drawn.png").read_bytes() == b"\x89PNG"
+    assert "| 0 | 0.990 |" in text and "![curve](nanda_2023/0_drawn.png)" in text
+    assert (tmp_path / "nanda_2023" / "0_drawn.png").read_bytes() == b"\x89PNG"
     assert "1 h 02 min" in text and all(cut in text for cut in plan.cuts)
     summary = write_summary(tmp_path).read_text()
     assert "[Nanda](nanda_2023.md) (cpu) | ordered | 2 of 3 | no |" in summary

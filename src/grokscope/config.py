@@ -99,8 +99,9 @@ class EnsembleConfig(Checked):
     size: int
     seeds: list[int] | None
     weight_decay: list[float] | None
-    lr: list[float] | None
-    member_dirs: list[str] | None
+    # keys added after the others: null when a run dir recorded before them is read back (grokscope.load_run)
+    lr: list[float] | None = None
+    member_dirs: list[str] | None = None
 
     #: the per-member lists, each null or one value per member
     LISTS = ("seeds", "weight_decay", "lr", "member_dirs")

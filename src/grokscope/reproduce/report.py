@@ -75,8 +75,10 @@ def write_report(name: str, title: str, plan: Plan, findings: Findings, commands
     if figures.exists():
         shutil.rmtree(figures)
     figures.mkdir(parents=True)
-    for _, path in findings.figures:
-        shutil.copyfile(path, figures / path.name)
+    shown = [(caption, figures / f"{index}_{path.name}") for index, (caption, path) in enumerate(findings.figures)]
+    for (_, path), (_, copy) in zip(findings.figures, shown):  # numbered: two runs' plots may share a name
+        shutil.copyfile(path, copy)
+    findings.figures = shown
     host = machine()
     record = {"name": name, "title": title, "scale": plan.scale, "cuts": list(plan.cuts), "commands": commands,
               "machine": host, "devices": findings.devices, "wall_s": round(wall_s, 1),
