@@ -39,7 +39,7 @@ def reproduce(name: str, scale: str, runs: Path, out: Path, jobs: int = 1, train
         run_sweeps(plan, runs, jobs)
     findings = reproduction.measure(runs, plan)
     if scale != "paper":
-        findings.pending.append(f"the paper's scale ({reproduction.paper_scale}): `grokscope-reproduce {name} "
+        findings.pending.append(f"the original scale ({reproduction.paper_scale}): `grokscope-reproduce {name} "
                                 "--scale paper`, on a GPU")
     commands = [f"grokscope-reproduce {name} --scale {scale} --runs {runs}" + (f" --jobs {jobs}" if jobs > 1 else ""),
                 "# which runs:", *(sweep.shown(runs, jobs) for sweep in plan.sweeps)]
