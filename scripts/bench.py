@@ -6,8 +6,10 @@
 For each experiment and ``matmul_precision``, in one process: (a) a bare PyTorch loop, (b) the framework with
 metrics off and evaluation only at the first and last epoch, (c) the framework with the experiment's default
 logging and metrics cadence, (d) an ensemble of K members (metrics off) for each K (K = 1 is a single run through
-the ensemble path). Every side warms up before its timer starts (the bare loop: ``--warmup`` epochs; the
-framework: its first call of ``steps_per_call`` epochs), so cuBLAS start-up and kernel selection are not timed.
+the ensemble path); on a GPU also (b) with ``cuda_graph=false`` (every other side replays CUDA graphs). Every side
+warms up before its timer starts (the bare loop: ``--warmup`` epochs; the framework: its first call of
+``steps_per_call`` epochs, or the call that captured its graph), so cuBLAS start-up, kernel selection and graph
+capture are not timed.
 Measurements alternate (a, b, c, d, ...) and the median of ``--repeats`` is reported, so all sides see the same
 machine load. Each throughput is also given as a fraction of the floor: one epoch's FLOPs (forward and backward
 of the training rows, counted by torch's FlopCounterMode) at the card's peak FP32 (``highest``) or TF32
@@ -32,11 +34,14 @@ from grokscope.analysis.bench import (
 from grokscope.run import resolve_device
 
 
-def measure(common: list[str], epochs: int, ks: list[int], repeats: int, warmup: int) -> dict[str, tuple]:
+def measure(common: list[str], epochs: int, ks: list[int], repeats: int, warmup: int, cuda: bool) -> dict[str, tuple]:
     """Median seconds per epoch of each side and its members per epoch."""
+    eager = {"framework eager": (1, lambda: framework_seconds_per_epoch([*lean(common, epochs), "cuda_graph=false"],
+                                                                         epochs))} if cuda else {}
     sides = {
         "bare": (1, lambda: bare_seconds_per_epoch(common, epochs, warmup)),
         "framework": (1, lambda: framework_seconds_per_epoch(lean(common, epochs), epochs)),
+        **eager,
         "framework+metrics": (1, lambda: framework_seconds_per_epoch(common, epochs)),
         **{f"ensemble x{k}": (k, lambda k=k: framework_seconds_per_epoch([*lean(common, epochs),
                                                                            f"ensemble.size={k}"], epochs))
@@ -57,6 +62,9 @@ def report(median: dict[str, tuple], flops: float, peak: float | None) -> None:
     print(f"  framework / bare              {median['framework'][0] / median['bare'][0]:.3f}   (target <= 1.10)")
     print(f"  framework+metrics / framework {median['framework+metrics'][0] / median['framework'][0]:.3f}   "
           f"(target <= 1.10)")
+    if "framework eager" in median:
+        print(f"  CUDA graph speed-up           {median['framework eager'][0] / median['framework'][0]:.3f}   "
+              f"(framework eager / framework)")
 
 
 def main() -> None:
@@ -79,9 +87,10 @@ def main() -> None:
         flops = flops_per_epoch(common)
         for precision in args.precisions:
             print(f"experiment={experiment} matmul_precision={precision} ({flops / 1e9:.2f} GFLOP per epoch)")
+            cuda = resolve_device(device) == "cuda"
             median = measure([*common, f"matmul_precision={precision}"], args.epochs, args.k, args.repeats,
-                             args.warmup)
-            report(median, flops, peak_flops(precision) if resolve_device(device) == "cuda" else None)
+                             args.warmup, cuda)
+            report(median, flops, peak_flops(precision) if cuda else None)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""The fast paths: torch.compile'd training forward, and the GPU path (``-m gpu``; skipped without CUDA)."""
+"""The fast paths: torch.compile'd training forward, CUDA graphs, and the GPU path (``-m gpu``; skipped without
+CUDA)."""
 
 from __future__ import annotations
 
 import copy
+import csv
 import json
 from pathlib import Path
 
@@ -11,7 +13,9 @@ import torch
 
 from grokscope.run import build
 from grokscope.run.config import validate
+from grokscope.training.graphs import blockers
 from grokscope.training.module import GrokModule
+from grokscope.training.optim import load_state
 from tests.helpers.config import make_config
 from tests.helpers.runs import train
 
@@ -65,3 +69,67 @@ def test_cuda_ensemble_member_equals_single_run(tmp_path):
     single = train(tmp_path / "single", *base, "seed=1")
     member = json.loads((Path(ensemble["members"][1]) / "summary.json").read_text())
     assert member["final"]["train/loss"] == pytest.approx(single["final"]["train/loss"], rel=1e-4)
+
+
+def train_losses(run_dir: Path) -> torch.Tensor:
+    """The ``train/loss`` column of a run's ``metrics.csv`` (one row per logged epoch)."""
+    with open(run_dir / "metrics.csv") as f:
+        return torch.tensor([float(row["train/loss"]) for row in csv.DictReader(f) if row.get("train/loss")])
+
+
+def test_a_step_is_captured_only_where_a_replay_is_exact():
+    """The graph is refused, naming why, off CUDA, for sampled batches, with torch.compile and with after-step
+    interventions; a full-batch CUDA run without them is captured."""
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert blockers(cuda, None, False, False) == []
+    assert blockers(cpu, None, False, False) == ["device is cpu, not cuda"]
+    assert blockers(cuda, 16, True, True) == ["batch_size is set (each epoch draws new rows)", "compile=true",
+                                              "an intervention acts after every step"]
+
+
+def test_a_cpu_run_says_it_trained_eagerly_and_why(tmp_path):
+    summary = train(tmp_path, "task.p=23", "max_epochs=20", "progress_bar=false")
+    assert summary["cuda_graph"] == "eager: device is cpu, not cuda"
+
+
+def test_optimizer_state_of_a_captured_gpu_run_resumes_in_a_cpu_optimizer():
+    """A checkpoint of the fused, capturable AdamW (step count on the device) loads into the CPU's foreach AdamW
+    with the CPU's implementation: its next step equals the step of the optimizer it was saved from."""
+    torch.manual_seed(0)
+    param = torch.nn.Parameter(torch.randn(5))
+    saved = torch.optim.AdamW([param], lr=1e-2, foreach=True)
+    for _ in range(3):
+        param.grad = torch.randn(5)
+        saved.step()
+    state = copy.deepcopy(saved.state_dict())
+    for group in state["param_groups"]:
+        group.update(fused=True, capturable=True, foreach=None)  # as the CUDA run's optimizer records it
+    twin = torch.nn.Parameter(param.detach().clone())
+    resumed = torch.optim.AdamW([twin], lr=1e-2, foreach=True)
+    load_state(resumed, state)
+    assert resumed.param_groups[0]["capturable"] is False and resumed.param_groups[0]["foreach"] is True
+    param.grad = twin.grad = torch.randn(5)
+    saved.step()
+    resumed.step()
+    torch.testing.assert_close(twin, param, rtol=0, atol=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("extra", [
+    (),
+    ("optimizer.grad_clip=1.0", "ensemble.weight_decay=[0.3,1.0]"),
+    ("intervention=freeze_embedding", "intervention.freeze_embedding.from_epoch=100"),  # a capture again
+], ids=["single", "ensemble", "freeze"])
+def test_captured_epochs_give_the_eager_losses(tmp_path, extra):
+    """Epochs replayed from a CUDA graph (after a 10-epoch lr warm-up) log the losses of eager epochs."""
+    base = (*SMALL_TRANSFORMER, "device=cuda", "max_epochs=200", "log_every_n_epochs=10", "steps_per_call=50",
+            "optimizer.warmup_steps=10", "progress_bar=false", *extra)
+    runs = {}
+    for mode in ("true", "false"):
+        summary = train(tmp_path / mode, *base, f"cuda_graph={mode}")
+        runs[mode] = Path(summary["members"][1]) if "members" in summary else tmp_path / mode
+    assert json.loads((runs["true"] / "summary.json").read_text())["cuda_graph"] == "replayed"
+    assert json.loads((runs["false"] / "summary.json").read_text())["cuda_graph"] == "eager: cuda_graph=false"
+    graphed, eager = train_losses(runs["true"]), train_losses(runs["false"])
+    assert len(graphed) == 20
+    torch.testing.assert_close(graphed, eager, rtol=1e-5, atol=1e-7)

@@ -161,6 +161,7 @@ class RunConfig(Checked):
     resume: str
     compile: bool
     ensemble: EnsembleConfig
+    cuda_graph: bool = True  # as conf/train.yaml; the default lets run dirs recorded before the key load
 
     def check(self, prefix: str = "") -> None:
         require_seed("seed", self.seed)

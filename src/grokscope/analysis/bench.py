@@ -88,22 +88,25 @@ def peak_flops(precision: str) -> float | None:
 
 class _Timer(L.Callback):
     """Times the training loop from the end of its first call (``steps_per_call`` epochs: start-up and kernel
-    selection happen there) to its end."""
+    selection happen there), or with CUDA graphs of the first call that captured one, to its end."""
+
+    start: float | None = None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if batch_idx == 0:
+        graph = pl_module.graph
+        if self.start is None and (graph is None or graph.graph is not None):
             synchronize()
-            self.start, self.first_epochs = time.perf_counter(), trainer.lightning_module.epoch
+            self.start, self.first_epochs = time.perf_counter(), pl_module.epoch
 
     def on_train_end(self, trainer, pl_module):
         synchronize()
         self.seconds = time.perf_counter() - self.start
-        self.epochs = trainer.lightning_module.epoch - self.first_epochs
+        self.epochs = pl_module.epoch - self.first_epochs
 
 
 def framework_seconds_per_epoch(overrides: list[str], epochs: int) -> float:
     """``grokscope.run.execute`` (a single run or an ensemble) with a timer around the training loop, after its
-    first call (``_Timer``): ``epochs`` must exceed ``steps_per_call``."""
+    first call or its capture (``_Timer``): ``epochs`` must exceed ``steps_per_call`` (twice, with graphs)."""
     timer = _Timer()
     original = L.Trainer.__init__
 

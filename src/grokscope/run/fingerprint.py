@@ -3,9 +3,9 @@ shapes the results.
 
 The run-length and housekeeping keys may change between attempts: ``max_epochs`` (a longer run continues
 the same trajectory; a finished run is extended), ``checkpoint_every_n_epochs``, ``steps_per_call`` (epochs
-per Lightning step: speed only), ``device``, ``progress_bar``, ``plots``, ``resume``, ``name`` and ``logger``
-(where rows are sent, not what they are). Anything else, e.g. ``task.p`` or ``optimizer.lr``, would continue the old
-weights under a new label and is refused.
+per Lightning step: speed only), ``device``, ``cuda_graph`` (exact where it is used), ``progress_bar``,
+``plots``, ``resume``, ``name`` and ``logger`` (where rows are sent, not what they are). Anything else, e.g.
+``task.p`` or ``optimizer.lr``, would continue the old weights under a new label and is refused.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import hashlib
 import json
 
 #: top-level keys (or groups) a run dir may be resumed with different values of.
-RUN_LENGTH_KEYS = ("max_epochs", "checkpoint_every_n_epochs", "steps_per_call", "device", "progress_bar",
-                   "plots", "resume", "name", "logger")
+RUN_LENGTH_KEYS = ("max_epochs", "checkpoint_every_n_epochs", "steps_per_call", "device", "cuda_graph",
+                   "progress_bar", "plots", "resume", "name", "logger")
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:

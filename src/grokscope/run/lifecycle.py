@@ -224,7 +224,8 @@ def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float,
         fields = {"status": "diverged" if diverged is not None else "completed",
                   "error": f"training loss is not finite by epoch {diverged}" if diverged is not None else None,
                   "run_name": _identity(config, m, base, job, ensemble)["name"], "epochs": module.epoch,
-                  "resumed_from_epoch": resumed_epoch, "wall_time_s": wall, "device": device}
+                  "resumed_from_epoch": resumed_epoch, "wall_time_s": wall, "device": device,
+                  "cuda_graph": module.graph_use()}
         if ensemble:
             fields["ensemble"] = {"index": m.spec.index, "size": len(specs), "dir": str(rd.path)}
         summaries.append(finalise(m.spec.dir, m.recorder, m.sinks, m.families, m.task, module.member(e),
@@ -269,7 +270,7 @@ def _module(config: Config, members: list[Member]):
         m = members[0]
         run = m.config.run
         return GrokModule(m.model, m.task, m.config.optimizer, run.max_epochs, run.steps_per_call, run.loss_dtype,
-                          run.batch_size, run.seeds.sampler, m.interventions, run.compile)
+                          run.batch_size, run.seeds.sampler, m.interventions, run.compile, run.cuda_graph)
     run, optimizer = config.run, config.optimizer
     lrs = [m.config.optimizer.lr for m in members] if run.ensemble.lr else None
     per_member_decay = run.ensemble.weight_decay or (lrs and optimizer.name == "adamw")
@@ -278,7 +279,8 @@ def _module(config: Config, members: list[Member]):
                                         lr=1.0 if lrs else optimizer.lr)
     return EnsembleModule([m.model for m in members], [m.task for m in members], optimizer_cfg, run.max_epochs,
                           run.steps_per_call, run.loss_dtype, decays, run.batch_size,
-                          [m.config.run.seeds.sampler for m in members], [m.interventions for m in members], lrs)
+                          [m.config.run.seeds.sampler for m in members], [m.interventions for m in members], lrs,
+                          run.cuda_graph)
 
 
 def _fit(module, callback, config: Config, device: str, rd: RunDir, watch_parent: bool) -> None:

@@ -24,6 +24,7 @@ from grokscope.config import ConfigError
 from grokscope.interventions.base import Intervention
 from grokscope.tasks.base import Task
 from grokscope.training.module import GrokModule
+from grokscope.training.optim import load_state
 
 
 def stack_parameters(models: list[nn.Module]) -> nn.ParameterDict:
@@ -68,9 +69,11 @@ class EnsembleModule(GrokModule):
     def __init__(self, models: list[nn.Module], tasks: list[Task], optimizer_cfg, max_epochs: int,
                  steps_per_call: int, loss_dtype: str, weight_decays: list[float] | None = None,
                  batch_size: int | None = None, sampler_seeds: list[int] | None = None,
-                 interventions: list[list[Intervention]] | None = None, learning_rates: list[float] | None = None):
+                 interventions: list[list[Intervention]] | None = None, learning_rates: list[float] | None = None,
+                 cuda_graph: bool = False):
         super().__init__(models[0], tasks[0], optimizer_cfg, max_epochs, steps_per_call, loss_dtype,
-                         batch_size=batch_size, sampler_seed=0, interventions=(interventions or [()])[0])
+                         batch_size=batch_size, sampler_seed=0, interventions=(interventions or [()])[0],
+                         cuda_graph=cuda_graph)
         members = interventions or [[] for _ in models]
         self.member_at_epoch = [[i for i in member if type(i).at_epoch is not Intervention.at_epoch]
                                 for member in members]
@@ -93,8 +96,7 @@ class EnsembleModule(GrokModule):
     def load_training_state(self, optimizer: torch.optim.Optimizer, scheduler, member_states: list[dict]) -> None:
         """The members' optimizer slices stacked; the schedule from member 0's, at base lr 1 when members have
         their own lr (the optimizer's lr is then the schedule's factor)."""
-        optimizer.load_state_dict(stack_optimizer_states([s["optimizer"] for s in member_states],
-                                                         optimizer.state_dict()))
+        load_state(optimizer, stack_optimizer_states([s["optimizer"] for s in member_states], optimizer.state_dict()))
         state = member_states[0]["scheduler"]
         if self.learning_rates is not None:
             factors = [factor(state["last_epoch"]) for factor in scheduler.lr_lambdas]

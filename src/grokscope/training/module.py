@@ -7,7 +7,8 @@ row: it stops at the next epoch where any registered :class:`~grokscope.training
 logging, checkpoints) is due, after ``steps_per_call`` epochs, or at ``max_epochs``. Callbacks read
 ``module.epoch``, never Lightning's step counters. No host synchronisation happens inside the step loop.
 Interventions act at the start of every call (``at_epoch``; their ``epochs`` are cadences) and, when they
-have one, after every optimizer step (``after_step``).
+have one, after every optimizer step (``after_step``). On a GPU, with ``cuda_graph``, the epochs of a call are
+replays of one captured epoch wherever that is exact (:mod:`grokscope.training.graphs`).
 
 A module trains ``n_members`` runs (1 here, K in :class:`~grokscope.training.ensemble.EnsembleModule`) and
 speaks of each as a member: :meth:`member` is its model, :meth:`member_state` its checkpoint (loadable with
@@ -27,6 +28,8 @@ from grokscope.interventions.base import Intervention
 from grokscope.tasks.base import Task
 from grokscope.training.batches import TermBatches
 from grokscope.training.cadence import Cadence
+from grokscope.training.graphs import EpochGraph, blockers
+from grokscope.training.optim import load_state
 
 
 class Diverged(RuntimeError):
@@ -62,12 +65,13 @@ class GrokModule(L.LightningModule):
 
     def __init__(self, model: torch.nn.Module, task: Task, optimizer_cfg, max_epochs: int,
                  steps_per_call: int, loss_dtype: str, batch_size: int | None, sampler_seed: int,
-                 interventions: Sequence[Intervention] = (), compile: bool = False):
+                 interventions: Sequence[Intervention] = (), compile: bool = False, cuda_graph: bool = False):
         super().__init__()
         self.model, self.optimizer_cfg = model, optimizer_cfg
         self.tasks = [task]
         # the training forward: torch.compile'd on request (speed.md §7); metrics always run the eager model
         self.train_forward = torch.compile(model.forward) if compile else model.forward
+        self.compile, self.cuda_graph = compile, cuda_graph
         self.max_epochs, self.steps_per_call = max_epochs, steps_per_call
         self.loss_dtype = getattr(torch, loss_dtype)
         self.batch_size = batch_size
@@ -81,6 +85,8 @@ class GrokModule(L.LightningModule):
         self.interventions = tuple(interventions)
         self._after_step = tuple(i.after_step for i in interventions if i.after_step is not None)
         self.cadences += [Cadence(0, i.epochs) for i in interventions if i.epochs]
+        self.finite: torch.Tensor | None = None  # [e]: each member's loss finite at every epoch of this call
+        self.graph: EpochGraph | None = None
 
     @property
     def n_members(self) -> int:
@@ -100,8 +106,27 @@ class GrokModule(L.LightningModule):
     def trained_parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]
 
+    def graph_blockers(self) -> list[str]:
+        """Why this module's epochs cannot be replayed from a CUDA graph here (:func:`graphs.blockers`)."""
+        return blockers(self.device, self.batch_size, self.compile, bool(self._after_step))
+
+    @property
+    def graphed(self) -> bool:
+        """Whether the epochs after the lr warm-up are CUDA-graph replays."""
+        return self.cuda_graph and not self.graph_blockers()
+
+    def graph_use(self) -> str:
+        """How the epochs ran, for the summary: ``replayed`` (from a CUDA graph, after the lr warm-up) or
+        ``eager`` and why."""
+        if self.graph is not None and self.graph.graph is not None:
+            return "replayed"
+        if not self.cuda_graph:
+            return "eager: cuda_graph=false"
+        return "eager: " + "; ".join(self.graph_blockers() or ["no epochs after the lr warm-up"])
+
     def configure_optimizers(self):
-        optimizer = self.optimizer_cfg.build(self.trained_parameters(), fused=self.device.type == "cuda")
+        optimizer = self.optimizer_cfg.build(self.trained_parameters(), fused=self.device.type == "cuda",
+                                             capturable=self.graphed)
         scheduler = self.optimizer_cfg.warmup(optimizer)
         if self._resumed is not None:
             self.load_training_state(optimizer, scheduler, self._resumed)
@@ -109,7 +134,7 @@ class GrokModule(L.LightningModule):
 
     def load_training_state(self, optimizer: torch.optim.Optimizer, scheduler, member_states: list[dict]) -> None:
         """The optimizer's, then the scheduler's state from the members' checkpoints (as Lightning restores)."""
-        optimizer.load_state_dict(member_states[0]["optimizer"])
+        load_state(optimizer, member_states[0]["optimizer"])
         scheduler.load_state_dict(member_states[0]["scheduler"])
 
     def on_fit_start(self) -> None:
@@ -119,6 +144,9 @@ class GrokModule(L.LightningModule):
             for batches, state in zip(self.batches, self._resumed):
                 batches.load_state(state["sampler"])
         self.prepare_batches()
+        self.finite = torch.ones(self.n_members, dtype=torch.bool, device=self.device)
+        if self.graphed:
+            self.graph = EpochGraph(self.train_epoch, self.trained_parameters())
 
     def prepare_batches(self) -> None:
         """Hook run once the members' :class:`TermBatches` exist (the ensemble stacks its full batches)."""
@@ -139,26 +167,37 @@ class GrokModule(L.LightningModule):
         nxt = min([self.max_epochs, *(c.next_after(self.epoch) for c in self.cadences)])
         return int(min(nxt - self.epoch, self.steps_per_call))
 
-    def training_step(self, batch, batch_idx) -> None:
+    def train_epoch(self) -> None:
+        """One epoch's device work: loss, backward, clipping and decay, the optimizer step, after-step hooks;
+        whether each member's loss was finite is kept in :attr:`finite` (in place: a graph replays this)."""
         optimizer = self.optimizers().optimizer
-        scheduler = self.lr_schedulers()
         params = [p for g in optimizer.param_groups for p in g["params"]]
-        finite = torch.ones(self.n_members, dtype=torch.bool, device=self.device)
+        loss = self.training_loss()
+        self.finite.logical_and_(torch.isfinite(loss))
+        optimizer.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        self.before_optimizer_step(params)
+        optimizer.step()
+        self.after_optimizer_step(params)
+        if self._after_step:
+            self.interventions_after_step()
+
+    def training_step(self, batch, batch_idx) -> None:
+        """The epochs of this call: eager, or replays of the captured epoch once the lr is constant."""
+        scheduler = self.lr_schedulers()
+        self.finite.fill_(True)
         self.interventions_at_epoch()
-        after_step = self._after_step
-        for _ in range(self._epochs_this_call()):
-            loss = self.training_loss()
-            finite = finite & torch.isfinite(loss)
-            optimizer.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            self.before_optimizer_step(params)
-            optimizer.step()
-            self.after_optimizer_step(params)
-            scheduler.step()
-            if after_step:
-                self.interventions_after_step()
-            self.epoch += 1
-        self.check_finite(finite)
+        n = self._epochs_this_call()
+        if self.graph is not None and self.epoch >= self.optimizer_cfg.constant_from:
+            self.graph.run(n)
+            for _ in range(n):
+                scheduler.step()
+        else:
+            for _ in range(n):
+                self.train_epoch()
+                scheduler.step()
+        self.epoch += n
+        self.check_finite(self.finite)
         if self.epoch >= self.max_epochs:
             self.trainer.should_stop = True
 

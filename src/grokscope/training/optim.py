@@ -34,6 +34,11 @@ class OptimizerConfig(Checked):
         n = self.warmup_steps
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(s / n, 1.0) if n else 1.0)
 
+    @property
+    def constant_from(self) -> int:
+        """The first update from which the lr no longer changes (the warm-up is over)."""
+        return self.warmup_steps
+
 
 @dataclass
 class AdamConfig(OptimizerConfig):
@@ -48,9 +53,11 @@ class AdamConfig(OptimizerConfig):
                 "must be two numbers in [0, 1)")
         require(self.eps > 0, f"{prefix}.eps", self.eps, "must be > 0")
 
-    def build(self, params, fused: bool = False) -> torch.optim.Optimizer:
+    def build(self, params, fused: bool = False, capturable: bool = False) -> torch.optim.Optimizer:
+        """Fused on a GPU (``capturable`` too for a step captured in a CUDA graph: the step count and the bias
+        corrections stay on the device), else foreach."""
         cls = torch.optim.AdamW if self.name == "adamw" else torch.optim.Adam
-        extra = {"fused": True} if fused else {"foreach": True}
+        extra = {"fused": True, "capturable": capturable} if fused else {"foreach": True}
         return cls(params, lr=self.lr, betas=tuple(self.betas), eps=self.eps, weight_decay=self.weight_decay,
                    **extra)
 
@@ -66,9 +73,30 @@ class SGDConfig(OptimizerConfig):
         super().check(prefix)
         require(0 <= self.momentum < 1, f"{prefix}.momentum", self.momentum, "must be in [0, 1)")
 
-    def build(self, params, fused: bool = False) -> torch.optim.Optimizer:
+    def build(self, params, fused: bool = False, capturable: bool = False) -> torch.optim.Optimizer:
+        """Foreach everywhere; its update has no host-side state, so a CUDA graph captures it as it is."""
         return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
                                weight_decay=self.weight_decay, foreach=True)
+
+
+#: the param-group flags that choose an optimizer's implementation, not its maths
+IMPLEMENTATION = ("fused", "capturable", "foreach")
+
+
+def load_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """``optimizer.load_state_dict(state)`` keeping ``optimizer``'s own implementation (:data:`IMPLEMENTATION`):
+    a checkpoint written by the fused, capturable optimizer of a CUDA run resumes in the foreach one of a CPU
+    run and back. Adam's step count goes where this implementation keeps it: on the parameter's device when
+    fused or capturable, else on the CPU."""
+    own = [{key: group[key] for key in IMPLEMENTATION if key in group} for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, flags in zip(optimizer.param_groups, own):
+        group.update(flags)
+        on_device = flags.get("fused") or flags.get("capturable")
+        for param in group["params"]:
+            slots = optimizer.state.get(param, {})
+            if "step" in slots:
+                slots["step"] = slots["step"].to(param.device if on_device else "cpu")
 
 
 #: ``optimizer=<name>`` -> its schema
