@@ -7,13 +7,15 @@ import copy
 import csv
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from grokscope.run import build
 from grokscope.run.config import validate
-from grokscope.training.graphs import blockers
+from grokscope.training import module as module_lib
+from grokscope.training.graphs import EpochGraph, blockers
 from grokscope.training.module import GrokModule
 from grokscope.training.optim import load_state
 from tests.helpers.config import make_config
@@ -112,6 +114,38 @@ def test_optimizer_state_of_a_captured_gpu_run_resumes_in_a_cpu_optimizer():
     saved.step()
     resumed.step()
     torch.testing.assert_close(twin, param, rtol=0, atol=0)
+
+
+class EagerGraph(EpochGraph):
+    """An :class:`EpochGraph` whose "graph" calls the epoch (no CUDA here): the host side of the graph path
+    (warm-up, capture, replays, recapture, scheduler and epoch count) runs on the CPU. ``log`` records it."""
+
+    log: list = []
+
+    def warm_up(self, n: int) -> None:
+        self.log.append(("eager", n))
+        for _ in range(n):
+            self.epoch()
+
+    def capture(self) -> None:
+        self.log.append("capture")
+        self.graph, self.captured_for = SimpleNamespace(replay=self.epoch), self.trained()
+
+
+def test_the_graph_path_keeps_the_eager_bookkeeping_and_recaptures_after_a_freeze(tmp_path, monkeypatch):
+    """With the capture replaced by the epoch itself, a run on the graph path logs exactly the eager run's losses:
+    eager through the lr warm-up, then per call three warm-up epochs and a capture once, replays after, and a
+    capture again when the embedding freezes at epoch 100."""
+    monkeypatch.setattr(module_lib, "EpochGraph", EagerGraph)
+    monkeypatch.setattr(GrokModule, "graphed", property(lambda self: self.cuda_graph))
+    monkeypatch.setattr(EagerGraph, "log", [])
+    base = ("task.p=23", "max_epochs=200", "log_every_n_epochs=10", "steps_per_call=50", "optimizer.warmup_steps=10",
+            "intervention=freeze_embedding", "intervention.freeze_embedding.from_epoch=100")
+    graphed = train(tmp_path / "graph", *base, "cuda_graph=true")
+    train(tmp_path / "eager", *base, "cuda_graph=false")
+    assert graphed["cuda_graph"] == "replayed"
+    assert EagerGraph.log == [("eager", 3), "capture", ("eager", 3), "capture"]
+    torch.testing.assert_close(train_losses(tmp_path / "graph"), train_losses(tmp_path / "eager"), rtol=0, atol=0)
 
 
 @pytest.mark.gpu

@@ -67,7 +67,7 @@ class EpochGraph:
                 return
             self.capture()
         for _ in range(n):
-            self.graph.replay()
+            self.replay()
 
     def warm_up(self, n: int) -> None:
         side = torch.cuda.Stream()
@@ -83,3 +83,6 @@ class EpochGraph:
         with torch.cuda.graph(self.graph):
             self.epoch()
         self.captured_for = self.trained()
+
+    def replay(self) -> None:
+        self.graph.replay()
