@@ -293,6 +293,8 @@ def _fit(module, callback, config: Config, device: str, rd: RunDir, watch_parent
     if not verbose():
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
         warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
+    # with cuda_graph, the epochs before the capture (lr warm-up, graph warm-up) step the capturable AdamW eagerly
+    warnings.filterwarnings("ignore", message="This instance was constructed with capturable=True")
     callbacks = [callback] + ([EpochProgressBar(callback.members[0].recorder)] if config.run.progress_bar else [])
     trainer = L.Trainer(  # one endless epoch, no validation, no Lightning checkpoints or loggers: ours
         accelerator=device, devices=1, min_epochs=0, max_epochs=1, logger=False, callbacks=callbacks,
