@@ -4,6 +4,8 @@ dirs, resumes after a kill, skips what is finished and runs what cannot pack as 
 from __future__ import annotations
 
 import json
+import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,9 @@ import pandas as pd
 import pytest
 
 from grokscope.analysis.collect import collect
+from grokscope.cli.checks import sweep_dirname_override
 from grokscope.cli.packing import pack_overrides, plan, shape
+from grokscope.cli.sweep_configs import ComposedOnce, derive
 from grokscope.paths import CONF_DIR
 from tests.helpers.cli import KILLED, cli, cli_killed_after_checkpoint
 from tests.helpers.runs import train
@@ -46,6 +50,60 @@ def test_a_pack_lists_the_values_that_differ_and_its_members_dirs():
     assert overrides[5] == r"ensemble.member_dirs=['/s/a=1,seed=0','/s/it\'s','/s/c']"
     assert overrides[6].startswith("hydra.sweep.subdir=.packs/") and pack_overrides(cells, dirs)[6] == overrides[6]
     assert pack_overrides(cells[:2], dirs[:2])[3] == "ensemble.seeds=[0,1]"  # the decay is the same: no list
+
+
+class Counting:
+    """A config loader that counts the sweep configs it composes."""
+
+    def __init__(self, loader) -> None:
+        self.loader, self.calls = loader, 0
+
+    def load_sweep_config(self, master_config, sweep_overrides):
+        self.calls += 1
+        return self.loader.load_sweep_config(master_config, sweep_overrides)
+
+
+def test_a_sweeps_configs_are_composed_once_per_shape_and_are_hydras_own(tmp_path):
+    """The loader a packed sweep shares composes one cell per shape (here per ``model.d_embed``) and derives the
+    others: every config and run dir is the one Hydra composes, with a fixed key left out of the dir names and
+    with a sweep subdir that numbers the jobs. A value that another override replaces is not derived."""
+    from hydra import initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf, open_dict
+
+    import grokscope.cli.train  # noqa: F401  (registers the job_dir resolver of the sweep subdir)
+
+    argv = ["experiment=tiny_modular", "model.d_embed=8,16", "task.p=23", "seed=0,1", "optimizer.weight_decay=0.3,1"]
+    cells = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(argv), None)[0]
+    for subdir in ([], ["hydra.sweep.subdir=${hydra.job.num}_${hydra.job.override_dirname}"]):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            loader = GlobalHydra.instance().config_loader()
+            master = loader.load_configuration(
+                "train", [*sweep_dirname_override(["-m", *argv]), f"hydra.sweep.dir={tmp_path}", *subdir, *argv],
+                RunMode.MULTIRUN)
+            once = ComposedOnce(counting := Counting(loader))
+            dirs = []
+            for num, cell in enumerate(cells):
+                configs = once.load_sweep_config(master, cell), loader.load_sweep_config(master, cell)
+                for config in configs:
+                    with open_dict(config):
+                        config.hydra.job.num = num
+                mine, hydras = (OmegaConf.to_yaml(c) for c in configs)
+                assert mine == hydras, cell
+                dirs.append({os.path.join(c.hydra.sweep.dir, c.hydra.sweep.subdir) for c in configs})
+            assert counting.calls == 2 and all(len(d) == 1 for d in dirs)
+            assert once.load_sweep_config(master, cells[-1]) and counting.calls == 2
+            assert type(pickle.loads(pickle.dumps(once))) is Counting  # joblib and submitit get the loader alone
+        name = Path(dirs[-1].pop()).name
+        assert name == ("7_" if subdir else "") + "model.d_embed=16,optimizer.weight_decay=1,seed=1"
+
+        replaced = ["optimizer.weight_decay=0.3", "optimizer={weight_decay:1}"]  # the dict sets it last
+        config = loader.load_sweep_config(master, replaced)
+        assert derive(config, replaced, ["optimizer.weight_decay=0.5", replaced[1]]) is None
+        assert derive(config, replaced, ["optimizer.weight_decay=true", replaced[1]]) is None
 
 
 def frame(sweep_dir: Path) -> pd.DataFrame:

@@ -5,11 +5,13 @@ jobs to an inner launcher (basic, joblib, submitit).
     grokscope-train -m hydra/launcher=packed hydra/launcher@hydra.launcher.inner=joblib ...
 
 Selected by ``conf/hydra/launcher/packed.yaml`` (``size``: members per pack at most; ``inner``: the launcher
-that runs the jobs). It composes each cell as the inner launcher would, to know its run dir and config.
+that runs the jobs). It composes each cell as the inner launcher would, to know its run dir and config. The
+sweeper's check, this launcher and the inner launcher share one config loader that composes each job once per
+batch, or derives it from a cell of its shape (:mod:`grokscope.cli.sweep_configs`).
 
 Hydra imports every module of ``hydra_plugins`` at start-up, without registering it (so no ``from __future__
 import annotations`` here: the dataclass needs its module); the packing logic, which loads torch, is imported
-only when a packed sweep launches.
+only when a packed sweep sets up.
 """
 
 import copy
@@ -54,10 +56,15 @@ class PackedLauncher(Launcher):
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.inner: Launcher | None = None
+        self.composed: Any = None  # grokscope.cli.sweep_configs.ComposedOnce, once set up
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        """The inner launcher, made by Hydra from a copy of ``config`` whose ``hydra.launcher`` is ``inner``."""
+        """The inner launcher, made by Hydra from a copy of ``config`` whose ``hydra.launcher`` is ``inner``; the
+        config loader of ``hydra_context`` (which the sweeper shares) becomes a ``ComposedOnce``."""
+        from grokscope.cli.sweep_configs import ComposedOnce
+
         self.config, self.hydra_context = config, hydra_context
+        self.composed = hydra_context.config_loader = ComposedOnce(hydra_context.config_loader)
         inner = copy.deepcopy(config)
         with read_write(inner), open_dict(inner):
             inner.hydra.launcher = config.hydra.launcher.inner
@@ -65,6 +72,13 @@ class PackedLauncher(Launcher):
                                                              config=inner)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        try:
+            return self.inner.launch(self.jobs(job_overrides, initial_job_idx), initial_job_idx)
+        finally:
+            self.composed.forget()
+
+    def jobs(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[list[str]]:
+        """The overrides of the packs and ordinary jobs that run the cells ``job_overrides``."""
         from grokscope.cli import packing
 
         cells = []
@@ -81,7 +95,7 @@ class PackedLauncher(Launcher):
                                                                                       file=sys.stderr))
         packs = sum(any(o.startswith("ensemble.member_dirs=") for o in job) for job in jobs)
         print(f"packed: {len(cells)} cells as {packs} packs and {len(jobs) - packs} other jobs", file=sys.stderr)
-        return self.inner.launch(jobs, initial_job_idx)
+        return jobs
 
     def compose(self, overrides: Sequence[str], index: int) -> DictConfig:
         """The config Hydra runs job ``overrides`` with (``hydra`` node included), as job number ``index``."""
