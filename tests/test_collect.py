@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from matplotlib.axes import Axes
 
+from grokscope.analysis import collect as collect_lib
 from grokscope.analysis.collect import collect, curves
 from grokscope.cli.analyze import collect_main, main
 from grokscope.run.fingerprint import setting_id
@@ -153,3 +155,17 @@ def test_curves_from_python_take_the_collected_table_or_paths(curve_sweep):
     from_paths = curves([curve_sweep], ["test/loss"])
     assert from_paths.equals(curves(collect([curve_sweep]), ["test/loss"]))
     assert set(from_paths["seed"]) == {0, 1} and set(from_paths["key"]) == {"test/loss"}
+
+
+def test_a_metric_some_settings_never_reach_plots_the_others_against_a_named_key(tmp_path, monkeypatch):
+    """``grok_epoch/test`` is None where a run never grokked (an object column when every run of a setting lacks
+    it): those points are left out, and a text-valued key (``matmul_precision``) is a categorical x axis."""
+    runs = pd.DataFrame({"status": ["completed"] * 4, "seed": [0, 1, 0, 1],
+                         "matmul_precision": ["highest", "highest", "high", "high"],
+                         "grok_epoch/test": [1500, 1700, None, None]}).astype({"grok_epoch/test": object})
+    drawn = []
+    monkeypatch.setattr(Axes, "plot", lambda self, x, y, **kw: drawn.append((list(x), list(y))))
+    collect_lib.plot(runs, "grok_epoch/test", "matmul_precision", None, tmp_path / "grok.png")
+    assert (tmp_path / "grok.png").stat().st_size > 0
+    assert len(drawn) == 1 and drawn[0][0] == ["high", "highest"]
+    assert pd.isna(drawn[0][1][0]) and drawn[0][1][1] == 1600

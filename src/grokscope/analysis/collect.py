@@ -162,13 +162,16 @@ def plot_path(out: Path, metric: str, x: str, y: str | None) -> Path:
 
 def plot(runs: pd.DataFrame, metric: str, x: str, y: str | None, path: Path) -> None:
     """``metric`` against ``x`` (mean line with a ±1 std band over seeds; one line per other setting),
-    or a heatmap of the mean over ``x`` and ``y``."""
+    or a heatmap of the mean over ``x`` and ``y``. Missing values (a run that never grokked) are left out: a
+    setting none of whose runs has one draws no point."""
     done = runs[runs["status"] == "completed"]
+    done = done.assign(**{metric: pd.to_numeric(done[metric], errors="coerce")})  # None in an object column -> NaN
     fig, ax = figure((7, 4.5))
     if y is None:
         others = [k for k in setting_keys(runs) if k != x]
         for label, part in done.groupby(others, dropna=False) if others else [("", done)]:
-            stats = part.groupby(x)[metric].agg(["mean", "std"]).fillna(0.0).sort_index()
+            stats = part.groupby(x)[metric].agg(["mean", "std"]).sort_index()
+            stats["std"] = stats["std"].fillna(0.0)  # one seed: no band
             ax.plot(stats.index, stats["mean"], marker="o", label=str(label) if others else None)
             ax.fill_between(stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"], alpha=0.2)
         ax.set(xlabel=x, ylabel=metric)
