@@ -4,14 +4,17 @@ Hydra composes ``src/grokscope/conf/`` into a DictConfig. :func:`validate` turns
 each group node (``task``, ``model``, ``optimizer``...) carries a ``name`` that selects its schema from the
 ``schemas`` it is given (each package lists its own; :mod:`grokscope.run.config` collects them); merging the
 node into the schema checks types and unknown keys, and the schema's ``check()`` checks meaning. Schemas have
-no defaults: the YAML files are the single source of truth. This module imports nothing of grokscope.
+no defaults: the YAML files are the single source of truth. Every schema field is declared with :func:`described`:
+its one-line meaning and the values it takes, which the config reference (``docs/reference/config.md``) and
+``grokscope-train --help`` print. This module imports nothing of grokscope.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,23 @@ def require_writable_dir(key: str, path: str | os.PathLike) -> None:
     require(writable, key, str(path), f"must be a writable directory; {existing} is not writable")
 
 
+def described(meaning: str, *, choices: Iterable | None = None, allowed: str = "", default: Any = MISSING) -> Any:
+    """A schema field with its one-line ``meaning`` and the values it takes: ``choices`` (the very tuple its
+    ``check`` validates against) or ``allowed`` (a range, in words). ``default`` only for keys a run dir
+    recorded before they existed may lack (the YAML holds every default)."""
+    metadata = {"meaning": meaning, "choices": None if choices is None else tuple(choices), "allowed": allowed}
+    return field(metadata=metadata) if default is MISSING else field(default=default, metadata=metadata)
+
+
+#: The meaning of every group option's ``name`` key: the schema is chosen by it (``SCHEMAS[group][name]``).
+NAME_MEANING = "selects the schema this node is checked against (set by the option file)"
+
+
+def meaning(f: dataclasses.Field) -> str:
+    """The one-line meaning :func:`described` gave the field ``f`` ("" if none)."""
+    return f.metadata.get("meaning", "")
+
+
 class Checked:
     """Base of every schema: ``check(prefix)`` validates meaning; ``check_against(config, prefix)`` validates it
     against the other groups of the whole :class:`Config` (a split of the table the group sizes, a metric
@@ -61,6 +81,7 @@ class Checked:
 
 #: The seeds numpy and torch both accept.
 SEED_RANGE = (0, 2**32 - 1)
+SEED_TEXT = f"integer in [{SEED_RANGE[0]}, 2^32 - 1]"
 
 
 def require_seed(key: str, value: Any) -> None:
@@ -74,10 +95,11 @@ class Seeds(Checked):
     """Independent seeds of the data split, the network init, the embedding init and the batch sampler (all
     default to ``seed``)."""
 
-    data: int
-    model: int
-    embedding: int
-    sampler: int
+    data: int = described("the train/test split (and the OOCL holdout masks)", allowed=SEED_TEXT)
+    model: int = described("the network's initial weights other than W_E", allowed=SEED_TEXT)
+    embedding: int = described("the initial embedding W_E (and construct's random frequencies and directions)",
+                               allowed=SEED_TEXT)
+    sampler: int = described("the rows drawn for each step's batch (only with batch_size)", allowed=SEED_TEXT)
 
     def check(self, prefix: str) -> None:
         for f in dataclasses.fields(self):
@@ -96,12 +118,17 @@ class EnsembleConfig(Checked):
     ``<run dir>/members/``: there it is claimed, skipped when finished and resumed like a run of its own.
     """
 
-    size: int
-    seeds: list[int] | None
-    weight_decay: list[float] | None
+    size: int = described("members trained in one process (seeds seed, seed + 1, ...; every seeds.* shifted alike)",
+                          allowed=">= 1")
+    seeds: list[int] | None = described("the members' seeds, e.g. [0,5,7] (null: from size)")
+    weight_decay: list[float] | None = described("one optimizer.weight_decay per member, e.g. [0.1,0.3,1.0]",
+                                                 allowed="values >= 0, or null")
     # keys added after the others: null when a run dir recorded before them is read back (grokscope.load_run)
-    lr: list[float] | None = None
-    member_dirs: list[str] | None = None
+    lr: list[float] | None = described("one optimizer.lr per member, e.g. [1e-3,3e-3]", allowed="values > 0, or null",
+                                       default=None)
+    member_dirs: list[str] | None = described(
+        "each member's run dir, where its own job would write (set by packed sweeps, hydra/launcher=packed)",
+        allowed="distinct paths, two or more, or null", default=None)
 
     #: the per-member lists, each null or one value per member
     LISTS = ("seeds", "weight_decay", "lr", "member_dirs")
@@ -139,45 +166,82 @@ class EnsembleConfig(Checked):
                 "members would repeat the same run: give distinct seeds (or distinct weight_decay or lr values)")
 
 
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("float32", "float64")
+RESUME_MODES = ("auto", "true", "false")
+MATMUL_PRECISIONS = ("highest", "high", "medium")
+
+
 @dataclass
 class RunConfig(Checked):
     """Top-level keys of ``conf/train.yaml`` (in the package) (the config groups are validated separately)."""
 
-    name: str | None
-    seed: int
-    seeds: Seeds
-    max_epochs: int
-    batch_size: int | None
-    device: str
-    loss_dtype: str
-    param_dtype: str
-    matmul_precision: str
-    log_every_n_epochs: int
-    steps_per_call: int
-    checkpoint_every_n_epochs: int
-    snapshot_every_n_epochs: int | None
-    progress_bar: bool
-    plots: bool
-    resume: str
-    compile: bool
-    ensemble: EnsembleConfig
-    cuda_graph: bool = True  # as conf/train.yaml; the default lets run dirs recorded before the key load
+    name: str | None = described("WandB run name (null: the task's suggestion, else task_model_overrides)")
+    seed: int = described("default of every seeds.* key", allowed=SEED_TEXT)
+    seeds: Seeds = described("independent seeds of the split, the init, the embedding and the batches")
+    max_epochs: int = described("optimizer steps (an epoch is one full-batch step)", allowed=">= 1")
+    batch_size: int | None = described(
+        "null: every row of every loss term each step; n: n rows per term drawn with replacement",
+        allowed=">= 1, or null")
+    device: str = described("where the run trains (auto: cuda if available)", choices=DEVICES)
+    loss_dtype: str = described("precision of the cross-entropy (logits are cast before log_softmax)", choices=DTYPES)
+    param_dtype: str = described("parameters and activations (drawn in float32, then cast)", choices=DTYPES)
+    matmul_precision: str = described("torch.set_float32_matmul_precision (high: TF32)", choices=MATMUL_PRECISIONS)
+    log_every_n_epochs: int = described("cadence of the split losses and accuracies (one forward over the table)",
+                                        allowed=">= 1")
+    steps_per_call: int = described("epochs run inside one Lightning step (speed only)", allowed=">= 1")
+    checkpoint_every_n_epochs: int = described("cadence of checkpoints/epoch=<N>.ckpt (also written at the end)",
+                                               allowed=">= 1")
+    snapshot_every_n_epochs: int | None = described(
+        "snapshots/epoch=<N>.pt (every parameter) at 0, every N epochs and the end; null: none",
+        allowed=">= 1, or null")
+    progress_bar: bool = described("a tqdm bar over epochs")
+    plots: bool = described("plots/*.png at the end of a run (false: arrays and metrics.csv only)")
+    resume: str = described("auto: continue from the newest good checkpoint if any; true: require one; false: afresh",
+                            choices=RESUME_MODES)
+    compile: bool = described("torch.compile the training forward (speed only)")
+    ensemble: EnsembleConfig = described("several members trained in one process with stacked parameters")
+    # as conf/train.yaml; the default lets run dirs recorded before the key load
+    cuda_graph: bool = described("on a GPU, replay each epoch after the lr warm-up from one captured CUDA graph "
+                                 "where that is exact (speed only)", default=True)
 
     def check(self, prefix: str = "") -> None:
         require_seed("seed", self.seed)
         require(self.max_epochs >= 1, "max_epochs", self.max_epochs, "must be an integer >= 1")
         require(self.batch_size is None or self.batch_size >= 1, "batch_size", self.batch_size,
                 "must be an integer >= 1 or null (full batch)")
-        require_choice("device", self.device, ("auto", "cpu", "cuda"))
-        require_choice("loss_dtype", self.loss_dtype, ("float32", "float64"))
-        require_choice("param_dtype", self.param_dtype, ("float32", "float64"))
+        require_choice("device", self.device, DEVICES)
+        require_choice("loss_dtype", self.loss_dtype, DTYPES)
+        require_choice("param_dtype", self.param_dtype, DTYPES)
         self.resume = str(self.resume).lower()  # resume=true arrives as a YAML boolean
-        require_choice("resume", self.resume, ("auto", "true", "false"))
-        require_choice("matmul_precision", self.matmul_precision, ("highest", "high", "medium"))
+        require_choice("resume", self.resume, RESUME_MODES)
+        require_choice("matmul_precision", self.matmul_precision, MATMUL_PRECISIONS)
         for key in ("log_every_n_epochs", "steps_per_call", "checkpoint_every_n_epochs"):
             require(getattr(self, key) >= 1, key, getattr(self, key), "must be an integer >= 1")
         require(self.snapshot_every_n_epochs is None or self.snapshot_every_n_epochs >= 1, "snapshot_every_n_epochs",
                 self.snapshot_every_n_epochs, "must be an integer >= 1 or null (no snapshots)")
+
+
+@dataclass
+class SlurmConfig:
+    """``local.slurm``: what ``hydra/launcher=slurm`` asks the cluster for (hydra-submitit-launcher's keys)."""
+
+    partition: str | None = described("the Slurm partition (null: the cluster's default)")
+    account: str | None = described("the account charged (null: the user's default)")
+    qos: str | None = described("the quality of service (null: the default)")
+    timeout_min: int = described("each job's time limit in minutes")
+    gpus_per_node: int = described("GPUs per job")
+    cpus_per_task: int = described("CPU cores per job")
+    mem_gb: int = described("memory per job in GB")
+    array_parallelism: int = described("jobs of one sweep running at once")
+
+
+@dataclass
+class LocalConfig:
+    """``local=<name>``: machine-specific values (``conf/local/<name>.yaml``, a copy of ``default`` filled in),
+    read by the launchers only; :func:`validate` leaves them to the launcher."""
+
+    slurm: SlurmConfig = described("the values hydra/launcher=slurm passes to Slurm")
 
 
 #: group name -> option ``name`` -> schema dataclass, as :func:`validate` receives them.

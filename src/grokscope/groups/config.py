@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from functools import reduce
 
-from grokscope.config import Checked, require, require_choice
+from grokscope.config import NAME_MEANING, Checked, described, require, require_choice
 from grokscope.groups.families import FAMILIES, MAX_ORDER, product
 from grokscope.groups.finite_group import FiniteGroup
 
@@ -35,8 +35,9 @@ class GroupFamilyConfig(Checked):
     """``group=cyclic|dihedral|symmetric|alternating``: ``C_n`` (order n), ``D_n`` (order 2n), ``S_n``
     (n!) or ``A_n`` (n!/2), indexed as documented in :mod:`grokscope.groups.families`."""
 
-    name: str
-    n: int
+    name: str = described("the group family", choices=FAMILY_SPECS)
+    n: int = described("the family's parameter: C_n (order n, n >= 1), D_n (2n, n >= 3), S_n (n!, n >= 1), A_n (n!/2, "
+                       f"n >= 3); at most {MAX_ORDER} elements")
 
     def check(self, prefix: str) -> None:
         require_choice(f"{prefix}.name", self.name, tuple(FAMILY_SPECS))
@@ -58,8 +59,9 @@ class ProductConfig(Checked):
     """``group=product``: the direct product of ``factors`` (each ``{name: family, n: ...}``), folded left
     to right; index ``i·|h| + j`` is ``(g_i, h_j)``."""
 
-    name: str
-    factors: list[GroupFamilyConfig]
+    name: str = described(NAME_MEANING)
+    factors: list[GroupFamilyConfig] = described("the factors, at least two, each {name: family, n: ...}; folded left "
+                                                 "to right")
 
     def check(self, prefix: str) -> None:
         require(len(self.factors) >= 2, f"{prefix}.factors", len(self.factors), "must list at least two groups")

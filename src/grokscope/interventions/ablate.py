@@ -11,12 +11,15 @@ from dataclasses import dataclass
 import torch
 from torch.nn.functional import cross_entropy
 
-from grokscope.config import require_choice
+from grokscope.config import described, require_choice
 from grokscope.groups.basis import group_basis
 from grokscope.groups.spectral import apply_filter, fourier_filter, irrep_filter
 from grokscope.interventions.base import Intervention
 from grokscope.interventions.frequencies import ComponentChoice
 from grokscope.interventions.targets import TARGETS, Target
+
+MODES = ("keep", "remove")
+WHEN = ("init", "persistent", "eval")
 
 
 @dataclass
@@ -29,16 +32,17 @@ class AblateConfig(ComponentChoice):
     (training unchanged; ``ablated/{split}/loss|acc`` logged with the filtered weights on the metrics cadence).
     """
 
-    target: str
-    mode: str
-    dc: bool
-    when: str
+    target: str = described("W_E (every operand table) or W_U (the answers' columns)", choices=TARGETS)
+    mode: str = described("keep only the chosen components, or remove them", choices=MODES)
+    dc: bool = described("the constant (k = 0; the trivial irrep) belongs to the set kept or removed")
+    when: str = described("init: the initial weights; persistent: also after every optimizer step; eval: training "
+                          "unchanged, ablated/... logged", choices=WHEN)
 
     def check(self, prefix: str) -> None:
         super().check(prefix)
         require_choice(f"{prefix}.target", self.target, TARGETS)
-        require_choice(f"{prefix}.mode", self.mode, ("keep", "remove"))
-        require_choice(f"{prefix}.when", self.when, ("init", "persistent", "eval"))
+        require_choice(f"{prefix}.mode", self.mode, MODES)
+        require_choice(f"{prefix}.when", self.when, WHEN)
 
     def build(self, task, seeds, prefix: str) -> Ablate:
         self.check_for(task, prefix, "ablate")

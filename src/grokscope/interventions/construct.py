@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from einops import einsum
 
-from grokscope.config import Checked, require
+from grokscope.config import Checked, described, require
 from grokscope.groups.fourier import fourier_basis, max_frequency
 from grokscope.interventions.base import Intervention
 from grokscope.interventions.frequencies import check_frequencies
@@ -22,9 +22,10 @@ class ConstructConfig(Checked):
     ``freqs: null`` draws ``len(amplitudes)`` distinct frequencies per ``seeds.embedding`` (the analysis'
     random pair per seed; circle_survival.md §8 bug 5)."""
 
-    freqs: list[int] | None
-    amplitudes: list[float]
-    tiny: float
+    freqs: list[int] | None = described("the frequencies given the amplitudes, one each; null: drawn from "
+                                        "seeds.embedding", allowed="1..(p-1)/2, or null")
+    amplitudes: list[float] = described("the signal s_k of each constructed frequency", allowed="each > 0")
+    tiny: float = described("the signal of every other frequency (DC: 0)", allowed=">= 0")
 
     def check(self, prefix: str) -> None:
         require(len(self.amplitudes) >= 1 and all(a > 0 for a in self.amplitudes), f"{prefix}.amplitudes",

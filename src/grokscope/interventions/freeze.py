@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grokscope.config import Checked, require
+from grokscope.config import Checked, described, require
 from grokscope.interventions.base import Intervention
 
 
@@ -12,7 +12,8 @@ from grokscope.interventions.base import Intervention
 class FreezeEmbeddingConfig(Checked):
     """``from_epoch``: the first epoch at which ``W_E`` is frozen (0: it keeps its initial value)."""
 
-    from_epoch: int
+    from_epoch: int = described("W_E is not trained (nor decayed) from this epoch on; 0: it keeps its initial value",
+                                allowed=">= 0")
 
     def check(self, prefix: str) -> None:
         require(self.from_epoch >= 0, f"{prefix}.from_epoch", self.from_epoch, "must be an integer >= 0")

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import torch
 
-from grokscope.config import Checked, require
+from grokscope.config import Checked, described, require
 from grokscope.groups.basis import GroupBasis, group_basis
 from grokscope.groups.fourier import max_frequency
 from grokscope.groups.spectral import fourier_signal
@@ -54,8 +54,10 @@ class FrequencyChoice(Checked):
     ``strongest: n`` (the ``n`` frequencies of largest signal ``s_k`` when the intervention starts, so that a
     sweep can say "the strongest frequency" for every seed)."""
 
-    freqs: list[int] | None
-    strongest: int | None
+    freqs: list[int] | None = described("frequencies 1..(p-1)/2, each standing for +-k (set exactly one of freqs, "
+                                        "strongest, irreps)")
+    strongest: int | None = described("the n frequencies of largest signal s_k when the intervention acts "
+                                      "(non-cyclic group: the n irreps of largest power)", allowed=">= 1, or null")
 
     #: the exclusive choices and what each holds.
     choices: ClassVar[dict[str, str]] = {"freqs": "a list", "strongest": "a count"}
@@ -87,7 +89,7 @@ class ComponentChoice(FrequencyChoice):
     ``group_basis(group).names`` (the ``rep/...`` metric keys; cyclic ``freq_k``). On a non-cyclic group task
     ``strongest: n`` picks the ``n`` non-trivial irreps of largest power ``sum_tables ||Q_rho^T V||_F^2``."""
 
-    irreps: list[str] | None
+    irreps: list[str] | None = described("group tasks: non-trivial irreps by name, as in the rep/... metric keys")
 
     choices: ClassVar[dict[str, str]] = {**FrequencyChoice.choices, "irreps": "irrep names"}
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from grokscope.config import Checked, require
+from grokscope.config import Checked, described, require
 from grokscope.interventions.base import Intervention
 
 
@@ -15,10 +15,10 @@ class NoiseConfig(Checked):
     """``param <- param + std * N(0, I)`` at the start of epoch ``at_epoch`` (0: before the first step), with
     noise drawn from a CPU generator seeded by ``seed``. ``param``: a name of ``model.named_parameters()``."""
 
-    param: str
-    std: float
-    at_epoch: int
-    seed: int
+    param: str = described("a name of model.named_parameters(), e.g. W_E")
+    std: float = described("param += std N(0, I)", allowed="> 0")
+    at_epoch: int = described("the epoch at whose start the noise is added (0: before the first step)", allowed=">= 0")
+    seed: int = described("seed of the noise's CPU generator")
 
     def check(self, prefix: str) -> None:
         require(self.std > 0, f"{prefix}.std", self.std, "must be > 0")

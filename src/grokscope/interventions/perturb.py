@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grokscope.config import require
+from grokscope.config import described, require
 from grokscope.groups.spectral import apply_filter, fourier_filter
 from grokscope.interventions.base import Intervention
 from grokscope.interventions.frequencies import FrequencyChoice
@@ -17,7 +17,7 @@ class PerturbConfig(FrequencyChoice):
     """``alpha > 0``: the factor of the chosen frequencies of every operand table of ``W_E`` (so ``s_k``
     becomes ``alpha s_k`` and every other ``s_j`` is unchanged)."""
 
-    alpha: float
+    alpha: float = described("the chosen frequencies' factor: s_k -> alpha s_k", allowed="> 0")
 
     def check(self, prefix: str) -> None:
         super().check(prefix)

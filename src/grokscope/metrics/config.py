@@ -8,7 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from grokscope.config import Checked, require, structured, typed
+from grokscope.config import NAME_MEANING, Checked, described, require, structured, typed
 from grokscope.metrics.families import registered
 from grokscope.metrics.fit import require_fits
 
@@ -21,11 +21,11 @@ class MetricsConfig(Checked):
     ``enabled: auto`` run (where they apply); ``metrics=none`` turns it off. ``families``: family name -> its
     typed node (every node under ``metrics`` other than these keys)."""
 
-    name: str
-    every_n_epochs: int
-    log_points: int
-    dense_epochs: int
-    auto: bool
+    name: str = described(NAME_MEANING)
+    every_n_epochs: int = described("metric epochs 0, n, 2n, ... (0: none but the last)", allowed=">= 0")
+    log_points: int = described("also this many log-spaced epochs (0: none)", allowed=">= 0")
+    dense_epochs: int = described("also every epoch up to this one (0: none)", allowed=">= 0")
+    auto: bool = described("families with enabled: auto run where they apply (metrics=none: false)")
     families: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

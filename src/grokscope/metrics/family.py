@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from grokscope.config import Checked, require_choice
+from grokscope.config import Checked, described, require_choice
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -51,7 +51,8 @@ class MetricFamilyConfig(Checked):
     family's auto rule agrees), ``true`` (asked for: where it does not apply, the run says so in one line) or
     ``false``. Families add their settings as further fields."""
 
-    enabled: str
+    enabled: str = described("auto: where the family applies (and metrics.auto); true: asked for; false: off",
+                             choices=ENABLED)
 
     def check(self, prefix: str) -> None:
         self.enabled = str(self.enabled).lower()  # enabled=true arrives as a YAML boolean

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from grokscope.config import require
+from grokscope.config import described, require
 from grokscope.figures import bars_rgb, figure
 from grokscope.groups.fourier import max_frequency
 from grokscope.groups.spectral import frequency_power
@@ -34,7 +34,8 @@ def embedding_spectrum(model, task: Task, top_k: int) -> dict[str, float | np.nd
 class FourierConfig(MetricFamilyConfig):
     """``metrics.fourier``: the ``top_k`` frequencies of most power, logged as ``fourier/top{j}_freq|frac``."""
 
-    top_k: int
+    top_k: int = described("the frequencies of most power logged as fourier/top{j}_freq and top{j}_frac",
+                           allowed=">= 1, at most (p-1)/2")
 
     def check(self, prefix: str) -> None:
         super().check(prefix)

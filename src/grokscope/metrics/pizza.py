@@ -13,11 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from grokscope.config import require, require_choice
+from grokscope.config import described, require, require_choice
 from grokscope.figures import heatmap_rgb
 from grokscope.metrics.circles import circle_template_fve, circularity, principal_components
 from grokscope.metrics.evaluation import Evaluation
 from grokscope.metrics.family import MetricFamily, MetricFamilyConfig
+
+GS_TOKENS = ("task", "raw")
+CIRCULARITY_ROWS = ("operands", "all")
 
 
 @dataclass
@@ -27,16 +30,18 @@ class PizzaConfig(MetricFamilyConfig):
     (``raw``: wrong rows for ``b`` with ``separate_operand_vocab``, "=" dropped; matches its CSVs); circularity
     on the operand rows (``circularity_rows: operands``) or on every ``W_E`` row as the original (``all``)."""
 
-    gs_samples: int
-    gs_seed: int
-    gs_tokens: str
-    circularity_rows: str
+    gs_samples: int = described("(row, class) pairs of the gradient symmetricity, drawn once", allowed=">= 1")
+    gs_seed: int = described("random.Random(gs_seed).shuffle draws them (as the original)")
+    gs_tokens: str = described("task: the task's token layout; raw: literally [a, b] (the original's)",
+                               choices=GS_TOKENS)
+    circularity_rows: str = described("operands: each operand's own rows of W_E; all: every row (the original's)",
+                                      choices=CIRCULARITY_ROWS)
 
     def check(self, prefix: str) -> None:
         super().check(prefix)
         require(self.gs_samples >= 1, f"{prefix}.gs_samples", self.gs_samples, "must be an integer >= 1")
-        require_choice(f"{prefix}.gs_tokens", self.gs_tokens, ("task", "raw"))
-        require_choice(f"{prefix}.circularity_rows", self.circularity_rows, ("operands", "all"))
+        require_choice(f"{prefix}.gs_tokens", self.gs_tokens, GS_TOKENS)
+        require_choice(f"{prefix}.circularity_rows", self.circularity_rows, CIRCULARITY_ROWS)
 
 
 def sum_difference_matrix(values: torch.Tensor, operands: torch.Tensor, p: int) -> torch.Tensor:

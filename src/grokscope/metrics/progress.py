@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from einops import einsum, rearrange
 
-from grokscope.config import require
+from grokscope.config import described, require
 from grokscope.figures import heatmap_rgb
 from grokscope.groups.basis import group_basis
 from grokscope.groups.fourier import fourier_basis, max_frequency
@@ -146,8 +146,9 @@ class ProgressConfig(MetricFamilyConfig):
     """``metrics.progress``: key frequencies fixed to ``key_freqs`` or found from the neurons;
     ``exclude_top_freq`` never assigns ``(p-1)/2`` to a neuron, as the original code (:class:`ProgressMetric`)."""
 
-    exclude_top_freq: bool
-    key_freqs: list[int] | None
+    exclude_top_freq: bool = described("never assign frequency (p-1)/2 to a neuron (as the original code)")
+    key_freqs: list[int] | None = described("a fixed set of key frequencies, e.g. a finished run's (null: the "
+                                            "neurons' frequencies at each metric epoch)", allowed="1..(p-1)/2, or null")
 
 
 def needs_residue_table_and_hidden_layer(task, model) -> str | None:

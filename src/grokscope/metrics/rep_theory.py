@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from grokscope.config import require
+from grokscope.config import described, require
 from grokscope.figures import bars_rgb, figure
 from grokscope.groups.basis import GroupBasis, group_basis
 from grokscope.metrics.class_sums import class_sums, row_chunks
@@ -205,8 +205,10 @@ class RepConfig(MetricFamilyConfig):
     (:class:`RepTheoryMetric`). ``enabled: auto`` runs it on tasks whose operands are not residues mod ``p``:
     for those the progress measures (``progress/``) are its cyclic case."""
 
-    key_irrep_threshold: float
-    key_irreps: list[str] | None
+    key_irrep_threshold: float = described("key irreps: non-trivial irreps whose logit similarity exceeds this",
+                                           allowed="[0, 1)")
+    key_irreps: list[str] | None = described("a fixed set of key irreps by name, e.g. a finished run's (null: by "
+                                             "threshold at each metric epoch)")
 
     def check(self, prefix: str) -> None:
         super().check(prefix)

@@ -6,6 +6,8 @@ import torch
 from torch import nn
 
 ACTIVATIONS = {"relu": nn.functional.relu, "silu": nn.functional.silu, "gelu": nn.functional.gelu}
+#: ``model.d_vocab_out``: one logit per answer class, or one per input token
+D_VOCAB_OUTS = ("answers", "vocab")
 
 
 class GrokModel(nn.Module):

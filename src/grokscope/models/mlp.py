@@ -9,8 +9,8 @@ import torch
 from einops import einsum, rearrange
 from torch import nn
 
-from grokscope.config import Checked, require, require_choice
-from grokscope.models.base import ACTIVATIONS, GrokModel, resolve_d_vocab_out
+from grokscope.config import NAME_MEANING, Checked, described, require, require_choice
+from grokscope.models.base import ACTIVATIONS, D_VOCAB_OUTS, GrokModel, resolve_d_vocab_out
 from grokscope.models.hooks import HookPoint
 
 COMBINES = ("concat", "concat_separate", "sum", "sum_separate", "sum_first_layer")
@@ -33,17 +33,21 @@ class MLPConfig(Checked):
     (rep_theory.md §4). ``unembed_init_std``, if not null, then redraws ``W_U`` from N(0, std^2).
     """
 
-    name: str
-    combine: str
-    d_embed: int
-    hidden: list[int]
-    act: str
-    bias: bool
-    unembed_bias: bool
-    init: str
-    embed_init_std: float
-    unembed_init_std: float | None
-    d_vocab_out: str
+    name: str = described(NAME_MEANING)
+    combine: str = described("how the operands enter: concat [W_E[a]; W_E[b]], sum W_E[a] + W_E[b], one table per "
+                             "operand (*_separate), or the first layer applied to each operand, then summed",
+                             choices=COMBINES)
+    d_embed: int = described("width of each embedding vector", allowed=">= 1")
+    hidden: list[int] = described("widths of the hidden layers", allowed="each >= 1")
+    act: str = described("activation of the hidden layers", choices=ACTIVATIONS)
+    bias: bool = described("every bias (hidden layers and b_U)")
+    unembed_bias: bool = described("b_U (false drops it even with bias)")
+    init: str = described("W_in, W_U: torch (nn.Linear's default) or fan_in (N(0, 1/fan_in), zero biases)",
+                          choices=INITS)
+    embed_init_std: float = described("W_E ~ N(0, std^2), drawn from seeds.embedding", allowed="> 0")
+    unembed_init_std: float | None = described("W_U ~ N(0, std^2); null: as init says", allowed="> 0, or null")
+    d_vocab_out: str = described("logits: answers (one per answer class) or vocab (one per input token)",
+                                 choices=D_VOCAB_OUTS)
 
     def check(self, prefix: str) -> None:
         require_choice(f"{prefix}.combine", self.combine, COMBINES)
@@ -56,7 +60,7 @@ class MLPConfig(Checked):
         require(self.embed_init_std > 0, f"{prefix}.embed_init_std", self.embed_init_std, "must be > 0")
         require(self.unembed_init_std is None or self.unembed_init_std > 0, f"{prefix}.unembed_init_std",
                 self.unembed_init_std, "must be > 0 or null")
-        require_choice(f"{prefix}.d_vocab_out", self.d_vocab_out, ("answers", "vocab"))
+        require_choice(f"{prefix}.d_vocab_out", self.d_vocab_out, D_VOCAB_OUTS)
 
     def footprint(self, shape) -> tuple[int, int, int]:
         """Parameters, floats per row of a full forward and logits per row on a table of ``shape``

@@ -15,8 +15,8 @@ import torch
 from einops import einsum, rearrange
 from torch import nn
 
-from grokscope.config import Checked, require, require_choice
-from grokscope.models.base import ACTIVATIONS, GrokModel, resolve_d_vocab_out
+from grokscope.config import NAME_MEANING, Checked, described, require, require_choice
+from grokscope.models.base import ACTIVATIONS, D_VOCAB_OUTS, GrokModel, resolve_d_vocab_out
 from grokscope.models.hooks import HookPoint
 
 INITS = ("nanda", "tl", "zhong")
@@ -35,22 +35,26 @@ class TransformerConfig(Checked):
     :meth:`check` fills them in. ``attention_rate`` is the α of :class:`Attention`.
     """
 
-    name: str
-    n_layers: int
-    d_model: int
-    n_heads: int
-    d_head: int | None
-    d_mlp: int | None
-    act: str
-    layer_norm: bool
-    attn_only: bool
-    attn_bias: bool
-    unembed_bias: bool
-    causal: bool
-    attention_rate: float
-    init: str
-    freeze_biases: bool
-    d_vocab_out: str
+    name: str = described(NAME_MEANING)
+    n_layers: int = described("transformer blocks", allowed=">= 1")
+    d_model: int = described("width of the residual stream (and of W_E)", allowed=">= 1")
+    n_heads: int = described("attention heads per block", allowed=">= 1")
+    d_head: int | None = described("width of each head; null: d_model / n_heads (which must divide)",
+                                   allowed=">= 1, or null")
+    d_mlp: int | None = described("width of each MLP; null: 4 d_model", allowed=">= 1, or null")
+    act: str = described("activation of the MLPs", choices=ACTIVATIONS)
+    layer_norm: bool = described("pre-LayerNorm in every block and before the unembedding")
+    attn_only: bool = described("blocks without MLPs")
+    attn_bias: bool = described("b_Q, b_K, b_V, b_O")
+    unembed_bias: bool = described("b_U")
+    causal: bool = described("causal attention mask (false: bidirectional)")
+    attention_rate: float = described("alpha: pattern = alpha softmax(scores) + (1 - alpha) (1: ordinary attention)",
+                                      allowed="[0, 1]")
+    init: str = described("nanda: N(0, 1/d_model), W_U N(0, 1/d_vocab); zhong: nanda with W_in N(0, 1/d_mlp); tl: "
+                          "N(0, (0.8/sqrt(d_model))^2)", choices=INITS)
+    freeze_biases: bool = described("biases stay at zero (not trained)")
+    d_vocab_out: str = described("logits: answers (one per answer class) or vocab (one per input token)",
+                                 choices=D_VOCAB_OUTS)
 
     def check(self, prefix: str) -> None:
         for key in ("n_layers", "d_model", "n_heads"):
@@ -67,7 +71,7 @@ class TransformerConfig(Checked):
         require(0 <= self.attention_rate <= 1, f"{prefix}.attention_rate", self.attention_rate, "must be in [0, 1]")
         require_choice(f"{prefix}.act", self.act, tuple(ACTIVATIONS))
         require_choice(f"{prefix}.init", self.init, INITS)
-        require_choice(f"{prefix}.d_vocab_out", self.d_vocab_out, ("answers", "vocab"))
+        require_choice(f"{prefix}.d_vocab_out", self.d_vocab_out, D_VOCAB_OUTS)
 
     def footprint(self, shape) -> tuple[int, int, int]:
         """Parameters, floats per row of a full forward (every hooked activation at every position) and logits

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import torch
 
-from grokscope.config import Checked, require, require_choice
+from grokscope.config import NAME_MEANING, Checked, described, require, require_choice
 from grokscope.groups import FiniteGroup, cyclic
 from grokscope.tasks.base import TableShape, Task, all_pairs, pair_task, require_split
 
@@ -26,10 +26,12 @@ class CompositionConfig(Checked):
 
     requires: ClassVar[tuple[str, ...]] = ("group",)
 
-    name: str
-    form: str
-    frac_train: float
-    equals_token: bool
+    name: str = described(NAME_MEANING)
+    form: str = described("the label: a b (ab), a b^-1 (ab_inv) or a b a^-1 (aba_inv), over the group config group",
+                          choices=FORMS)
+    frac_train: float = described("fraction of the |G|^2 pairs in the training split (drawn from seeds.data)",
+                                  allowed="(0, 1)")
+    equals_token: bool = described('append the "=" token (id |G|): sequences [a, b, =]')
 
     def check(self, prefix: str) -> None:
         require_choice(f"{prefix}.form", self.form, tuple(FORMS))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grokscope.config import Checked, require
+from grokscope.config import NAME_MEANING, Checked, described, require
 from grokscope.tasks.base import TableShape, Task, all_pairs, pair_task, require_split
 from grokscope.tasks.operations import OPS, resolve_op
 
@@ -18,12 +18,13 @@ class ModularConfig(Checked):
     """``task=modular``: label ``op(a, b) mod p`` for every ordered pair (``b != 0`` for ``div``); ``op`` is a name
     of :data:`~grokscope.tasks.operations.OPS` or an alias of one."""
 
-    name: str
-    p: int
-    op: str
-    frac_train: float
-    equals_token: bool
-    separate_operand_vocab: bool
+    name: str = described(NAME_MEANING)
+    p: int = described("the modulus: residues 0..p-1 (prime for op=div)", allowed=">= 3")
+    op: str = described("the label op(a, b) mod p (older spellings sum, prod, ssq: add, mul, x2+y2)", choices=OPS)
+    frac_train: float = described("fraction of the pairs in the training split (drawn from seeds.data)",
+                                  allowed="(0, 1)")
+    equals_token: bool = described('append the "=" token: sequences [a, b, =]')
+    separate_operand_vocab: bool = described("b uses its own token ids p..2p-1")
 
     def check(self, prefix: str) -> None:
         require(self.p >= 3, f"{prefix}.p", self.p, "must be an integer >= 3 (Z_2 has no non-constant frequency)")

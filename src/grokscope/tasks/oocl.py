@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from einops import rearrange, repeat
 
-from grokscope.config import Checked, require
+from grokscope.config import NAME_MEANING, Checked, described, require
 from grokscope.tasks.base import LossTerm, TableShape, Task
 from grokscope.tasks.operations import OPS, resolve_op
 
@@ -37,14 +37,15 @@ class OoclConfig(Checked):
     ``frac_held_out_phase1/2``); both masks come from ``seeds.data`` and are independent.
     """
 
-    name: str
-    p: int
-    op: str
-    holdout1: float
-    holdout2: float
-    k1: float
-    k2: float
-    k3: float
+    name: str = described(NAME_MEANING)
+    p: int = described("originals 0..p-1, aliases p..2p-1; vocabulary 2p + 4", allowed=">= 3")
+    op: str = described("the table z = op(x, y) mod p (older spellings sum, prod, ssq)", choices=OOCL_OPS)
+    holdout1: float = described("held-out fraction of table 1 (mask drawn from seeds.data)", allowed="[0, 1)")
+    holdout2: float = described("held-out fraction of table 2 (the alias table): an independent mask",
+                                allowed="[0, 1)")
+    k1: float = described("weight of the table-1 loss", allowed=">= 0 (k1 + k2 + k3 > 0)")
+    k2: float = described("weight of the alias-table (table-2) loss", allowed=">= 0")
+    k3: float = described("weight of the linkage loss", allowed=">= 0")
 
     def check(self, prefix: str) -> None:
         require(self.p >= 3, f"{prefix}.p", self.p, "must be an integer >= 3")

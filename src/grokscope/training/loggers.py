@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from grokscope.config import Checked, require, require_choice
+from grokscope.config import NAME_MEANING, Checked, described, require, require_choice
 
 WANDB_MODES = ("offline", "online", "disabled")
 #: the most metric epochs with pictures a run may send (each family sends one to two per epoch)
@@ -18,14 +18,15 @@ class WandbConfig(Checked):
     epochs (at most, spread over the run) whose pictures each family sends; ``log_checkpoints``: the final
     checkpoint and the grokked snapshot as artifacts."""
 
-    enabled: bool
-    mode: str | None
-    project: str
-    entity: str | None
-    group: str | None
-    tags: list[str]
-    max_media: int
-    log_checkpoints: bool
+    enabled: bool = described("log to Weights & Biases (false: metrics.csv only)")
+    mode: str | None = described("null: $WANDB_MODE if set, else offline", choices=WANDB_MODES)
+    project: str = described("the WandB project")
+    entity: str | None = described("the WandB entity (null: the default)")
+    group: str | None = described("the WandB group (null: the sweep dir in a multirun)")
+    tags: list[str] = described("WandB tags (the command line's overrides are added)")
+    max_media: int = described("metric epochs (at most, spread over the run) whose pictures each family sends",
+                               allowed=f"[0, {MAX_MEDIA}]")
+    log_checkpoints: bool = described("the final checkpoint and the grokked snapshot as artifacts")
 
     def check(self, prefix: str) -> None:
         if self.mode is not None:
@@ -41,8 +42,8 @@ class WandbConfig(Checked):
 class LoggerConfig(Checked):
     """``logger=default`` (CSV + WandB) or ``logger=csv`` (WandB off)."""
 
-    name: str
-    wandb: WandbConfig
+    name: str = described(NAME_MEANING)
+    wandb: WandbConfig = described("the Weights & Biases logger")
 
 
 #: ``logger=<name>`` -> its schema

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from grokscope.config import Checked, require
+from grokscope.config import NAME_MEANING, Checked, described, require
 
 
 @dataclass
@@ -17,11 +17,13 @@ class OptimizerConfig(Checked):
     after each update), so update 0 runs at lr 0 (nanda_progress_measures.md §3).
     """
 
-    name: str
-    lr: float
-    weight_decay: float
-    warmup_steps: int
-    grad_clip: float | None
+    name: str = described(NAME_MEANING)
+    lr: float = described("learning rate after the warm-up", allowed="> 0")
+    weight_decay: float = described("decoupled weight decay (adamw) or L2 penalty in the gradient (adam, sgd)",
+                                    allowed=">= 0")
+    warmup_steps: int = described("the lr is multiplied by min(step / warmup_steps, 1): update 0 runs at lr 0",
+                                  allowed=">= 0")
+    grad_clip: float | None = described("max global gradient norm; null: no clipping", allowed="> 0, or null")
 
     def check(self, prefix: str) -> None:
         require(self.lr > 0, f"{prefix}.lr", self.lr, "must be > 0")
@@ -44,8 +46,8 @@ class OptimizerConfig(Checked):
 class AdamConfig(OptimizerConfig):
     """``optimizer=adamw`` (decoupled weight decay) or ``optimizer=adam`` (L2 penalty in the gradient)."""
 
-    betas: list[float]
-    eps: float
+    betas: list[float] = described("Adam's moment decay rates (beta1, beta2)", allowed="two numbers in [0, 1)")
+    eps: float = described("Adam's denominator epsilon", allowed="> 0")
 
     def check(self, prefix: str) -> None:
         super().check(prefix)
@@ -66,8 +68,8 @@ class AdamConfig(OptimizerConfig):
 class SGDConfig(OptimizerConfig):
     """``optimizer=sgd``: SGD with (Nesterov) momentum."""
 
-    momentum: float
-    nesterov: bool
+    momentum: float = described("SGD momentum", allowed="[0, 1)")
+    nesterov: bool = described("Nesterov momentum")
 
     def check(self, prefix: str) -> None:
         super().check(prefix)
