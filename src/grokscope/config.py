@@ -6,13 +6,15 @@ each group node (``task``, ``model``, ``optimizer``...) carries a ``name`` that 
 node into the schema checks types and unknown keys, and the schema's ``check()`` checks meaning. Schemas have
 no defaults: the YAML files are the single source of truth. Every schema field is declared with :func:`described`:
 its one-line meaning and the values it takes, which the config reference (``docs/reference/config.md``) and
-``grokscope-train --help`` print. This module imports nothing of grokscope.
+``grokscope-train --help`` print; :class:`MetricKey` declares what a run logs, for the metric reference
+(``docs/reference/metrics.md``). This module imports nothing of grokscope.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
@@ -65,6 +67,34 @@ NAME_MEANING = "selects the schema this node is checked against (set by the opti
 def meaning(f: dataclasses.Field) -> str:
     """The one-line meaning :func:`described` gave the field ``f`` ("" if none)."""
     return f.metadata.get("meaning", "")
+
+
+@dataclass(frozen=True)
+class MetricKey:
+    """One key a run logs, or a key pattern (``progress/excluded_loss/freq_{k}``: each ``{...}`` stands for one
+    path segment or part of one), declared next to the code that computes it.
+
+    ``kind``: ``scalar`` (a column of ``metrics.csv``), ``array`` (stacked over metric epochs in
+    ``arrays/<namespace>.npz``) or ``summary`` (a field of ``summary.json``). ``formula`` is LaTeX math (what
+    the value is), ``source`` the paper and section it comes from, ``plot`` the file under ``plots/`` that shows
+    it (empty: none)."""
+
+    name: str
+    meaning: str
+    formula: str = ""
+    source: str = ""
+    plot: str = ""
+    kind: str = "scalar"
+
+    KINDS = ("scalar", "array", "summary")
+
+    def pattern(self) -> str:
+        """The regular expression of the keys this declares."""
+        parts = re.split(r"\{[^}]*\}", self.name)
+        return "[^/]+".join(re.escape(part) for part in parts)
+
+    def matches(self, key: str) -> bool:
+        return re.fullmatch(self.pattern(), key) is not None
 
 
 class Checked:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn.functional import cross_entropy
 
-from grokscope.config import described, require_choice
+from grokscope.config import MetricKey, described, require_choice
 from grokscope.groups.basis import group_basis
 from grokscope.groups.spectral import apply_filter, fourier_filter, irrep_filter
 from grokscope.interventions.base import Intervention
@@ -127,3 +127,15 @@ class AblatedScores:
                   "acc": (logits.argmax(dim=-1) == task.labels).to(ev.row_loss.dtype)}
         return {f"ablated/{mask}/{name}": float(rows[task.masks[mask]].mean())
                 for mask in task.eval_masks for name, rows in scores.items()}
+
+
+#: What ``intervention.ablate.when=eval`` logs on the metrics cadence: :class:`AblatedScores`, with ``\tilde\ell``
+#: the logits of the model whose ``target`` keeps (or lacks) the components ``S``.
+KEYS = (
+    MetricKey("ablated/{split}/loss", "mean cross-entropy of the split with the ablation applied",
+              r"\frac{1}{\lvert S\rvert}\sum_{r \in S} -\log \operatorname{softmax}(\tilde\ell_r)_{y_r}",
+              "Nanda et al. 2023, §4 (ablations in Fourier space)"),
+    MetricKey("ablated/{split}/acc", "accuracy of the split with the ablation applied",
+              r"\frac{1}{\lvert S\rvert}\sum_{r \in S} \mathbb 1\big[\arg\max_c \tilde\ell_{r,c} = y_r\big]",
+              "Nanda et al. 2023, §4 (ablations in Fourier space)"),
+)

@@ -18,6 +18,7 @@ import torch
 from einops import einsum, rearrange
 from torch.func import functional_call
 
+from grokscope.config import MetricKey
 from grokscope.figures import bars_rgb
 from grokscope.groups.fourier import fourier_basis, max_frequency
 from grokscope.groups.spectral import fourier_signal, frequency_power
@@ -259,6 +260,39 @@ def _summary(record: RunRecord) -> dict:
                                           record.arrays["circles/is_circle"][-1, 0])}
 
 
+DING = "Ding et al. 2024"
+NOTATION = (r"$E_t$: row $t = 0..p-1$ of an operand table of $W_E$, $F_k$ its unnormalised DFT along the residues, "
+            r"$P_k$ the Fourier power at frequency $k$; $K = (p-1)/2$. Scalars are of operand a's table, arrays of "
+            r"every table.")
+SIGNAL = r"s_k = \lVert F_k\rVert_2,\ F_k = \sum_{t=0}^{p-1} E_t\, e^{-2\pi i k t / p}"
+THRESHOLD = r"\tau = 2 \operatorname{mean}_{k=0..p-1} s_k\ (s_{p-k} = s_k)"
+CIRCLE_CIRCULARITY = (r"\sqrt{(r_u^2 + r_v^2)/2},\ r_u = \frac{P_k\big((E_t \cdot u_k)_t\big)}{\sum_{k'} "
+                      r"P_{k'}\big((E_t \cdot u_k)_t\big)},"
+                      r"\ u_k = \frac{\operatorname{Re} F_k}{\lVert\operatorname{Re} F_k\rVert},"
+                      r"\ v_k = \frac{\operatorname{Im} F_k}{\lVert\operatorname{Im} F_k\rVert}")
+KEYS = (
+    MetricKey("circles/signal/{k}", "the signal of frequency k = 1..K", SIGNAL, f"{DING}, §3 (signal)",
+              "plots/circle_signals.png"),
+    MetricKey("circles/signal", "the signal of every frequency k = 0..K [n_tables, K + 1]", SIGNAL,
+              f"{DING}, §3 (signal)", "plots/circle_signals.png", "array"),
+    MetricKey("circles/threshold", "the signal above which a frequency is a circle", THRESHOLD,
+              f"{DING}, §3 (circles)", "plots/circle_signals.png"),
+    MetricKey("circles/n_circles", "number of circles: frequencies whose signal exceeds the threshold",
+              r"\lvert\{k \in 1..K : s_k > \tau\}\rvert,\quad " + THRESHOLD, f"{DING}, §3 (circles)",
+              "plots/circle_signals.png"),
+    MetricKey("circles/is_circle", "the circle mask over k = 1..K [n_tables, K]", r"s_k > \tau",
+              f"{DING}, §3 (circles)", "plots/circle_signals.png", "array"),
+    MetricKey("circles/circularity/{k}", "how round the embedding is on frequency k's (Re F_k, Im F_k) plane (1: a "
+              "perfect circle)", CIRCLE_CIRCULARITY, f"{DING}, §3 (circularity)"),
+    MetricKey("circles/circularity", "the circularity of every frequency k = 1..K [n_tables, K]", CIRCLE_CIRCULARITY,
+              f"{DING}, §3 (circularity)", kind="array"),
+    MetricKey("circle_survivors", "the final circles of operand a's table, each with its signal at epoch 0 and that "
+              "signal's rank among 1..K (1: strongest); only when the metrics start at epoch 0",
+              r"\{(k, s_k(E^{(0)}), \operatorname{rank}_k) : s_k(E^{\mathrm{final}}) > \tau\}",
+              f"{DING}, §4 (initial signal and survival)", "plots/circle_signals.png", "summary"),
+)
+
 #: ``metrics.circles`` (Ding et al. 2024): ``enabled`` only.
 FAMILY = MetricFamily("circles", MetricFamilyConfig, build=lambda cfg, task, model: FunctionMetric(circle_survival),
-                      applies=needs_residues, plots=_plots, summary=_summary, media=_media)
+                      applies=needs_residues, plots=_plots, summary=_summary, media=_media, keys=KEYS,
+                      notation=NOTATION)

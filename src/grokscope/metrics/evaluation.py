@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from grokscope.config import MetricKey
 from grokscope.models.hooks import run_with_cache
 from grokscope.tasks.base import Task
 
@@ -58,3 +59,18 @@ def split_scores(ev: Evaluation, task: Task) -> dict[str, float]:
     out = {f"{m}/loss": values[i] for i, m in enumerate(task.eval_masks)}
     out.update({f"{m}/acc": values[n + i] for i, m in enumerate(task.eval_masks)})
     return out
+
+
+#: What every run logs, every ``log_every_n_epochs`` (and at each metric epoch): the row's epoch and
+#: :func:`split_scores` of every evaluated split (``train``, ``test``; ``task=oocl``: ``train1``, ``train2``,
+#: ``links``, ``holdout1``, ``holdout2``, ``holdout1_alias_seen``, ``holdout1_alias_unseen``).
+KEYS = (
+    MetricKey("epoch", "optimizer steps taken when the row was logged (0: the initial model)",
+              plot="plots/curves.png"),
+    MetricKey("{split}/loss", "mean cross-entropy over the rows of the split, in loss_dtype",
+              r"\frac{1}{\lvert S\rvert}\sum_{r \in S} -\log \operatorname{softmax}(\ell_r)_{y_r}",
+              plot="plots/curves.png"),
+    MetricKey("{split}/acc", "fraction of the split's rows whose largest logit is the label",
+              r"\frac{1}{\lvert S\rvert}\sum_{r \in S} \mathbb 1\big[\arg\max_c \ell_{r,c} = y_r\big]",
+              plot="plots/curves.png"),
+)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from grokscope.config import Checked, described, require_choice
+from grokscope.config import Checked, MetricKey, described, require_choice
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -109,7 +109,9 @@ class MetricFamily:
     written as ``plots/<name>.png``), ``summary(record)`` (fields added to ``summary.json``) and ``media(values,
     task)``: from the arrays it logged at one metric epoch (``values[key]``), ``(key, picture)`` pairs for a
     dashboard, a picture being a figure or an RGB array (:func:`~grokscope.figures.heatmap_rgb`), keys in the
-    family's namespace."""
+    family's namespace; ``keys``: every key it logs or adds to the summary (:class:`~grokscope.config.MetricKey`,
+    declared beside its computation) and ``notation``: the symbols their formulas share (LaTeX in Markdown), which
+    the metric reference prints."""
 
     name: str
     schema: type
@@ -119,6 +121,8 @@ class MetricFamily:
     plots: Callable[[RunRecord], Iterable[tuple[str, Figure]]] = no_plots
     summary: Callable[[RunRecord], dict] = no_summary
     media: Callable[[dict[str, np.ndarray], Any], Iterable[tuple[str, Any]]] = no_media
+    keys: tuple[MetricKey, ...] = ()
+    notation: str = ""
 
 
 @dataclass

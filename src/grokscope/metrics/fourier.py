@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from grokscope.config import described, require
+from grokscope.config import MetricKey, described, require
 from grokscope.figures import bars_rgb, figure
 from grokscope.groups.fourier import max_frequency
 from grokscope.groups.spectral import frequency_power
@@ -83,4 +83,21 @@ def _build(cfg: FourierConfig, task, model) -> FunctionMetric:
     return FunctionMetric(lambda model, task: embedding_spectrum(model, task, cfg.top_k))
 
 
-FAMILY = MetricFamily("fourier", FourierConfig, build=_build, applies=needs_residues, plots=_plots, media=_media)
+SOURCE = "Nanda et al. 2023, §4 (the embedding is sparse in the Fourier basis)"
+NOTATION = (r"$E_t \in \mathbb R^{p \times d}$: operand table $t$ of $W_E$ (the rows of the residues $0..p-1$; one "
+            r"table, or one per operand); $K = (p-1)/2$.")
+POWER = (r"P_{t,k} = \lVert (F E_t)_{\cos k}\rVert_2^2 + \lVert (F E_t)_{\sin k}\rVert_2^2,\quad "
+         r"P_{t,0} = \lVert (F E_t)_{\mathrm{Const}}\rVert_2^2")
+SHARE = r"\pi_k = \frac{\sum_t P_{t,k}}{\sum_{k'=1}^{K} \sum_t P_{t,k'}}\quad (k = 1..K)"
+KEYS = (
+    MetricKey("fourier/W_E_power", "Fourier power of each frequency k = 0..K of each operand table of W_E "
+              "[n_tables, K + 1]", POWER, SOURCE, "plots/fourier_W_E.png", "array"),
+    MetricKey("fourier/top{j}_freq", "the frequency with the j-th largest share of the non-constant power "
+              "(j = 1..top_k)", r"k_{(j)}:\ \pi_{k_{(1)}} \ge \pi_{k_{(2)}} \ge \dots,\quad " + SHARE, SOURCE,
+              "plots/fourier_W_E.png"),
+    MetricKey("fourier/top{j}_frac", "that frequency's share of the non-constant power of all operand tables",
+              r"\pi_{k_{(j)}},\quad " + SHARE, SOURCE, "plots/fourier_W_E.png"),
+)
+
+FAMILY = MetricFamily("fourier", FourierConfig, build=_build, applies=needs_residues, plots=_plots, media=_media,
+                      keys=KEYS, notation=NOTATION)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from grokscope.config import described, require, require_choice
+from grokscope.config import MetricKey, described, require, require_choice
 from grokscope.figures import heatmap_rgb
 from grokscope.metrics.circles import circle_template_fve, circularity, principal_components
 from grokscope.metrics.evaluation import Evaluation
@@ -168,7 +168,7 @@ class PizzaMetrics:
 
 
 def needs_modular_addition(task, model) -> str | None:
-    """Applies to :func:`is_modular_addition` tasks."""
+    """Applies to the whole table of (a + b) mod p for an odd p (:func:`is_modular_addition`)."""
     return None if is_modular_addition(task) else \
         f"needs the whole table of (a + b) mod p for an odd p (task=modular, op=add); task {task.name} is not"
 
@@ -179,5 +179,57 @@ def _media(values: dict[str, np.ndarray], task):
     yield "pizza/max_wrong_logit_map", heatmap_rgb(values["pizza/max_wrong_logits"])
 
 
-FAMILY = MetricFamily("pizza", PizzaConfig, applies=needs_modular_addition, media=_media,
+ZHONG = "Zhong et al. 2023"
+NOTATION = (r"$\ell_c(a, b)$: the logit of class $c$, $y = (a + b) \bmod p$ the label; for a statistic $q(a, b)$, "
+            r"$M_{s,d} = q(a, b)$ with $s = (a + b) \bmod p$ and $d = (a - b) \bmod p$; standard deviations are "
+            r"population ones; $e_1, e_2$: the operand embedding vectors.")
+DI = (r"\mathrm{DI} = \frac{\frac1p \sum_d \operatorname{std}_s M_{s,d}}{\operatorname{std}_{s,d} M},\quad "
+      r"M_{s,d} = q(a,b),\ s = a + b,\ d = a - b \pmod p")
+NORMALISED = r"N = \frac{M - \min M}{\max M - \min M},\ q(a,b) = \max_{c \ne y} \ell_c(a,b)"
+CIRCULARITY = (r"\frac14 \sum_{j=1}^{4} \min\Big(1, \max_{k \ge 1} \frac{P_j(k)}{\lVert u_j\rVert_2^2}\Big),\ "
+               r"u_j \text{ the } j\text{-th principal component's scores}, P_j(k) \text{ its Fourier power at } k")
+#: the logits with circle j alone kept in W_E (every operand row: the PCA mean plus its projection on components
+#: 2j-2, 2j-1), ``w = 2 pi k_j / p``, ``z`` the z-score over all entries
+FVE = r"\mathrm{FVE}(Q) = 1 - \frac{\operatorname{Var}(z(L^{(j)}) - z(Q))}{\operatorname{Var}(z(L^{(j)}))}"
+CLOCK = r"Q_{\mathrm{clock}}(a,b,c) = \cos(w(a + b - c))"
+PIZZA = (r"Q_{\mathrm{pizza}}(a,b,c) = 2\,\lvert\cos(w(a-b)/2)\rvert\,\big(\lvert\cos(w(a+b-c)/2)\rvert - "
+         r"\lvert\sin(w(a+b-c)/2)\rvert\big)")
+SHAPE = f"{ZHONG}, §4 (the original code's logit statistics)"
+KEYS = (
+    MetricKey("pizza/gradient_symmetricity", "mean cosine between the gradients of a logit with respect to the two "
+              "operand embedding vectors, over gs_samples (a, b, c) drawn once",
+              r"\mathrm{GS} = \frac{1}{\lvert S\rvert}\sum_{(a,b,c) \in S} "
+              r"\cos\Big(\frac{\partial \ell_c}{\partial e_1},"
+              r" \frac{\partial \ell_c}{\partial e_2}\Big)", f"{ZHONG}, §4 (gradient symmetricity)"),
+    MetricKey("pizza/distance_irrelevance", "how little the correct logit depends on a - b (about 1: clock; low: "
+              "pizza)", DI + r",\ q(a,b) = \ell_y(a,b)", f"{ZHONG}, §4 (distance irrelevance)"),
+    MetricKey("pizza/distance_irrelevance_max_wrong", "the same with the largest wrong logit (the original code's "
+              "logged variant)", DI + r",\ q(a,b) = \max_{c \ne y} \ell_c(a,b)", f"{ZHONG}, §4 (distance irrelevance)"),
+    MetricKey("pizza/std_med_col", "spread over a - b of the median over a + b of the normalised max-wrong logit",
+              r"\operatorname{std}_d \operatorname{median}_s N_{s,d},\quad " + NORMALISED, SHAPE),
+    MetricKey("pizza/std_mean_col", "the same with the mean", r"\operatorname{std}_d \operatorname{mean}_s N_{s,d}",
+              SHAPE),
+    MetricKey("pizza/mean_std_row", "mean over a + b of the spread over a - b",
+              r"\operatorname{mean}_s \operatorname{std}_d N_{s,d}", SHAPE),
+    MetricKey("pizza/med_std_row", "median over a + b of the spread over a - b",
+              r"\operatorname{median}_s \operatorname{std}_d N_{s,d}", SHAPE),
+    MetricKey("pizza/circularity", "how close the top four principal components of the operand rows of W_E are to "
+              "sinusoids over the residues (1: pairs of components trace circles)", CIRCULARITY,
+              f"{ZHONG}, §3 (circles in the embedding)"),
+    MetricKey("pizza/circularity_b", "the same for b's own rows (separate_operand_vocab, or one table per operand)",
+              CIRCULARITY, f"{ZHONG}, §3 (circles in the embedding)"),
+    MetricKey("pizza/circle{j}_freq", "frequency of circle j (principal components 2j-2, 2j-1 of the operand rows), "
+              "j = 1..4", r"k_j = \arg\max_{k \ge 1} P_{2j-2,2j-1}(k)", f"{ZHONG}, §3 (circles in the embedding)"),
+    MetricKey("pizza/circle{j}_fve_clock", "fraction of the variance of the logits with circle j alone kept that "
+              "the clock template explains (1: a perfect fit; -1: uncorrelated)",
+              FVE + r",\ Q = " + CLOCK + r",\ w = 2\pi k_j / p", f"{ZHONG}, §3 (clock and pizza logit patterns)"),
+    MetricKey("pizza/circle{j}_fve_pizza", "the same for the pizza template",
+              FVE + r",\ Q = " + PIZZA + r",\ w = 2\pi k_j / p", f"{ZHONG}, §3 (clock and pizza logit patterns)"),
+    MetricKey("pizza/correct_logits", "the correct logit over (a + b, a - b) [p, p]",
+              r"M_{s,d} = \ell_y(a,b),\ s = a + b,\ d = a - b \pmod p", f"{ZHONG}, §4", kind="array"),
+    MetricKey("pizza/max_wrong_logits", "the largest wrong logit over (a + b, a - b) [p, p]",
+              r"M_{s,d} = \max_{c \ne y} \ell_c(a,b)", f"{ZHONG}, §4", kind="array"),
+)
+
+FAMILY = MetricFamily("pizza", PizzaConfig, applies=needs_modular_addition, media=_media, keys=KEYS, notation=NOTATION,
                       build=lambda cfg, task, model: PizzaMetrics(cfg, task))

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from einops import einsum, rearrange
 
-from grokscope.config import described, require
+from grokscope.config import MetricKey, described, require
 from grokscope.figures import heatmap_rgb
 from grokscope.groups.basis import group_basis
 from grokscope.groups.fourier import fourier_basis, max_frequency
@@ -182,7 +182,60 @@ def _summary(record: RunRecord) -> dict:
     return {"key_freqs": [int(k) + 1 for k in np.flatnonzero(record.arrays["progress/key_freqs"][-1])]}
 
 
+NANDA = "Nanda et al. 2023"
+NOTATION = (r"$N \in \mathbb R^{p^2 \times d_{\mathrm{hidden}}}$: the hidden activations over all pairs $(a, b)$; "
+            r"$\bar N_n$: neuron $n$'s, centred over the pairs, as a $p \times p$ table over $(a, b)$; "
+            r"$L \in \mathbb R^{p^2 \times p}$: the logits of the answer classes, $\ell_c$ its column $c$; $K$: the "
+            r"key frequencies.")
+KEY_FREQUENCIES = (
+    r"K = \{k_n : k_n > 0\},\quad k_n = \arg\max_{k} \mathrm{frac}_n(k),\quad "
+    r"\mathrm{frac}_n(k) = \frac{\sum_{i,j \in \{0, 2k-1, 2k\}} \hat A_n[i,j]^2}{\sum_{i,j} \hat A_n[i,j]^2},\quad "
+    r"\hat A_n = F \bar N_n F^\top")
+L_K = (r"\ell^K_c = \sum_{k \in K} \sum_{u \in \{u^{\cos}_k, u^{\sin}_k\}} (u \cdot \ell_c)\, u,\quad "
+       r"u^{\cos}_k(a,b) = \tfrac{\sqrt 2}{p}\cos(w_k(a+b)),\ u^{\sin}_k(a,b) = \tfrac{\sqrt 2}{p}\sin(w_k(a+b))")
+RESTRICTED = r"\ell^{\mathrm{res}}_c = \ell^K_c + \operatorname{mean}_{(a,b)} \ell_c,\quad " + L_K
+GINI = r"G(x) = \frac{\sum_{i=1}^{N} (2i - N - 1)\, x_{(i)}}{N \sum_i x_i}\ \ (x \text{ sorted ascending})"
+KEYS = (
+    MetricKey("progress/n_key_freqs", "number of key frequencies: the distinct frequencies the neurons are "
+              "assigned (or metrics.progress.key_freqs)", r"\lvert K\rvert,\quad " + KEY_FREQUENCIES,
+              f"{NANDA}, §4 (key frequencies)"),
+    MetricKey("progress/key_freqs", "the key frequency mask over k = 1..(p-1)/2 [K]; the last one is the summary's "
+              "key_freqs", KEY_FREQUENCIES, f"{NANDA}, §4 (key frequencies)", kind="array"),
+    MetricKey("progress/neuron_freq", "each hidden neuron's frequency k_n (0: a dead neuron) [d_hidden]; with "
+              "exclude_top_freq, k ranges over 1..(p-3)/2", KEY_FREQUENCIES, f"{NANDA}, §4 (key frequencies)",
+              kind="array"),
+    MetricKey("progress/restricted_loss", "loss on all pairs of the logits kept to the key-frequency directions "
+              "of a + b, plus each class's mean", r"\mathrm{CE}_{\mathrm{all}}(L^{\mathrm{res}}),\quad " + RESTRICTED,
+              f"{NANDA}, §5.1 (restricted loss)", "plots/progress_losses.png"),
+    MetricKey("progress/restricted_loss_train", "the restricted loss on the training pairs",
+              r"\mathrm{CE}_{\mathrm{train}}(L^{\mathrm{res}})", f"{NANDA}, §5.1 (restricted loss)"),
+    MetricKey("progress/excluded_loss", "training loss with every key-frequency direction of a + b removed at once",
+              r"\mathrm{CE}_{\mathrm{train}}(L - L^K),\quad " + L_K, f"{NANDA}, §5.1 (excluded loss)",
+              "plots/progress_losses.png"),
+    MetricKey("progress/excluded_loss/freq_{k}", "training loss with the directions of key frequency k alone "
+              "removed (one key per key frequency)", r"\mathrm{CE}_{\mathrm{train}}(L - L^{\{k\}})",
+              f"{NANDA}, §5.1 (excluded loss)"),
+    MetricKey("progress/excluded_loss_per_freq", "the same for every frequency k = 1..(p-1)/2, NaN where k is not "
+              "a key frequency [K]", r"\mathrm{CE}_{\mathrm{train}}(L - L^{\{k\}})", f"{NANDA}, §5.1 (excluded loss)",
+              kind="array"),
+    MetricKey("progress/test_loss_restricted_loss_ratio", "test loss over restricted loss",
+              r"\mathrm{CE}_{\mathrm{test}}(L) / \mathrm{CE}_{\mathrm{all}}(L^{\mathrm{res}})",
+              f"{NANDA}, §5.1"),
+    MetricKey("progress/gini_W_E", "Gini coefficient of the Fourier norms of the first operand's embeddings",
+              r"G(x),\ x_f = \lVert (F\, W_E^{(a)})_f \rVert_2\ (f = 0..p-1),\quad " + GINI,
+              f"{NANDA}, §5.1 (Gini coefficients)"),
+    MetricKey("progress/gini_W_L", "Gini coefficient of the Fourier norms of the neuron-to-logit map",
+              r"G(x),\ x_f = \lVert (F\, W_L)_f \rVert_2,\ W_L = (W_{\mathrm{out}} W_U)^\top \in \mathbb R^{p \times "
+              r"d_{\mathrm{hidden}}},\quad " + GINI, f"{NANDA}, §5.1 (Gini coefficients)"),
+    MetricKey("progress/fourier_norms_W_E", "the Fourier norms x_f of W_E's first operand table [p]",
+              r"x_f = \lVert (F\, W_E^{(a)})_f \rVert_2", f"{NANDA}, §5.1", kind="array"),
+    MetricKey("progress/fourier_norms_W_L", "the Fourier norms x_f of W_L [p]", r"x_f = \lVert (F\, W_L)_f \rVert_2",
+              f"{NANDA}, §5.1", kind="array"),
+    MetricKey("key_freqs", "the key frequencies at the last metric epoch (list)", KEY_FREQUENCIES,
+              f"{NANDA}, §4", kind="summary"),
+)
+
 FAMILY = MetricFamily(
     "progress", ProgressConfig, applies=needs_residue_table_and_hidden_layer, plots=_plots, summary=_summary,
-    media=_media,
+    media=_media, keys=KEYS, notation=NOTATION,
     build=lambda cfg, task, model: ProgressMetric(model, task, cfg.exclude_top_freq, cfg.key_freqs))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from grokscope.config import described, require
+from grokscope.config import MetricKey, described, require
 from grokscope.figures import bars_rgb, figure
 from grokscope.groups.basis import GroupBasis, group_basis
 from grokscope.metrics.class_sums import class_sums, row_chunks
@@ -263,7 +263,93 @@ def _summary(record: RunRecord) -> dict:
     return {"key_irreps": [names[i] for i in np.flatnonzero(record.arrays["rep/key_irreps"][-1])]}
 
 
+CHUGHTAI = "Chughtai et al. 2023"
+NOTATION = (r"$N$ rows (every pair $(a, b)$ of the group $G$), $c_r$ row $r$'s label, $n = \lvert G\rvert$, "
+            r"$m = N / n$ rows per label; $L$: the logits of the $n$ answer classes, $\tilde L$ centred per row; "
+            r"$\chi_\rho$: the character of the real irrep $\rho$, $Q_\rho$ an orthonormal basis of its isotypic "
+            r"subspace of functions on $G$; $H$: the hidden layer, $\bar H$ centred per neuron; $K$: the key irreps. "
+            r"`{irrep}` is an irrep's name (`trivial`, `sign`, `standard`, `freq_1`, ...), as "
+            r"`intervention.ablate.irreps` takes them; NaN values are left out.")
+T_RHO = r"T_\rho[r, z] = \chi_\rho(c_r z^{-1})"
+SIMILARITY = (r"s_\rho = \frac{\langle \tilde L, T_\rho\rangle}{\lVert \tilde L\rVert_F\, \lVert T_\rho\rVert_F},\quad "
+              + T_RHO)
+P_RHO = r"P_\rho = \alpha_\rho T_\rho,\ \alpha_\rho = \frac{\langle \tilde L, T_\rho\rangle}{\lVert T_\rho\rVert_F^2}"
+KEY_IRREPS = (r"K = \{\rho \ne \mathrm{trivial} : s_\rho > \tau\}\ (\tau = \texttt{key\_irrep\_threshold}; "
+              r"\text{or the fixed } \texttt{key\_irreps}),\quad " + SIMILARITY)
+FRACTION = r"\frac{\lVert Q_\rho^\top V\rVert_F^2}{\lVert V\rVert_F^2}"
+HIDDEN_FRACTION = (r"\frac{\lVert Q^{\bullet\top}_\rho \bar H\rVert_F^2}{\lVert \bar H\rVert_F^2},\ "
+                   r"Q^\bullet_\rho[r] = Q_\rho[g_r] / \sqrt m")
+H_RHO = (r"H_\rho = Q^{xy}_\rho Q^{xy\top}_\rho H\ (Q^{xy}_\rho[r] = Q_\rho[c_r]/\sqrt m),"
+         r"\ U \text{ the hidden-to-logit map}")
+LOGIT_ATTRIBUTION = f"{CHUGHTAI}, §5 (logit attribution)"
+EMBEDDINGS = f"{CHUGHTAI}, §5 (embeddings and unembeddings)"
+HIDDEN = f"{CHUGHTAI}, §5 (neurons)"
+ABLATIONS = f"{CHUGHTAI}, §5 (ablations: restricted and excluded loss)"
+
+
+def _tt(name: str) -> str:
+    """``name`` in typewriter type, as LaTeX."""
+    return r"\texttt{" + name.replace("_", r"\_") + "}"
+
+
+def _per_irrep(name: str, meaning: str, formula: str, source: str, plot: str = "") -> tuple[MetricKey, ...]:
+    """``rep/{name}/{irrep}`` (a scalar per irrep) and the vector ``rep/{name}`` over every irrep, trivial first."""
+    return (MetricKey(f"rep/{name}/{{irrep}}", f"{meaning}, for the irrep named", formula, source, plot),
+            MetricKey(f"rep/{name}", f"{meaning}, every irrep [R]", formula, source, kind="array"))
+
+
+KEYS = (
+    *_per_irrep("logit_similarity", "cosine of the centred logits with the irrep's character table", SIMILARITY,
+                LOGIT_ATTRIBUTION, "plots/rep_logit_similarity.png"),
+    MetricKey("rep/percent_logits_explained", "sum of the squared logit similarities of the non-trivial irreps",
+              r"\sum_{\rho \ne \mathrm{trivial}} s_\rho^2", LOGIT_ATTRIBUTION),
+    MetricKey("rep/n_key_irreps", "number of key irreps", r"\lvert K\rvert,\quad " + KEY_IRREPS, LOGIT_ATTRIBUTION),
+    MetricKey("rep/key_irreps", "the key irrep mask over every irrep [R]; the last one is the summary's key_irreps",
+              KEY_IRREPS, LOGIT_ATTRIBUTION, kind="array"),
+    *_per_irrep("logit_restricted_loss", "loss on all pairs of the logits' projection on the irrep",
+                r"\mathrm{CE}_{\mathrm{all}}(P_\rho),\quad " + P_RHO, ABLATIONS),
+    *_per_irrep("logit_excluded_loss", "training loss of the logits without their projection on the irrep",
+                r"\mathrm{CE}_{\mathrm{train}}(L - P_\rho),\quad " + P_RHO, ABLATIONS),
+    MetricKey("rep/total_logit_restricted_loss", "loss on all pairs of the logits' projection on the key irreps",
+              r"\mathrm{CE}_{\mathrm{all}}\big(\textstyle\sum_{\rho \in K} P_\rho\big)", ABLATIONS),
+    MetricKey("rep/total_logit_excluded_loss", "training loss of the logits without their key-irrep projection",
+              r"\mathrm{CE}_{\mathrm{train}}\big(L - \textstyle\sum_{\rho \in K} P_\rho\big)", ABLATIONS),
+    *_per_irrep("percent_x_embed", "fraction of the variance of the left operand's effective embeddings in the "
+                "irrep (MLP: W_E W_in; transformer: W_E)", FRACTION + r",\ V = E^{(a)}", EMBEDDINGS),
+    *_per_irrep("percent_y_embed", "the same for the right operand's", FRACTION + r",\ V = E^{(b)}", EMBEDDINGS),
+    *_per_irrep("percent_unembed", "fraction of the variance of the unembedding (hidden-to-logit map) in the irrep",
+                FRACTION + r",\ V = U^\top", EMBEDDINGS),
+    *_per_irrep("percent_hidden_x", "fraction of the variance of the centred hidden layer in the irrep's "
+                "functions of a", HIDDEN_FRACTION + r",\ g_r = a_r", HIDDEN),
+    *_per_irrep("percent_hidden_y", "the same for functions of b", HIDDEN_FRACTION + r",\ g_r = b_r", HIDDEN),
+    *_per_irrep("percent_hidden_xy", "the same for functions of the label a b", HIDDEN_FRACTION + r",\ g_r = c_r",
+                HIDDEN),
+    *_per_irrep("total_percent_hidden", "the three fractions of the hidden layer together",
+                " + ".join(_tt(f"percent_hidden_{x}") for x in ("x", "y", "xy")), HIDDEN),
+    *_per_irrep("hidden_restricted_loss", "loss on all pairs of the logits of the hidden layer's projection on the "
+                "irrep's functions of a b", r"\mathrm{CE}_{\mathrm{all}}(H_\rho U),\quad " + H_RHO, ABLATIONS),
+    *_per_irrep("hidden_excluded_loss", "training loss of the logits with that projection removed",
+                r"\mathrm{CE}_{\mathrm{train}}\big((H - H_\rho)\, U\big),\quad " + H_RHO, ABLATIONS),
+    MetricKey("rep/total_hidden_restricted_loss", "the hidden restricted loss of the key irreps together",
+              r"\mathrm{CE}_{\mathrm{all}}\big(\textstyle\sum_{\rho \in K} H_\rho U\big)", ABLATIONS,
+              "plots/rep_losses.png"),
+    MetricKey("rep/total_hidden_excluded_loss", "the hidden excluded loss of the key irreps together",
+              r"\mathrm{CE}_{\mathrm{train}}\big((H - \textstyle\sum_{\rho \in K} H_\rho)\, U\big)", ABLATIONS,
+              "plots/rep_losses.png"),
+    MetricKey("rep/test_loss_restricted_loss_ratio", "test loss over the total hidden restricted loss",
+              r"\mathrm{CE}_{\mathrm{test}}(L) / "
+              r"\mathrm{CE}_{\mathrm{all}}\big(\textstyle\sum_{\rho \in K} H_\rho U\big)",
+              ABLATIONS),
+    *(MetricKey(f"rep/percent_{name}_explained", f"{source} summed over the key irreps",
+                r"\sum_{\rho \in K} " + _tt(source) + r"_\rho",
+                EMBEDDINGS if "embed" in name else HIDDEN)
+      for name, source in EXPLAINED.items()),
+    MetricKey("key_irreps", "the names of the key irreps at the last metric epoch (list)", KEY_IRREPS,
+              LOGIT_ATTRIBUTION, kind="summary"),
+)
+
+
 FAMILY = MetricFamily(
     "rep", RepConfig, applies=needs_group_table, auto=lambda task, model: task.modulus is None, plots=_plots,
-    summary=_summary, media=_media,
+    summary=_summary, media=_media, keys=KEYS, notation=NOTATION,
     build=lambda cfg, task, model: RepTheoryMetric(model, task, cfg.key_irrep_threshold, cfg.key_irreps))

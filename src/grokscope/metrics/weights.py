@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from grokscope.config import MetricKey
 from grokscope.metrics.family import FunctionMetric, MetricFamily, MetricFamilyConfig
 
 
@@ -22,5 +23,15 @@ def _build(cfg: MetricFamilyConfig, task, model) -> FunctionMetric:
     return FunctionMetric(lambda model, task: weight_norms(model))
 
 
+NANDA = "Nanda et al. 2023, §5.1 (weight norm)"
+KEYS = (
+    MetricKey("weights/norm", "L2 norm of all trainable parameters together",
+              r"\sqrt{\textstyle\sum_\theta \lVert\theta\rVert_2^2}", NANDA),
+    MetricKey("weights/sum_sq", "sum of squares of all trainable parameters (the paper's sum of squared weights)",
+              r"\sum_\theta \lVert\theta\rVert_2^2", NANDA),
+    MetricKey("weights/norm/{param}", "L2 norm of one trainable parameter, by its name in model.named_parameters()",
+              r"\lVert\theta_{\text{param}}\rVert_2", NANDA),
+)
+
 #: ``metrics.weights``: ``enabled`` only.
-FAMILY = MetricFamily("weights", MetricFamilyConfig, build=_build)
+FAMILY = MetricFamily("weights", MetricFamilyConfig, build=_build, keys=KEYS)
