@@ -308,12 +308,14 @@ def applies(family) -> str:
 
 
 def cell(text: str) -> str:
-    """Text safe in a Markdown table cell: ``|`` escaped everywhere; outside code spans ``<``, ``$`` and ``*``
-    too (no HTML tag, math or emphasis by accident)."""
+    """Text safe in a Markdown table cell: outside code spans ``|``, ``<`` and ``*`` escaped (no cell break, HTML
+    tag or emphasis by accident). A code span in a cell holds no ``|`` (the site would print its escape)."""
     parts = text.split("`")
+    if any("|" in code for code in parts[1::2]):
+        raise ValueError(f"a code span with | in a table cell: {text}")
     for i in range(0, len(parts), 2):  # the even parts lie outside code spans
-        parts[i] = parts[i].replace("<", "&lt;").replace("$", r"\$").replace("*", r"\*")
-    return "`".join(parts).replace("|", r"\|")
+        parts[i] = parts[i].replace("|", r"\|").replace("<", "&lt;").replace("*", r"\*")
+    return "`".join(parts)
 
 
 def config_reference() -> str:
