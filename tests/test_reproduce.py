@@ -16,7 +16,7 @@ from grokscope.cli.reproduce import main
 from grokscope.config import ConfigError
 from grokscope.reproduce.catalogue import REPRODUCTIONS
 from grokscope.reproduce.plan import NAMES
-from grokscope.reproduce.report import VERDICTS, Claim, Findings, write_report, write_summary
+from grokscope.reproduce.report import Claim, Findings, smoke_test, write_report, write_summary
 from grokscope.reproduce.runs import number
 from grokscope.run.config import validate
 from tests.helpers.config import make_config
@@ -64,14 +64,32 @@ def test_report_and_summary(tmp_path):
     plan = REPRODUCTIONS["nanda_2023"].plan("cpu")
     path = write_report("nanda_2023", "Nanda", plan, findings, ["grokscope-reproduce nanda_2023"], tmp_path, 12.0)
     text = path.read_text()
-    assert "| grokking | 3 of 3 | groks | §3 | yes |" in text and "seed 2 never cleans up" in text
+    assert "| grokking | 3 of 3 | cpu scale (cut: see below) | groks | §3 | yes |" in text
+    assert "seed 2 never cleans up" in text
     assert "| 0 | 0.990 |" in text and "![curve](nanda_2023/0_drawn.png)" in text
     assert (tmp_path / "nanda_2023" / "0_drawn.png").read_bytes() == b"\x89PNG"
     assert "1 h 02 min" in text and all(cut in text for cut in plan.cuts)
     summary = write_summary(tmp_path).read_text()
-    assert "[Nanda](nanda_2023.md) (cpu) | ordered | 2 of 3 | no |" in summary
+    assert "[Nanda](nanda_2023.md) (cpu) | ordered | 2 of 3 | cpu scale (cut: see below) | no |" in summary
     with pytest.raises(ValueError, match="agrees='maybe'"):
         Claim("q", "m", "p", "s", "maybe")
+
+
+def test_claims_say_where_they_were_measured_and_tiny_runs_are_smoke_tests(tmp_path):
+    headline = Claim("grokking", "3 of 3", "groks", "§3", "yes", measured_at="the paper's setting, 12,000 epochs")
+    findings = Findings(claims=[headline, Claim("fractions", "0.4: 3000", "later", "§3", "no")])
+    write_report("nanda_2023", "Nanda", REPRODUCTIONS["nanda_2023"].plan("cpu"), findings, ["c"], tmp_path, 1.0)
+    summary = write_summary(tmp_path).read_text()
+    assert "| 3 of 3 | the paper's setting, 12,000 epochs | yes |" in summary
+    assert "| 0.4: 3000 | cpu scale (cut: see below) | no |" in summary
+    assert [c.agrees for c in smoke_test(findings.claims)] == ["smoke test", "smoke test"]
+
+
+@pytest.mark.parametrize("name", list(REPRODUCTIONS))
+def test_every_cut_plan_names_its_cuts_and_its_time(name):
+    for scale in ("cpu", "tiny"):
+        plan = REPRODUCTIONS[name].plan(scale)
+        assert plan.cuts and "min" in plan.estimate
 
 
 @pytest.mark.parametrize(("argv", "named"), [(["nanda"], "name"), (["pizza", "--scale", "huge"], "--scale"),
@@ -105,7 +123,8 @@ def test_tiny_reproduction_report_is_filled_from_its_run_dirs(name, tmp_path):
     summaries = [read_summary(run_dir) for run_dir in find_run_dirs([runs], quiet=True)]
     planned = sum(np.prod([len(v) for v in sweep.grid.values()]) for sweep in REPRODUCTIONS[name].plan("tiny").sweeps)
     assert len(summaries) == planned and all(s["status"] == "completed" for s in summaries)
-    assert record["claims"] and all(claim["agrees"] in VERDICTS for claim in record["claims"])
+    assert record["claims"] and all(claim["agrees"] == "smoke test" for claim in record["claims"])
+    assert f"--runs {runs} --out {out}" in record["commands"][0]
     assert record["compute_s"] == pytest.approx(sum(s["wall_time_s"] for s in summaries), abs=0.1)
     if name in RUN_CELLS:
         for summary in summaries:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from grokscope.reproduce import chughtai, circles, nanda, oocl, pizza
 from grokscope.reproduce.plan import Plan
-from grokscope.reproduce.report import Findings, write_report, write_summary
+from grokscope.reproduce.report import Findings, smoke_test, write_report, write_summary
 from grokscope.reproduce.runner import run_sweeps
 
 
@@ -36,12 +36,17 @@ def reproduce(name: str, scale: str, runs: Path, out: Path, jobs: int = 1, train
     plan = reproduction.plan(scale)
     start = time.monotonic()
     if train:
+        print(f"reproduce: {name} --scale {scale}: {sum(s.size for s in plan.sweeps)} runs in {len(plan.sweeps)} "
+              f"sweeps, {plan.estimate} (finished runs are skipped, interrupted ones resumed)", flush=True)
         run_sweeps(plan, runs, jobs)
     findings = reproduction.measure(runs, plan)
+    if scale == "tiny":
+        findings.claims = smoke_test(findings.claims)
     if scale != "paper":
         findings.pending.append(f"the original scale ({reproduction.paper_scale}): `grokscope-reproduce {name} "
                                 "--scale paper`, on a GPU")
-    commands = [f"grokscope-reproduce {name} --scale {scale} --runs {runs}" + (f" --jobs {jobs}" if jobs > 1 else ""),
+    commands = [f"grokscope-reproduce {name} --scale {scale} --runs {runs} --out {out}"
+                + (f" --jobs {jobs}" if jobs > 1 else ""),
                 "# which runs:", *(sweep.shown(runs, jobs) for sweep in plan.sweeps)]
     path = write_report(name, reproduction.title, plan, findings, commands, out, time.monotonic() - start)
     write_summary(out)

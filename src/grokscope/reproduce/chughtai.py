@@ -48,10 +48,12 @@ def plan(scale: str) -> Plan:
                   "0.0 at 40% after 20k epochs, 0.07 at 60% after 4000; 0.85 at 80% after 4000)",
                   "seeds 1-4 instead of 1-50; the MLP trains 8000 epochs instead of 250k, the transformer 4000 "
                   "instead of 50k",
-                  "metrics on 100 log-spaced epochs plus every 500 (the paper: about 1000 log-spaced)"))
+                  "metrics on 100 log-spaced epochs plus every 500 (the paper: about 1000 log-spaced)"),
+            estimate="about 30 min on 2 cores")
     return Plan(scale, (Sweep("mlp", MLP, {"seed": (1, 2)}, TINY),
                         Sweep("transformer", TRANSFORMER, {"seed": (1,)}, TINY_TRANSFORMER)),
-                cuts=("tiny: S_4, a width-32 MLP and a d_model-16 transformer, 40-60 epochs",))
+                cuts=("tiny: S_4, a width-32 MLP and a d_model-16 transformer, 40-60 epochs",),
+                estimate="about a minute")
 
 
 def measure(runs: Path, scale_plan: Plan) -> Findings:
@@ -134,9 +136,9 @@ def _claims(mlp: list[dict], transformer: list[dict], scale: str) -> list[Claim]
             "which irreps", f"{len(sets)} distinct key-irrep sets over {len(mlp)} seeds",
             "which irreps are learned varies with the seed (weak universality); on S_5 the 4-dim standard and "
             "standard-sign irreps most often, 5- and 6-dim ones less", "§6",
-            ("yes" if len(sets) > 1 else "no") if scale == "paper" else "partly",
-            "" if scale == "paper" else "the variation between seeds is measured on S_4 at this scale; the S_5 "
-            "frequencies wait for the paper scale"))
+            ("yes" if len(sets) > 1 else "no") if scale == "paper" else "pending",
+            "" if scale == "paper" else "no verdict: the variation between seeds is measured on S_4 at this scale, "
+            "and which irreps S_5 networks learn waits for the paper scale"))
     if transformer:
         row = transformer[0]
         claims.append(Claim(

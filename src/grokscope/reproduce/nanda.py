@@ -10,42 +10,45 @@ from grokscope.analysis import collect
 from grokscope.analysis.remetric import remetric
 from grokscope.reproduce.plan import Plan, Sweep
 from grokscope.reproduce.report import Claim, Findings
-from grokscope.reproduce.runs import completed, grok_epoch, number
+from grokscope.reproduce.runs import completed, first_epoch, grok_epoch, number
 from grokscope.run.load import load_run
 
 NAME = "nanda_2023"
 TITLE = "Nanda et al. 2023: progress measures for grokking"
 #: what the cut scales leave for ``--scale paper`` (a GPU)
-PAPER_SCALE = "p = 113, 30% training data, 40k epochs; seeds 0-2 and the fractions 0.3-0.7"
+PAPER_SCALE = "40k epochs for the three seeds and the training fractions 0.3-0.7 each for 40k epochs"
 FRACTIONS = (0.3, 0.4, 0.5, 0.6, 0.7)
+#: the cpu scale's run lengths: the seeds long enough for memorisation, circuit formation and most of cleanup
+#: (the paper's main run: 1.4k / 9.4k / 14k), the fractions long enough for 0.4 to grok
+CPU_EPOCHS, CPU_FRACTION_EPOCHS = 12_000, 6_000
 #: a one-layer transformer of a few thousand parameters on (a+b) mod 13, for the tests of the command
 TINY = ("task.p=13", "model.d_model=16", "model.n_heads=2", "model.d_head=8", "model.d_mlp=32", "max_epochs=40",
         "log_every_n_epochs=10", "metrics.every_n_epochs=20", "checkpoint_every_n_epochs=20")
 
 
 def plan(scale: str) -> Plan:
-    """``seeds``: three seeds of the main run (snapshots every 100 epochs for the final-key-set metrics);
-    ``fractions``: the training fraction swept over 0.3-0.7 (seed 0, no snapshots)."""
+    """``seeds``: seeds 0-2 of the main run, one ensemble process (snapshots every 100 epochs for the
+    final-key-set metrics); ``fractions``: the training fraction swept over 0.3-0.7 (seed 0, no snapshots; at the
+    cpu scale 0.3 is seed 0 of ``seeds``)."""
     if scale == "paper":
-        return Plan(scale, (Sweep("seeds", NAME, {"seed": (0, 1, 2)}),
+        return Plan(scale, (Sweep("seeds", NAME, {"seed": (0,)}, ("ensemble.size=3",)),
                             Sweep("fractions", NAME, {"task.frac_train": FRACTIONS, "seed": (0,)},
                                   ("snapshot_every_n_epochs=null",))))
     if scale == "cpu":
-        cut = ("task.p=59",)
         return Plan(scale, (
-            Sweep("seeds", NAME, {"seed": (0, 1, 2)}, (*cut, "task.frac_train=0.5", "max_epochs=6000")),
-            Sweep("fractions", NAME, {"task.frac_train": FRACTIONS, "seed": (0,)},
-                  (*cut, "max_epochs=4000", "snapshot_every_n_epochs=null"))),
-            cuts=("p = 59 instead of 113 (one epoch costs a quarter of the paper's): a 2-core CPU runs the "
-                  "paper's model at about 10 epochs/s at p = 113, so 40k epochs take over an hour per run",
-                  "the three seeds train on 50% of the pairs instead of 30% (about 29 training pairs per answer, "
-                  "the paper has 34 at p = 113 and 30%; at p = 59 and 30% there are 18), for 6000 epochs instead "
-                  "of 40k",
-                  "the training-fraction sweep runs 4000 epochs instead of 40k"))
-    return Plan(scale, (Sweep("seeds", NAME, {"seed": (0, 1)}, (*TINY, "snapshot_every_n_epochs=10")),
+            Sweep("seeds", NAME, {"seed": (0,)}, ("ensemble.size=3", f"max_epochs={CPU_EPOCHS}")),
+            Sweep("fractions", NAME, {"task.frac_train": FRACTIONS[1:], "seed": (0,)},
+                  (f"max_epochs={CPU_FRACTION_EPOCHS}", "snapshot_every_n_epochs=null"))),
+            cuts=(f"the three seeds (the paper's setting: p = 113, 30% of the pairs, the preset's model and "
+                  f"optimizer) train {CPU_EPOCHS:,} epochs instead of 40k: memorisation, circuit formation and most "
+                  "of cleanup (the paper's main run ends cleanup at about 14k)",
+                  f"the training fractions 0.4-0.7 (p = 113, seed 0) train {CPU_FRACTION_EPOCHS:,} epochs instead "
+                  "of 40k, one seed; 0.3 is seed 0 of the three seeds"),
+            estimate="about 75 min on 2 cores (the seeds about 45, the fractions about 30)")
+    return Plan(scale, (Sweep("seeds", NAME, {"seed": (0,)}, (*TINY, "ensemble.size=2", "snapshot_every_n_epochs=10")),
                         Sweep("fractions", NAME, {"task.frac_train": (0.5, 0.7), "seed": (0,)},
                               (*TINY, "snapshot_every_n_epochs=null"))),
-                cuts=("tiny: p = 13, d_model 16, 40 epochs",))
+                cuts=("tiny: p = 13, d_model 16, 40 epochs",), estimate="about a minute")
 
 
 def measure(runs: Path, scale_plan: Plan) -> Findings:
@@ -53,8 +56,13 @@ def measure(runs: Path, scale_plan: Plan) -> Findings:
     key frequencies (:func:`~grokscope.analysis.remetric.remetric` over the snapshots); per training fraction:
     the grokking epoch."""
     findings = Findings()
-    seeds = [_seed_row(run_dir, summary) for run_dir, summary in completed(runs / "seeds", findings)]
-    fractions = sorted((_fraction_row(summary) for _, summary in completed(runs / "fractions", findings)),
+    seed_runs = completed(runs / "seeds", findings)
+    fraction_runs = completed(runs / "fractions", findings)
+    swept = {summary["config"]["task"]["frac_train"] for _, summary in fraction_runs}
+    fraction_runs += [(run_dir, summary) for run_dir, summary in seed_runs  # the cpu scale's 0.3: seed 0
+                      if summary["config"]["seed"] == 0 and summary["config"]["task"]["frac_train"] not in swept]
+    seeds = [_seed_row(run_dir, summary) for run_dir, summary in seed_runs]
+    fractions = sorted((_fraction_row(run_dir, summary) for run_dir, summary in fraction_runs),
                        key=lambda row: row["frac_train"])
     findings.tables += [("Seeds (grokking, key frequencies, phases with the final key frequencies)",
                          [{k: number(v) for k, v in row.items() if k[0] != "_"}
@@ -71,7 +79,7 @@ def measure(runs: Path, scale_plan: Plan) -> Findings:
                              if (remetric_plots / f"{name}.png").is_file()]
     if len(fractions) > 1:
         out = runs / "fractions" / "analysis"
-        collect.write_curves(collect.curves([runs / "fractions"], ["test/acc"]), out)
+        collect.write_curves(collect.curves([run_dir for run_dir, _ in fraction_runs], ["test/acc"]), out)
         findings.figures.append(("Test accuracy over epochs by training fraction (seed 0)",
                                  collect.curves_path(out, "test/acc")))
     return findings
@@ -98,15 +106,18 @@ def _seed_row(run_dir: Path, summary: dict) -> dict:
             "_norm": (at_formation["weights/norm"], history[-1]["weights/norm"]), "_phases": phases}
 
 
-def _fraction_row(summary: dict) -> dict:
+def _fraction_row(run_dir: Path, summary: dict) -> dict:
     return {"frac_train": summary["config"]["task"]["frac_train"], "epochs": summary["epochs"],
             "train grok": grok_epoch(summary, "train"), "test grok": grok_epoch(summary),
+            "test loss < 1": first_epoch(run_dir, "test/loss", below=1.0), "p": summary["config"]["task"]["p"],
             "final test acc": summary["final"]["test/acc"], "final test loss": summary["final"]["test/loss"]}
 
 
 def _claims(seeds: list[dict], fractions: list[dict], scale: str) -> list[Claim]:
     claims = []
     if seeds:
+        setting = _setting(seeds)
+        at = f"the paper's setting ({setting}), {max(s['epochs'] for s in seeds):,} epochs" if setting else ""
         grokked = [s for s in seeds if s["test grok"] is not None]
         delayed = [s for s in grokked if s["test grok"] >= 2 * (s["train grok"] or 0)]
         test, train = (", ".join(number(s[k]) for s in seeds) for k in ("test grok", "train grok"))
@@ -115,7 +126,8 @@ def _claims(seeds: list[dict], fractions: list[dict], scale: str) -> list[Claim]
             f"{test}, train at {train}",
             "the network memorises first and generalises thousands of epochs later (p = 113, 30%)", "§3, Fig. 1",
             "yes" if len(delayed) == len(seeds) else "no",
-            "counted as grokking when test accuracy reaches 0.99 at least twice as late as train accuracy"))
+            "counted as grokking when test accuracy reaches 0.99 at least twice as late as train accuracy",
+            measured_at=at))
         ordered = [s for s in seeds if _ordered(s["_phases"])]
         claims.append(Claim(
             "phases", "circuit formation -> cleanup -> stable at " + "; ".join(
@@ -123,21 +135,22 @@ def _claims(seeds: list[dict], fractions: list[dict], scale: str) -> list[Claim]
             "memorisation 0-1.4k, circuit formation 1.4k-9.4k, cleanup 9.4k-13.4k epochs (main run)", "§5.1",
             "yes" if len(ordered) == len(seeds) else "no",
             "boundaries read off the curves with the final key frequencies (grokscope.analysis.phases); the "
-            "verdict checks their order" + ("" if scale == "paper" else ": the epochs are not comparable at "
-                                            "this scale (smaller p, more data)")))
+            "verdict checks their order" + ("" if setting else ": the epochs are not comparable to the paper's "
+                                            "outside its setting"), measured_at=at))
         sparse = [s for s in seeds if 1 <= s["_n_freqs"] <= 7]
         claims.append(Claim(
             "key frequencies", "; ".join(f"seed {s['seed']}: {s['key freqs']} ({s['_n_freqs']} of "
                                          f"{(s['_p'] - 1) // 2})" for s in seeds),
             "a handful of key frequencies: 5 (14, 35, 41, 42, 52) in the main run", "§4, Fig. 1",
             "yes" if len(sparse) == len(seeds) else "no",
-            "agrees when every seed uses between 1 and 7 frequencies (the final model's, from its neurons)"))
+            "agrees when every seed uses between 1 and 7 of the (p - 1) / 2 frequencies (the final model's, from "
+            "its neurons); every frequency key is no sparsity, so \"no\"", measured_at=at))
         rises = [s for s in seeds if s["_gini"][1] > s["_gini"][0] and s["_norm"][1] < s["_norm"][0]]
         claims.append(Claim(
             "Gini and weight norm", f"Gini of W_E rises and the weight norm falls from circuit formation to the "
                                     f"end in {len(rises)} of {len(seeds)} seeds",
             "the Gini coefficients rise and the total weight norm falls through circuit formation and cleanup",
-            "§5.4-5.5", "yes" if len(rises) == len(seeds) else "no"))
+            "§5.4-5.5", "yes" if len(rises) == len(seeds) else "no", measured_at=at))
     if fractions:
         grokked = [f for f in fractions if f["test grok"] is not None]
         epochs = [f["test grok"] for f in grokked]
@@ -145,12 +158,21 @@ def _claims(seeds: list[dict], fractions: list[dict], scale: str) -> list[Claim]
         monotone = bool(grokked) and all(a >= b for a, b in zip(epochs, epochs[1:])) and all(
             f["frac_train"] < smallest for f in fractions if f not in grokked)
         claims.append(Claim(
-            "training fraction", "test grok epoch by fraction: " + ", ".join(
-                f"{f['frac_train']:g}: {number(f['test grok'])}" for f in fractions),
+            "training fraction", "test grok epoch (test loss < 1) by fraction: " + ", ".join(
+                f"{f['frac_train']:g}: {number(f['test grok'])} ({number(f['test loss < 1'])})" for f in fractions),
             "smaller training fractions grok later; below some fraction not within the budget",
             "not stated as numbers (§3, qualitative)", "yes" if monotone else "no",
-            "agrees when the grokking epoch never rises with the fraction and only the smallest fractions fail"))
+            "agrees when the grokking epoch never rises with the fraction and only the smallest fractions fail",
+            measured_at=f"p = {fractions[0]['p']}, seed 0, " + ", ".join(
+                f"{f['frac_train']:g}: {f['epochs']:,}" for f in fractions) + " epochs"))
     return claims
+
+
+def _setting(seeds: list[dict]) -> str:
+    """"p = 113, 30%, seeds 0-2" where every seed ran at the paper's p and training fraction, else ""."""
+    if all(s["_p"] == 113 and s["frac_train"] == 0.3 for s in seeds):
+        return f"p = 113, 30%, seeds {', '.join(str(s['seed']) for s in seeds)}"
+    return ""
 
 
 def _ordered(phases: dict) -> bool:

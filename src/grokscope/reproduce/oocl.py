@@ -28,9 +28,10 @@ def plan(scale: str) -> Plan:
                           "weight decay 1.0, 3000 steps (the repository: p = 997, d_model 128 with heads of "
                           "d_head 128, batches of 256, lr 1.4e-3, weight decay 0.1, 50k steps)",
                           "holdouts 0.6, 0.7, 0.8 (h1 = h2) and seeds 0, 1 (the repository's final sweep: "
-                          "h1 = h2 = 0.6, one model per objective)"))
+                          "h1 = h2 = 0.6, one model per objective)"),
+                    estimate="about 20 min on 2 cores")
     return Plan(scale, (Sweep("weights", "tiny_oocl", {"+oocl_weights": ("k100", "k111"), "seed": (0,)}),),
-                cuts=("tiny: experiment=tiny_oocl (p = 7, 150 steps)",))
+                cuts=("tiny: experiment=tiny_oocl (p = 7, 150 steps)",), estimate="about a minute")
 
 
 def measure(runs: Path, scale_plan: Plan) -> Findings:

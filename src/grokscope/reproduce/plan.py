@@ -1,8 +1,9 @@
 """What a reproduction runs: Hydra multiruns of the papers' presets, at one of three scales.
 
 - ``paper``: the presets as they are (the papers' settings) over the papers' grids; sized for a GPU;
-- ``cpu``: the same presets with the cuts a report names (fewer epochs, seeds or grid points, a smaller p or
-  group) so that a reproduction fits a 2-core CPU in well under an hour;
+- ``cpu``: each headline run at the paper's own settings wherever a 2-core CPU runs it within about an hour;
+  only grids, seed counts and the run lengths of secondary sweeps shrink, and a paper whose setting a CPU
+  cannot run (S_5 for 250k epochs, p = 997) is cut, each cut named in the report;
 - ``tiny``: seconds per run, for the tests of the reproduction commands themselves.
 
 A :class:`Sweep` is one ``grokscope-train -m`` command line. Its runs land in ``<runs>/<sweep.name>/`` and
@@ -12,6 +13,7 @@ semantics), so a reproduction can be stopped and started at will.
 
 from __future__ import annotations
 
+import math
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -35,6 +37,11 @@ class Sweep:
     grid: dict[str, tuple] = field(default_factory=dict)
     overrides: tuple[str, ...] = ()
 
+    @property
+    def size(self) -> int:
+        """The number of runs (the grid's cartesian product)."""
+        return math.prod(len(values) for values in self.grid.values())
+
     def arguments(self, runs: Path, jobs: int = 1) -> list[str]:
         """The ``grokscope-train`` arguments that run this sweep into ``runs/<name>`` with ``jobs`` processes."""
         grid = [f"{key}={','.join(map(str, values))}" for key, values in self.grid.items()]
@@ -53,12 +60,14 @@ class Sweep:
 
 @dataclass(frozen=True)
 class Plan:
-    """The sweeps of one reproduction at one scale, and what that scale cuts from the paper's setup (one
-    sentence per cut; empty at ``paper`` scale)."""
+    """The sweeps of one reproduction at one scale, what that scale cuts from the paper's setup (one sentence
+    per cut: seeds, grid points, steps, p, group; empty at ``paper`` scale) and how long it takes (printed before
+    the runs start; measured on a 2-core CPU for the cpu scale)."""
 
     scale: str
     sweeps: tuple[Sweep, ...]
     cuts: tuple[str, ...] = ()
+    estimate: str = "hours on a GPU"
 
     def sweep(self, name: str) -> Sweep:
         return next(s for s in self.sweeps if s.name == name)

@@ -12,7 +12,7 @@ import json
 import os
 import platform
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -21,14 +21,17 @@ from grokscope.analysis.tables import markdown_table
 from grokscope.reproduce.plan import Plan
 from grokscope.training.outputs import atomic_write_bytes, write_json
 
-#: What a claim's ``agrees`` may say.
-VERDICTS = ("yes", "partly", "no", "pending", "n/a")
+#: What a claim's ``agrees`` may say: "pending" where the scale cannot carry the claim (it waits for the paper
+#: scale), "smoke test" for every claim of a ``--scale tiny`` run (seconds-long runs that check the command only).
+VERDICTS = ("yes", "partly", "no", "pending", "n/a", "smoke test")
 
 
 @dataclass(frozen=True)
 class Claim:
     """One measured quantity beside the paper's claim. ``source``: the paper's section or figure, or "not
-    stated"; ``agrees``: one of :data:`VERDICTS`; ``note``: the account of a disagreement (or of the rule used)."""
+    stated"; ``agrees``: one of :data:`VERDICTS`; ``note``: the account of a disagreement (or of the rule used);
+    ``measured_at``: the setting the number comes from, where it is not the whole plan's (e.g. "the paper's
+    setting, 12k of 40k epochs" for a headline run of a cut plan); empty: the plan's scale."""
 
     quantity: str
     measured: str
@@ -36,6 +39,7 @@ class Claim:
     source: str
     agrees: str
     note: str = ""
+    measured_at: str = ""
 
     def __post_init__(self):
         if self.agrees not in VERDICTS:
@@ -71,6 +75,7 @@ def write_report(name: str, title: str, plan: Plan, findings: Findings, commands
                  wall_s: float) -> Path:
     """Write ``out/<name>.md``, copy the figures to ``out/<name>/`` and write ``out/<name>.json`` (what the
     summary reads); return the markdown's path."""
+    findings.claims = at_scale(findings.claims, plan)
     figures = out / name
     if figures.exists():
         shutil.rmtree(figures)
@@ -122,8 +127,19 @@ def render(record: dict, findings: Findings) -> str:
 
 
 def _claim_row(claim: Claim) -> dict:
-    return {"quantity": claim.quantity, "measured": claim.measured, "paper": claim.paper,
-            "source": claim.source, "agrees?": claim.agrees}
+    return {"quantity": claim.quantity, "measured": claim.measured, "measured at": claim.measured_at,
+            "paper": claim.paper, "source": claim.source, "agrees?": claim.agrees}
+
+
+def smoke_test(claims: list[Claim]) -> list[Claim]:
+    """The claims of a ``--scale tiny`` run: each verdict is "smoke test" (runs of seconds cannot carry a claim)."""
+    return [replace(c, agrees="smoke test", note="tiny scale: checks the command, not the paper") for c in claims]
+
+
+def at_scale(claims: list[Claim], plan: Plan) -> list[Claim]:
+    """``claims`` with ``measured_at`` filled where empty: the plan's scale and, below the paper's, "cut"."""
+    default = "paper scale" if plan.scale == "paper" else f"{plan.scale} scale (cut: see below)"
+    return [c if c.measured_at else replace(c, measured_at=default) for c in claims]
 
 
 def _duration(seconds: float) -> str:
@@ -136,11 +152,14 @@ def write_summary(out: Path) -> Path:
     """``out/README.md``: one table (paper, claim, measured, agrees?) over every ``out/<name>.json``."""
     records = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
     rows = [{"reproduction": f"[{r['title']}]({r['name']}.md) ({r['scale']})", "claim": c["paper"],
-             "measured": c["measured"], "agrees?": c["agrees"]} for r in records for c in r["claims"]]
+             "measured": c["measured"], "measured at": c.get("measured_at") or r["scale"], "agrees?": c["agrees"]}
+            for r in records for c in r["claims"]]
     text = ["# Reproductions", "",
             "Each paper's headline results as grokscope measures them, beside the paper's claims. Every report is "
-            "written by `grokscope-reproduce NAME` from its run dirs; `--scale cpu` reports say what they cut "
-            "from the papers' settings, and which figures wait for a GPU (`--scale paper`).", "",
+            "written by `grokscope-reproduce NAME` from its run dirs; no number is typed by hand. `measured at` "
+            "says the setting of each claim: the paper's own where a 2-core CPU runs it, else the cut that the "
+            "report lists. A verdict is computed only where that setting can carry the claim; elsewhere it reads "
+            "`pending` (it waits for `--scale paper`, on a GPU).", "",
             markdown_table(rows).rstrip() if rows else "(no reports yet)", ""]
     path = out / "README.md"
     atomic_write_bytes(path, "\n".join(text).encode())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from grokscope.analysis.collect import find_run_dirs, read_summary
@@ -18,10 +19,24 @@ def completed(sweep_dir: Path, findings: Findings | None = None) -> list[tuple[P
         summary = read_summary(run_dir)
         if summary.get("status") == "completed" and "final" in summary:
             runs.append((run_dir, summary))
-    if findings is not None:
-        findings.compute_s += sum(summary.get("wall_time_s") or 0.0 for _, summary in runs)
+    if findings is not None:  # an ensemble's members share their process's time: a member counts its share
+        findings.compute_s += sum((summary.get("wall_time_s") or 0.0) / _members(summary) for _, summary in runs)
         findings.devices[:] = sorted({*findings.devices, *(str(summary.get("device")) for _, summary in runs)})
     return runs
+
+
+def _members(summary: dict) -> int:
+    ensemble = summary.get("ensemble")
+    return ensemble.get("size", 1) if isinstance(ensemble, dict) else 1
+
+
+def first_epoch(run_dir: Path, key: str, below: float) -> int | None:
+    """The first logged epoch of ``run_dir/metrics.csv`` at which ``key`` is below ``below`` (None: never)."""
+    with open(run_dir / "metrics.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row.get(key) not in (None, "") and float(row[key]) < below:
+                return int(row["epoch"])
+    return None
 
 
 def grok_epoch(summary: dict, split: str = "test") -> int | None:
