@@ -7,7 +7,7 @@ Scalars are logged per epoch under namespaced keys; arrays are stacked over epoc
 from __future__ import annotations
 
 from grokscope.metrics.config import SCHEMAS, MetricsConfig
-from grokscope.metrics.evaluation import Evaluation, evaluate, split_scores
+from grokscope.metrics.evaluation import Evaluation, Streamed, evaluate, evaluate_metrics, split_scores
 from grokscope.metrics.families import BUILTIN, build_metrics, register_family, registered
 from grokscope.metrics.family import (
     ActiveFamily,
@@ -19,5 +19,5 @@ from grokscope.metrics.family import (
 )
 
 __all__ = ["BUILTIN", "SCHEMAS", "ActiveFamily", "Evaluation", "MetricFamilyConfig", "FunctionMetric", "Metric",
-           "MetricFamily", "MetricsConfig", "RunRecord", "build_metrics", "evaluate", "register_family",
-           "registered", "split_scores"]
+           "MetricFamily", "MetricsConfig", "RunRecord", "Streamed", "build_metrics", "evaluate", "evaluate_metrics",
+           "register_family", "registered", "split_scores"]

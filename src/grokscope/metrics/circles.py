@@ -23,6 +23,7 @@ from grokscope.figures import bars_rgb
 from grokscope.groups.fourier import fourier_basis, max_frequency
 from grokscope.groups.spectral import fourier_signal, frequency_power
 from grokscope.metrics.circle_figures import pca_figure, planes_figure, signals_figure
+from grokscope.metrics.evaluation import EVAL_CHUNK_ROWS
 from grokscope.metrics.family import FunctionMetric, MetricFamily, MetricFamilyConfig, RunRecord
 from grokscope.metrics.fourier import needs_residues
 
@@ -96,20 +97,48 @@ def fraction_of_variance_explained(values: torch.Tensor, template: torch.Tensor)
     return explained_variance(z(template), z(values)).item()
 
 
+class Correlation:
+    """Pearson's correlation of two arrays given in pieces (:meth:`add`): counts, means and centred sums of
+    squares and products merged piece by piece (Chan et al.'s pairwise update), in float64."""
+
+    def __init__(self):
+        self.n, self.cross = 0, 0.0
+        self.mean = torch.zeros(2, dtype=torch.float64)
+        self.m2 = torch.zeros(2, dtype=torch.float64)
+
+    def add(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        pair = torch.stack([x.flatten(), y.flatten()]).double().cpu()  # [2, n]
+        n = pair.shape[1]
+        mean = pair.mean(dim=1)
+        centred = pair - mean[:, None]
+        m2, cross = centred.pow(2).sum(dim=1), float(centred[0] @ centred[1])
+        total = self.n + n
+        delta = mean - self.mean
+        self.m2 = self.m2 + m2 + delta.pow(2) * self.n * n / total
+        self.cross = self.cross + cross + float(delta[0] * delta[1]) * self.n * n / total
+        self.mean = self.mean + delta * n / total
+        self.n = total
+
+    def value(self) -> float:
+        return self.cross / float(self.m2.prod().sqrt())
+
+
 @torch.no_grad()
-def circle_template_fve(model, task, n_circles: int = 4) -> dict[str, float]:
+def circle_template_fve(model, task, n_circles: int = 4, chunk_rows: int = EVAL_CHUNK_ROWS) -> dict[str, float]:
     """For each circle ``j = 1..n_circles`` (principal components ``2j-2, 2j-1`` of the operand rows of ``W_E``):
     ``pizza/circle{j}_freq`` (its frequency ``k``, :func:`circle_frequency`) and the fraction of the variance of
     the logits ``l_c(a, b)`` (classes ``c < p``) explained by the clock and pizza templates at ``w = 2 pi k / p``
     (``pizza/circle{j}_fve_clock``, ``pizza/circle{j}_fve_pizza``), with the logits computed on the isolated
     circle: every operand row of ``W_E`` replaced by the PCA mean plus its projection on the pair
     (pizza.md §6.5; other rows, such as "=", keep their vectors).
+
+    The forwards run ``chunk_rows`` rows at a time; :func:`fraction_of_variance_explained` of the z-scored arrays
+    is ``2 rho - 1``, with ``rho`` their correlation (:class:`Correlation`), so no ``[N, p]`` array is kept.
     """
     p = task.modulus
     rows = rearrange(model.operand_table_rows(task), "t x -> (t x)")  # operand a's table first
     pca = principal_components(model.W_E[rows])
-    a, b = (rearrange(x, "n -> n 1").double() for x in task.operands.T)
-    c = rearrange(torch.arange(p, device=a.device), "c -> 1 c").double()
+    c = rearrange(torch.arange(p, device=task.tokens.device), "c -> 1 c").double()
     was_training = model.training
     model.eval()
     out = {}
@@ -118,11 +147,17 @@ def circle_template_fve(model, task, n_circles: int = 4) -> dict[str, float]:
         k = circle_frequency(pca.scores[:, pair], p)
         W_E = model.W_E.detach().clone()
         W_E[rows] = (pca.mean + pca.scores[:, pair] @ pca.directions[pair]).to(W_E.dtype)
-        logits = functional_call(model, {"W_E": W_E}, (task.tokens,))[:, :p].double()  # [N, p]
         w = 2 * math.pi * k / p
+        fits = {"clock": (clock_template, Correlation()), "pizza": (pizza_template, Correlation())}
+        for start in range(0, len(task.tokens), chunk_rows):
+            part = slice(start, start + chunk_rows)
+            logits = functional_call(model, {"W_E": W_E}, (task.tokens[part],))[:, :p].double()  # [n, p]
+            a, b = (rearrange(x, "n -> n 1").double() for x in task.operands[part].T)
+            for template, correlation in fits.values():
+                correlation.add(logits, template(a, b, c, w))
         out[f"pizza/circle{j}_freq"] = k
-        out[f"pizza/circle{j}_fve_clock"] = fraction_of_variance_explained(logits, clock_template(a, b, c, w))
-        out[f"pizza/circle{j}_fve_pizza"] = fraction_of_variance_explained(logits, pizza_template(a, b, c, w))
+        for name, (_, correlation) in fits.items():
+            out[f"pizza/circle{j}_fve_{name}"] = 2 * correlation.value() - 1
     model.train(was_training)
     return out
 

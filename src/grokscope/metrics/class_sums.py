@@ -14,9 +14,14 @@ def row_chunks(n_rows: int, n_cols: int) -> list[slice]:
     return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
 
 
+def add_class_sums(out: torch.Tensor, values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``out[g] += Σ_{r: index_r = g} values_r`` in ``out``'s dtype (float64), chunk by chunk; returns ``out``."""
+    for rows in row_chunks(len(values), values.shape[1]):
+        out.index_add_(0, index[rows], values[rows].to(out.dtype))
+    return out
+
+
 def class_sums(values: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
     """``M[g] = Σ_{r: index_r = g} values_r`` in float64, ``[n, k]`` (the scatter-add of rep_theory.md §7)."""
     out = torch.zeros(n, values.shape[1], dtype=torch.float64, device=values.device)
-    for rows in row_chunks(len(values), values.shape[1]):
-        out.index_add_(0, index[rows], values[rows].double())
-    return out
+    return add_class_sums(out, values, index)

@@ -34,11 +34,20 @@ def shifted_losses(
     shifts: torch.Tensor,
     unembed: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``[R]``: ``mean_{r ∈ rows} CE(logits_r - shifts[ρ, labels_r], labels_r)`` for every ``ρ``.
+    """``[R]``: ``mean_{r ∈ rows} CE(logits_r - shifts[ρ, labels_r], labels_r)`` for every ``ρ``
+    (:class:`ShiftedLosses` over the rows ``rows`` of ``values [N, ...]`` and ``labels [N]``)."""
+    losses = ShiftedLosses(shifts, unembed)
+    losses.add(values, labels, rows)
+    return losses.mean()
 
-    ``logits = values`` (``[N, n_classes]``) or ``values @ unembed`` (``values [N, k]``, ``unembed
+
+class ShiftedLosses:
+    """``mean_r CE(logits_r - shifts[ρ, labels_r], labels_r)`` for every ``ρ``, summed over the rows it is given
+    chunk by chunk (:meth:`add`) and divided by their count once (:meth:`mean`, ``[R]``).
+
+    ``logits = values`` (``[n, n_classes]``) or ``values @ unembed`` (``values [n, k]``, ``unembed
     [k, n_classes]``); ``shifts [R, n, n_classes]`` is a table over labels (a projection of the logits that
-    depends on the row only through its label); ``rows`` indexes the rows to average over.
+    depends on the row only through its label).
 
     One exponential per row and per table entry instead of one softmax per row and per ``ρ``: with
     ``m_r = max_j l_rj`` and ``t_ρc = max_j (-shifts[ρ, c, j])``,
@@ -48,26 +57,38 @@ def shifted_losses(
     ``c = labels_r``, the sums being one batched matmul over the rows of each label. Rows whose sum underflows
     (terms below ~1e-308) are recomputed directly.
     """
-    width = shifts.shape[-1]
-    shifts = shifts.double()
-    top = shifts.neg().amax(dim=-1)  # [R, n]
-    weights = rearrange((shifts.neg() - top[..., None]).exp(), "r c j -> c j r")  # [n, n_classes, R]
-    totals = torch.zeros(len(shifts), dtype=torch.float64, device=shifts.device)
-    for chunk in row_chunks(len(rows), max(width, values.shape[1])):
-        idx = rows[chunk]
-        logits = values[idx].double()
-        if unembed is not None:
-            logits = logits @ unembed.double()
-        target = labels[idx]
-        peak = logits.amax(dim=1, keepdim=True)  # [n_rows, 1]
-        sums = per_label_matmul((logits - peak).exp(), target, weights)  # [n_rows, R]
-        losses = peak + top[:, target].T + sums.log() - logits.gather(1, target[:, None]) + shifts[:, target, target].T
-        bad = ~torch.isfinite(losses).all(dim=1)
-        if bad.any():
-            losses[bad] = torch.stack([cross_entropy(logits[bad] - shift[target[bad]], target[bad], reduction="none")
-                                       for shift in shifts], dim=1)
-        totals += losses.sum(dim=0)
-    return totals / len(rows)
+
+    def __init__(self, shifts: torch.Tensor, unembed: torch.Tensor | None = None):
+        self.shifts = shifts.double()
+        self.unembed = None if unembed is None else unembed.double()
+        self.top = self.shifts.neg().amax(dim=-1)  # [R, n]
+        self.weights = rearrange((self.shifts.neg() - self.top[..., None]).exp(), "r c j -> c j r")  # [n, classes, R]
+        self.totals = torch.zeros(len(shifts), dtype=torch.float64, device=shifts.device)
+        self.count = 0
+
+    def add(self, values: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor | None = None) -> None:
+        """Add the rows ``rows`` (None: all) of ``values [n, ...]`` with their ``labels [n]``."""
+        shifts, top = self.shifts, self.top
+        n_rows = len(values) if rows is None else len(rows)
+        for chunk in row_chunks(n_rows, max(shifts.shape[-1], values.shape[1])):
+            idx = chunk if rows is None else rows[chunk]
+            logits = values[idx].double()
+            if self.unembed is not None:
+                logits = logits @ self.unembed
+            target = labels[idx]
+            peak = logits.amax(dim=1, keepdim=True)  # [n_rows, 1]
+            sums = per_label_matmul((logits - peak).exp(), target, self.weights)  # [n_rows, R]
+            losses = (peak + top[:, target].T + sums.log() - logits.gather(1, target[:, None])
+                      + shifts[:, target, target].T)
+            bad = ~torch.isfinite(losses).all(dim=1)
+            if bad.any():
+                losses[bad] = torch.stack([cross_entropy(logits[bad] - shift[target[bad]], target[bad],
+                                                         reduction="none") for shift in shifts], dim=1)
+            self.totals += losses.sum(dim=0)
+        self.count += n_rows
+
+    def mean(self) -> torch.Tensor:
+        return self.totals / self.count
 
 
 def per_label_matmul(x: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,13 @@ ENABLED = ("auto", "true", "false")
 
 
 class Metric(Protocol):
-    """What a family builds for one run: the hook activations it needs and a call returning its values."""
+    """What a family builds for one run: the hook activations it needs and a call returning its values.
+
+    The evaluation streams the table in row chunks and keeps one loss and one correctness per row
+    (``ev.row_loss``, ``ev.correct``). A metric that needs the rows' logits or activations either streams them
+    (a :class:`~grokscope.metrics.evaluation.Streamed`: ``stream(model, task, ev)`` yields the passes over row
+    chunks it accumulates and returns its values) or declares ``needs_rows = True``, and only then are every
+    row's logits and activations kept (``ev.logits``, ``ev.cache``)."""
 
     hooks: tuple[str, ...]
 
@@ -40,6 +46,7 @@ class FunctionMetric:
 
     fn: Callable
     hooks: tuple[str, ...] = ()
+    needs_rows = False
 
     def __call__(self, model, task, ev: Evaluation) -> dict[str, float | np.ndarray]:
         return self.fn(model, task)

@@ -16,7 +16,7 @@ import torch
 from grokscope.config import MetricKey, described, require, require_choice
 from grokscope.figures import heatmap_rgb
 from grokscope.metrics.circles import circle_template_fve, circularity, principal_components
-from grokscope.metrics.evaluation import Evaluation
+from grokscope.metrics.evaluation import Chunk, Evaluation, Pass, Stream, Streamed
 from grokscope.metrics.family import MetricFamily, MetricFamilyConfig
 
 GS_TOKENS = ("task", "raw")
@@ -137,8 +137,10 @@ def is_modular_addition(task) -> bool:
             and torch.equal(task.labels, task.operands.sum(dim=1) % p))
 
 
-class PizzaMetrics:
-    """The ``pizza/...`` metrics of one run; the gradient-symmetricity sample is drawn once, here."""
+class PizzaMetrics(Streamed):
+    """The ``pizza/...`` metrics of one run; the gradient-symmetricity sample is drawn once, here. Streamed: the
+    logit matrices ``M [p, p]`` are filled chunk by chunk, and the template fits run their own chunked
+    forwards."""
 
     hooks: tuple[str, ...] = ()
 
@@ -147,12 +149,23 @@ class PizzaMetrics:
         rows, self.gs_classes = symmetricity_sample(len(task.labels), task.n_classes, cfg.gs_samples, cfg.gs_seed)
         self.gs_tokens = (task.operands if cfg.gs_tokens == "raw" else task.tokens)[rows]  # [n, n_ctx]
 
-    def __call__(self, model, task, ev: Evaluation) -> dict[str, float | np.ndarray]:
+    def stream(self, model, task, ev: Evaluation) -> Stream:
         p, device = task.modulus, task.tokens.device
+        matrices: dict[str, torch.Tensor] = {}
+
+        def fill(chunk: Chunk) -> None:
+            a, b = task.operands[chunk.index].T
+            for variant, statistic in LOGIT_STATISTICS.items():
+                q = statistic(chunk.logits, chunk.labels)
+                if variant not in matrices:
+                    matrices[variant] = q.new_empty(p, p)
+                matrices[variant][(a + b) % p, (a - b) % p] = q
+
+        yield Pass(fill)
         slots = model.operand_slots(task.operand_positions)
         out: dict[str, float | np.ndarray] = {"pizza/gradient_symmetricity": gradient_symmetricity(
             model, self.gs_tokens.to(device), self.gs_classes.to(device), slots)}
-        correct, max_wrong = (logit_matrix(ev.logits, task, variant) for variant in ("correct", "max_wrong"))
+        correct, max_wrong = matrices["correct"], matrices["max_wrong"]
         out["pizza/distance_irrelevance"] = distance_irrelevance(correct)
         out["pizza/distance_irrelevance_max_wrong"] = distance_irrelevance(max_wrong)
         out.update(logit_shape_statistics(max_wrong))
@@ -163,7 +176,7 @@ class PizzaMetrics:
         else:
             for suffix, table in zip(("", "_b"), model.operand_tables(task).detach()):
                 out[f"pizza/circularity{suffix}"] = circularity(principal_components(table).scores, p)
-        out.update(circle_template_fve(model, task))
+        out.update(circle_template_fve(model, task, chunk_rows=ev.chunk_rows))
         return out
 
 

@@ -18,11 +18,50 @@ from grokscope.config import MetricKey, described, require
 from grokscope.figures import heatmap_rgb
 from grokscope.groups.basis import group_basis
 from grokscope.groups.fourier import fourier_basis, max_frequency
-from grokscope.metrics.class_sums import class_sums
-from grokscope.metrics.cross_entropy import shifted_losses, table_loss
+from grokscope.metrics.class_sums import add_class_sums
+from grokscope.metrics.cross_entropy import ShiftedLosses, table_loss
 from grokscope.metrics.curves import restricted_losses_figure
-from grokscope.metrics.evaluation import Evaluation
+from grokscope.metrics.evaluation import Chunk, Evaluation, Pass, Stream, Streamed
 from grokscope.metrics.family import MetricFamily, MetricFamilyConfig, RunRecord
+
+
+class FrequencyFractions:
+    """``frac_n(k)`` (:func:`frequency_fractions`) accumulated over chunks of rows, from class sums.
+
+    With ``F`` orthonormal, the entries of ``Â_n = F N̄_n Fᵀ`` in the block of frequency ``k`` are DFTs of class
+    sums: row 0 and column 0 are ``(F S_b)_j / √p`` and ``(F S_a)_i / √p`` (``S_a[x] = Σ_{r: a_r = x} h_r``,
+    likewise ``S_b``), and by ``cos x cos y = (cos(x+y) + cos(x-y))/2`` (and its sine forms) the four ``cos k``,
+    ``sin k`` entries are sums and differences of ``(F S_s)`` and ``(F S_d)``, the class sums by
+    ``s = (a + b) mod p`` and ``d = (a - b) mod p``. So ``Σ_{i,j ∈ block k} Â_n[i,j]² = (1/p) Σ_{X ∈ a,b,s,d}
+    ((F S_X)_{cos k}² + (F S_X)_{sin k}²)`` (centring changes only ``Â_n[0,0]``, which is 0), and the total is
+    ``Σ_r h_r² - (Σ_r h_r)² / N`` (Parseval). Memory: ``4 p d_hidden`` sums, not the ``p² d_hidden`` grid.
+    """
+
+    def __init__(self, p: int, d_hidden: int, device):
+        self.p = p
+        self.sums = torch.zeros(4, p, d_hidden, dtype=torch.float64, device=device)  # by a, b, a + b, a - b
+        self.total = torch.zeros(d_hidden, dtype=torch.float64, device=device)
+        self.sum_sq = torch.zeros(d_hidden, dtype=torch.float64, device=device)
+        self.count = 0
+
+    def add(self, hidden: torch.Tensor, operands: torch.Tensor) -> None:
+        """Add the rows ``hidden [n, d_hidden]`` of the operand pairs ``operands [n, 2]``."""
+        p, (a, b) = self.p, operands.T
+        for sums, index in zip(self.sums, (a, b, (a + b) % p, (a - b) % p)):
+            add_class_sums(sums, hidden, index)
+        h = hidden.double()
+        self.total += h.sum(dim=0)
+        self.sum_sq += h.pow(2).sum(dim=0)
+        self.count += len(hidden)
+
+    def fractions(self) -> torch.Tensor:
+        """``[K, d_hidden]``: ``frac_n(k)``, ``k = 1..K`` (0 for dead neurons)."""
+        p, n_freqs = self.p, max_frequency(self.p)
+        coeffs = einsum(fourier_basis(p, torch.float64, self.sums.device), self.sums, "f x, s x n -> s f n")
+        waves = rearrange(coeffs[:, 1 : 2 * n_freqs + 1], "s (k two) n -> s k two n", two=2)
+        in_block = waves.pow(2).sum(dim=(0, 2)) / p  # [K, n]
+        total = self.sum_sq - self.total.pow(2) / max(self.count, 1)
+        return in_block / total.clamp_min(torch.finfo(total.dtype).tiny)
 
 
 def frequency_fractions(hidden: torch.Tensor, operands: torch.Tensor, p: int) -> torch.Tensor:
@@ -30,18 +69,12 @@ def frequency_fractions(hidden: torch.Tensor, operands: torch.Tensor, p: int) ->
     ``k`` (nanda_progress_measures.md §5.1), ``k = 1..⌈p/2⌉-1``.
 
     ``Â_n = F N̄_n Fᵀ`` with ``N̄_n`` the neuron's activations centred over inputs and reshaped to ``[p, p]`` by
-    ``(a, b)``; ``frac_n(k) = Σ_{i,j ∈ {0, 2k-1, 2k}} Â_n[i,j]² / Σ_{i,j} Â_n[i,j]²`` (0 for dead neurons).
+    ``(a, b)``; ``frac_n(k) = Σ_{i,j ∈ {0, 2k-1, 2k}} Â_n[i,j]² / Σ_{i,j} Â_n[i,j]²`` (0 for dead neurons),
+    computed from class sums (:class:`FrequencyFractions`).
     """
-    grid = torch.zeros(p, p, hidden.shape[1], dtype=hidden.dtype, device=hidden.device)
-    grid[operands[:, 0], operands[:, 1]] = hidden
-    grid -= grid.mean(dim=(0, 1))
-    F = fourier_basis(p, dtype=hidden.dtype, device=hidden.device)
-    power = einsum(F, einsum(F, grid, "j b, a b n -> a j n"), "i a, a j n -> i j n").pow(2)
-    k = torch.arange(1, max_frequency(p) + 1, device=hidden.device)
-    block = torch.stack([torch.zeros_like(k), 2 * k - 1, 2 * k], dim=1)  # [K, 3] rows of F per frequency
-    in_block = power[block[:, :, None], block[:, None, :]].sum(dim=(1, 2))  # [K, n]
-    total = power.sum(dim=(0, 1))
-    return in_block / total.clamp_min(torch.finfo(total.dtype).tiny)
+    fractions = FrequencyFractions(p, hidden.shape[1], hidden.device)
+    fractions.add(hidden, operands)
+    return fractions.fractions()
 
 
 def neuron_frequencies(fractions: torch.Tensor) -> torch.Tensor:
@@ -62,27 +95,27 @@ def fourier_norms(values: torch.Tensor, p: int) -> torch.Tensor:
     return (fourier_basis(p, dtype=torch.float64, device=values.device) @ values.double()).norm(dim=1)
 
 
-def progress_losses(ev: Evaluation, task, key: torch.Tensor) -> dict[str, float | np.ndarray]:
-    """Restricted loss ``CE_all(L^res)`` (and ``CE_train``), ``L^res = L^K`` plus the per-class mean of the
-    logits (§5.2: the trivial irrep's xy part); excluded loss ``CE_train(L - L^K)`` with all key frequencies
-    ``K`` removed at once (§5.3), and with each key frequency alone (NaN for the other frequencies).
-
-    ``L^K`` and the class means are xy projections of the logits on the irreps ``freq_k`` and ``trivial`` of
-    ``C_p`` (the module docstring), tables over the label.
-    """
-    p, labels, train = task.modulus, task.labels, task.masks["train"]
-    basis = group_basis(task.group, ev.logits.device)
-    logits = ev.logits[:, :p]
-    tables = basis.projections(class_sums(logits, labels, p)) / (len(logits) / p)  # [R, p, p], trivial first
+def progress_tables(logit_sums: torch.Tensor, group, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(trivial + kept [p, p], freq_tables [|K|, p, p])`` from the class sums ``logit_sums [p, p]`` of the logits
+    by label: the per-class means of the logits (the trivial irrep's xy part) and the key frequencies' xy
+    projections ``L^k`` as tables over the label (the module docstring; ``m = p`` rows per label)."""
+    p = len(logit_sums)
+    basis = group_basis(group, logit_sums.device)
+    tables = basis.projections(logit_sums) / p  # [R, p, p], trivial first
     freq_tables = tables[[basis.names.index(f"freq_{k}") for k in range(1, len(key) + 1)]]  # [K, p, p]
     freq_tables = freq_tables[key.to(tables.device)]  # the key frequencies only
-    kept = freq_tables.sum(dim=0)
-    counts = torch.stack([torch.bincount(labels, minlength=p), torch.bincount(labels[train], minlength=p)])
-    restricted = table_loss((tables[0] + kept)[None], counts)[0]  # [all inputs, train inputs]
+    return tables[0], freq_tables
+
+
+def progress_losses(restricted: torch.Tensor, excluded_key: torch.Tensor, key: torch.Tensor,
+                    test_loss: torch.Tensor) -> dict[str, float | np.ndarray]:
+    """Restricted loss ``CE_all(L^res)`` (and ``CE_train``), ``L^res = L^K`` plus the per-class mean of the
+    logits (§5.2: the trivial irrep's xy part); excluded loss ``CE_train(L - L^K)`` with all key frequencies
+    ``K`` removed at once (§5.3), and with each key frequency alone (NaN for the other frequencies):
+    ``restricted [all inputs, train inputs]``, ``excluded_key [1 + |K|]`` (all at once, then each key
+    frequency)."""
     excluded = torch.full((len(key) + 1,), torch.nan, dtype=torch.float64)  # all key freqs at once, then each k
-    excluded[torch.cat([key.new_ones(1), key])] = shifted_losses(
-        logits, train.nonzero().squeeze(1), labels, torch.cat([kept[None], freq_tables])).cpu()
-    test_loss = ev.row_loss[task.masks["test"]].double().mean()
+    excluded[torch.cat([key.new_ones(1), key])] = excluded_key.cpu()
     return {
         "progress/restricted_loss": float(restricted[0]),
         "progress/restricted_loss_train": float(restricted[1]),
@@ -107,13 +140,17 @@ def fourier_ginis(model, task) -> dict[str, float | np.ndarray]:
     }
 
 
-class ProgressMetric:
+class ProgressMetric(Streamed):
     """``progress/...``: key frequencies, restricted and excluded losses (:func:`progress_losses`) and Gini
     coefficients (:func:`fourier_ginis`) of Nanda et al. 2023 (nanda_progress_measures.md §5).
 
     Key frequencies are the distinct frequencies of the neurons of the current model, recomputed at every metric
     epoch (the paper's figures use the final model's; ``key_freqs`` fixes the set, e.g. to a finished run's
     final key frequencies). ``exclude_top_freq`` never assigns ``(p-1)/2`` to a neuron, as the original code.
+
+    Streamed: a first pass over every row sums the hidden layer by ``a``, ``b``, ``a ± b`` (the neurons'
+    frequencies) and the logits by label (the restricted loss); a second pass over the training rows sums the
+    excluded losses, which need the key frequencies.
     """
 
     def __init__(self, model, task, exclude_top_freq: bool, key_freqs: list[int] | None):
@@ -126,17 +163,37 @@ class ProgressMetric:
         self.hooks = (model.hidden_hook,)
 
     @torch.no_grad()
-    def __call__(self, model, task, ev: Evaluation) -> dict[str, float | np.ndarray]:
-        fractions = frequency_fractions(model.hidden(ev.cache), task.operands, task.modulus)
-        neuron_freq = neuron_frequencies(fractions[: self.n_assignable]).cpu()
+    def stream(self, model, task, ev: Evaluation) -> Stream:
+        p, labels, device = task.modulus, task.labels, task.labels.device
+        fractions: FrequencyFractions | None = None
+        logit_sums = torch.zeros(p, p, dtype=torch.float64, device=device)
+
+        def sums(chunk: Chunk) -> None:
+            nonlocal fractions
+            hidden = model.hidden(chunk.cache)
+            if fractions is None:
+                fractions = FrequencyFractions(p, hidden.shape[1], device)
+            fractions.add(hidden, task.operands[chunk.index])
+            add_class_sums(logit_sums, chunk.logits[:, :p], chunk.labels)
+
+        yield Pass(sums)
+        neuron_freq = neuron_frequencies(fractions.fractions()[: self.n_assignable]).cpu()
         chosen = self.key_freqs if self.key_freqs is not None else neuron_freq[neuron_freq > 0].unique().tolist()
         key = torch.zeros(self.n_freqs, dtype=torch.bool)  # over k = 1..n_freqs
         key[torch.tensor(chosen, dtype=torch.long) - 1] = True
+        means, freq_tables = progress_tables(logit_sums, task.group, key)
+        kept = freq_tables.sum(dim=0)
+        train = task.masks["train"]
+        counts = torch.stack([torch.bincount(labels, minlength=p), torch.bincount(labels[train], minlength=p)])
+        restricted = table_loss((means + kept)[None], counts)[0]  # [all inputs, train inputs]
+        excluded = ShiftedLosses(torch.cat([kept[None], freq_tables]))
+        yield Pass(lambda chunk: excluded.add(chunk.logits[:, :p], chunk.labels), rows=train.nonzero().squeeze(1))
+        test_loss = ev.row_loss[task.masks["test"]].double().mean()
         return {
             "progress/n_key_freqs": int(key.sum()),
             "progress/key_freqs": key.numpy(),
             "progress/neuron_freq": neuron_freq.numpy(),
-            **progress_losses(ev, task, key),
+            **progress_losses(restricted, excluded.mean(), key, test_loss),
             **fourier_ginis(model, task),
         }
 

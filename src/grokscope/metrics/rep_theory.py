@@ -16,11 +16,38 @@ import torch
 from grokscope.config import MetricKey, described, require
 from grokscope.figures import bars_rgb, figure
 from grokscope.groups.basis import GroupBasis, group_basis
-from grokscope.metrics.class_sums import class_sums, row_chunks
-from grokscope.metrics.cross_entropy import shifted_losses, table_loss
+from grokscope.metrics.class_sums import add_class_sums, class_sums, row_chunks
+from grokscope.metrics.cross_entropy import ShiftedLosses, shifted_losses, table_loss
 from grokscope.metrics.curves import restricted_losses_figure
-from grokscope.metrics.evaluation import Evaluation
+from grokscope.metrics.evaluation import Chunk, Evaluation, Pass, Stream, Streamed
 from grokscope.metrics.family import MetricFamily, MetricFamilyConfig, RunRecord
+
+
+class SimilaritySums:
+    """What :func:`logit_similarity` needs, summed over chunks of rows: ``M[c, z] = Σ_{r: c_r = c} L̃[r, z]`` and
+    ``||L̃||²`` (rep_theory.md §7)."""
+
+    def __init__(self, n: int, device):
+        self.sums = torch.zeros(n, n, dtype=torch.float64, device=device)
+        self.norm_sq = torch.zeros((), dtype=torch.float64, device=device)
+        self.count = 0
+
+    def add(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        """Add the rows ``logits [k, n]`` (the group's classes) with their ``labels [k]``."""
+        for rows in row_chunks(len(logits), logits.shape[1]):
+            centred = logits[rows].double()
+            centred = centred - centred.mean(dim=1, keepdim=True)
+            self.sums.index_add_(0, labels[rows], centred)
+            self.norm_sq += centred.pow(2).sum()
+        self.count += len(logits)
+
+    def similarity(self, basis: GroupBasis) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(s_ρ, α_ρ)``, both ``[R]`` (:func:`logit_similarity`)."""
+        by_element = torch.zeros(basis.order, dtype=torch.float64, device=self.sums.device)
+        by_element.index_add_(0, basis.quotient.flatten(), self.sums.flatten())  # Σ over c z⁻¹ = g
+        inner = basis.characters @ by_element
+        cube_norm_sq = self.count * basis.order * basis.norms
+        return inner / (self.norm_sq.sqrt() * cube_norm_sq.sqrt()), inner / cube_norm_sq
 
 
 def logit_similarity(logits: torch.Tensor, labels: torch.Tensor, basis: GroupBasis) -> tuple[torch.Tensor, ...]:
@@ -32,19 +59,9 @@ def logit_similarity(logits: torch.Tensor, labels: torch.Tensor, basis: GroupBas
     and ``||T_ρ||² = N n <χ_ρ, χ_ρ>``. ``P_ρ = α_ρ T_ρ`` is the projection of ``L̃`` on ``T_ρ``. A cosine, but
     not torchmetrics' ``cosine_similarity``: that one needs the ``[N, n]`` cube ``T_ρ`` of every irrep in memory.
     """
-    n = basis.order
-    sums = torch.zeros(n, n, dtype=torch.float64, device=logits.device)
-    norm_sq = torch.zeros((), dtype=torch.float64, device=logits.device)
-    for rows in row_chunks(len(logits), n):
-        centred = logits[rows].double()
-        centred = centred - centred.mean(dim=1, keepdim=True)
-        sums.index_add_(0, labels[rows], centred)
-        norm_sq += centred.pow(2).sum()
-    by_element = torch.zeros(n, dtype=torch.float64, device=logits.device)
-    by_element.index_add_(0, basis.quotient.flatten(), sums.flatten())  # Σ over c z⁻¹ = g
-    inner = basis.characters @ by_element
-    cube_norm_sq = len(logits) * n * basis.norms
-    return inner / (norm_sq.sqrt() * cube_norm_sq.sqrt()), inner / cube_norm_sq
+    sums = SimilaritySums(basis.order, logits.device)
+    sums.add(logits, labels)
+    return sums.similarity(basis)
 
 
 def logit_tables(coefficients: torch.Tensor, basis: GroupBasis) -> torch.Tensor:
@@ -58,19 +75,45 @@ def irrep_fractions(values: torch.Tensor, basis: GroupBasis) -> torch.Tensor:
     return basis.irrep_power(values) / values.double().pow(2).sum()
 
 
+class HiddenSums:
+    """The class sums of the hidden layer ``H`` by ``a``, ``b`` and the output ``c`` (``sums [3, n, h]``), with
+    ``Σ_r H_r`` and ``Σ_r ||H_r||²``, summed over chunks of rows (rep_theory.md §7)."""
+
+    def __init__(self, n: int, d_hidden: int, device):
+        self.sums = torch.zeros(3, n, d_hidden, dtype=torch.float64, device=device)
+        self.total = torch.zeros(1, d_hidden, dtype=torch.float64, device=device)
+        self.sum_sq = torch.zeros((), dtype=torch.float64, device=device)
+        self.count = 0
+
+    def add(self, hidden: torch.Tensor, indices: torch.Tensor) -> None:
+        """Add the rows ``hidden [k, h]`` with their ``indices [3, k]`` (``a``, ``b``, ``c``)."""
+        for sums, index in zip(self.sums, indices):
+            add_class_sums(sums, hidden, index)
+        add_class_sums(self.total, hidden, torch.zeros_like(indices[0]))
+        self.sum_sq += sum(hidden[rows].double().pow(2).sum() for rows in row_chunks(*hidden.shape))
+        self.count += len(hidden)
+
+    def fractions(self, basis: GroupBasis) -> torch.Tensor:
+        """``[3, R]``: :func:`hidden_fractions` of the x, y and xy subspaces."""
+        n, m = basis.order, self.count / basis.order
+        centred_sq = self.sum_sq - self.total.pow(2).sum() / self.count
+        return torch.stack([basis.irrep_power(sums - self.total / n) for sums in self.sums]) / (m * centred_sq)
+
+    def tables(self, unembed: torch.Tensor, basis: GroupBasis) -> torch.Tensor:
+        """``[R, n, n_classes]``: :func:`hidden_tables`, from the class sums by output."""
+        return basis.projections(self.sums[2] @ unembed.double()) / (self.count / basis.order)
+
+
 def hidden_fractions(hidden: torch.Tensor, indices: torch.Tensor, basis: GroupBasis) -> torch.Tensor:
     """``[k, R]``: ``||Q^{•ᵀ}_ρ H̄||_F² / ||H̄||_F²`` with ``Q^•_ρ[r] = Q_ρ[index_r] / √m`` for each row of
-    ``indices [k, N]`` (``a``, ``b``, ``c``: the x, y and xy subspaces of rep_theory.md §6 ``percent_hidden_*``).
+    ``indices [3, N]`` (``a``, ``b``, ``c``: the x, y and xy subspaces of rep_theory.md §6 ``percent_hidden_*``).
 
     ``H̄`` is ``H`` centred per neuron; via class sums (§7): ``||Q^{•ᵀ}_ρ H̄||² = ||Q_ρᵀ M̄||² / m``, where
     ``M̄[g] = Σ_{r: index_r = g} H̄_r = M[g] - Σ_r H_r / n`` (every ``g`` has ``m = N / n`` rows).
     """
-    n, m = basis.order, len(hidden) / basis.order
-    total = class_sums(hidden, torch.zeros_like(indices[0]), 1)  # [1, h]: Σ_r H_r
-    sum_sq = sum(hidden[rows].double().pow(2).sum() for rows in row_chunks(*hidden.shape))
-    centred_sq = sum_sq - total.pow(2).sum() / len(hidden)
-    return torch.stack([basis.irrep_power(class_sums(hidden, index, n) - total / n) for index in indices]) / (
-        m * centred_sq)
+    sums = HiddenSums(basis.order, hidden.shape[1], hidden.device)
+    sums.add(hidden, indices)
+    return sums.fractions(basis)
 
 
 def hidden_tables(hidden: torch.Tensor, labels: torch.Tensor, unembed: torch.Tensor, basis: GroupBasis):
@@ -83,6 +126,11 @@ def hidden_tables(hidden: torch.Tensor, labels: torch.Tensor, unembed: torch.Ten
     return basis.projections(class_sums(hidden, labels, basis.order) @ unembed.double()) / m
 
 
+def with_key_total(tables: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+    """``[R + 1, ...]``: every irrep's table, then their sum over the ``key`` irreps."""
+    return torch.cat([tables, tables[key].sum(dim=0, keepdim=True)])
+
+
 def restricted_and_excluded(
     tables: torch.Tensor, key: torch.Tensor, values: torch.Tensor, labels: torch.Tensor, train: torch.Tensor,
     unembed: torch.Tensor | None = None,
@@ -90,38 +138,10 @@ def restricted_and_excluded(
     """Restricted (``CE_all`` of the projection) and excluded (``CE_train`` of the logits minus it) losses,
     ``[R + 1]`` each: every irrep alone, then the sum over the ``key`` irreps (rep_theory.md §6).
     """
-    tables = torch.cat([tables, tables[key].sum(dim=0, keepdim=True)])
+    tables = with_key_total(tables, key)
     restricted = table_loss(tables, torch.bincount(labels, minlength=tables.shape[1]))
     excluded = shifted_losses(values, train.nonzero().squeeze(1), labels, tables, unembed)
     return restricted, excluded
-
-
-def hidden_metrics(model, task, ev: Evaluation, basis: GroupBasis, key: torch.Tensor) -> tuple[dict, dict]:
-    """Per-irrep (``[R]``) and total metrics of the hidden layer ``H`` and its unembedding ``U`` (rep_theory.md
-    §6): fractions of variance of ``U`` and of ``H`` in the x, y and xy subspaces, restricted and excluded
-    losses of the xy projections ``H_ρ U``, and test loss over the total restricted loss."""
-    labels = task.labels
-    hidden = model.hidden(ev.cache)
-    unembed = model.hidden_unembed()[:, : basis.order]
-    restricted, excluded = restricted_and_excluded(hidden_tables(hidden, labels, unembed, basis), key, hidden,
-                                                   labels, task.masks["train"], unembed)
-    x, y, xy = hidden_fractions(hidden, torch.stack([*task.operands.unbind(dim=1), labels]), basis)
-    per_irrep = {
-        "percent_unembed": irrep_fractions(unembed.T, basis),
-        "percent_hidden_x": x,
-        "percent_hidden_y": y,
-        "percent_hidden_xy": xy,
-        "total_percent_hidden": x + y + xy,
-        "hidden_restricted_loss": restricted[:-1],
-        "hidden_excluded_loss": excluded[:-1],
-    }
-    test_loss = ev.row_loss[task.masks["test"]].double().mean()
-    totals = {
-        "total_hidden_restricted_loss": restricted[-1],
-        "total_hidden_excluded_loss": excluded[-1],
-        "test_loss_restricted_loss_ratio": test_loss / restricted[-1],
-    }
-    return per_irrep, totals
 
 
 #: ``percent_{name}_explained`` = sum over the key irreps of this per-irrep metric (rep_theory.md §6).
@@ -129,13 +149,16 @@ EXPLAINED = {"x_embed": "percent_x_embed", "y_embed": "percent_y_embed", "unembe
              "hidden": "total_percent_hidden", "hidden_xy": "percent_hidden_xy"}
 
 
-class RepTheoryMetric:
+class RepTheoryMetric(Streamed):
     """``rep/...``: logit similarity, key irreps, fractions of variance, restricted and excluded losses.
 
     Key irreps are the non-trivial irreps with logit similarity above ``threshold``. The paper takes them from
     the final model; online there is no final model yet, so they are recomputed at every metric epoch from
     the current model, unless ``key_irreps`` fixes the set (e.g. to a finished run's final key irreps).
     Hidden-layer metrics need a model with a hidden layer (``model.hidden_hook``).
+
+    Streamed: a first pass over every row sums the logits and the hidden layer by class (similarity, key irreps,
+    fractions, the restricted losses' tables); a second pass over the training rows sums the excluded losses.
     """
 
     def __init__(self, model, task, threshold: float, key_irreps: list[str] | None):
@@ -155,19 +178,45 @@ class RepTheoryMetric:
         return mask
 
     @torch.no_grad()
-    def __call__(self, model, task, ev: Evaluation) -> dict[str, float | np.ndarray]:
-        basis = group_basis(task.group, ev.logits.device)
-        labels, train = task.labels, task.masks["train"]
-        logits = ev.logits[:, : basis.order]
-        similarity, coefficients = logit_similarity(logits, labels, basis)
+    def stream(self, model, task, ev: Evaluation) -> Stream:
+        labels, device = task.labels, task.labels.device
+        basis = group_basis(task.group, device)
+        n = basis.order
+        similarity_sums = SimilaritySums(n, device)
+        hidden_sums: HiddenSums | None = None
+
+        def sums(chunk: Chunk) -> None:
+            nonlocal hidden_sums
+            similarity_sums.add(chunk.logits[:, :n], chunk.labels)
+            if self.hooks:
+                hidden = model.hidden(chunk.cache)
+                if hidden_sums is None:
+                    hidden_sums = HiddenSums(n, hidden.shape[1], device)
+                hidden_sums.add(hidden, torch.stack([*task.operands[chunk.index].unbind(dim=1), chunk.labels]))
+
+        yield Pass(sums)
+        similarity, coefficients = similarity_sums.similarity(basis)
         key = self.key_mask(similarity, basis.names)
-        restricted, excluded = restricted_and_excluded(logit_tables(coefficients, basis), key, logits, labels,
-                                                       train)
+        counts = torch.bincount(labels, minlength=n)
+        logit_tables_ = with_key_total(logit_tables(coefficients, basis), key)
+        excluded = ShiftedLosses(logit_tables_)
+        if self.hooks:
+            unembed = model.hidden_unembed()[:, :n]
+            hidden_tables_ = with_key_total(hidden_sums.tables(unembed, basis), key)
+            hidden_excluded = ShiftedLosses(hidden_tables_, unembed)
+
+        def excluded_losses(chunk: Chunk) -> None:
+            excluded.add(chunk.logits[:, :n], chunk.labels)
+            if self.hooks:
+                hidden_excluded.add(model.hidden(chunk.cache), chunk.labels)
+
+        yield Pass(excluded_losses, rows=task.masks["train"].nonzero().squeeze(1))
+        restricted = table_loss(logit_tables_, counts)
         embeddings = model.effective_embeddings(task.operand_tokens)
         per_irrep = {
             "logit_similarity": similarity,
             "logit_restricted_loss": restricted[:-1],
-            "logit_excluded_loss": excluded[:-1],
+            "logit_excluded_loss": excluded.mean()[:-1],
             "percent_x_embed": irrep_fractions(embeddings[0], basis),
             "percent_y_embed": irrep_fractions(embeddings[-1], basis),
         }
@@ -175,12 +224,26 @@ class RepTheoryMetric:
             "percent_logits_explained": similarity[1:].pow(2).sum(),
             "n_key_irreps": key.sum(),
             "total_logit_restricted_loss": restricted[-1],
-            "total_logit_excluded_loss": excluded[-1],
+            "total_logit_excluded_loss": excluded.mean()[-1],
         }
         if self.hooks:
-            hidden_per_irrep, hidden_totals = hidden_metrics(model, task, ev, basis, key)
-            per_irrep |= hidden_per_irrep
-            totals |= hidden_totals
+            hidden_restricted, hidden_excluded_loss = table_loss(hidden_tables_, counts), hidden_excluded.mean()
+            x, y, xy = hidden_sums.fractions(basis)
+            per_irrep |= {
+                "percent_unembed": irrep_fractions(unembed.T, basis),
+                "percent_hidden_x": x,
+                "percent_hidden_y": y,
+                "percent_hidden_xy": xy,
+                "total_percent_hidden": x + y + xy,
+                "hidden_restricted_loss": hidden_restricted[:-1],
+                "hidden_excluded_loss": hidden_excluded_loss[:-1],
+            }
+            test_loss = ev.row_loss[task.masks["test"]].double().mean()
+            totals |= {
+                "total_hidden_restricted_loss": hidden_restricted[-1],
+                "total_hidden_excluded_loss": hidden_excluded_loss[-1],
+                "test_loss_restricted_loss_ratio": test_loss / hidden_restricted[-1],
+            }
         for name, source in EXPLAINED.items():
             if source in per_irrep:
                 totals[f"percent_{name}_explained"] = per_irrep[source][key].sum()

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from grokscope.metrics import evaluate, split_scores
+from grokscope.metrics import evaluate_metrics, split_scores
 from grokscope.training.cadence import Cadence
 from grokscope.training.outputs import ArrayStore, write_torch
 
@@ -21,8 +21,8 @@ GROK_THRESHOLD = 0.99
 
 class MetricsRecorder:
     """The logged record of one run: on due epochs (and epoch 0 and the last), one forward over the whole
-    table feeds the split scores (every ``log_every_n_epochs``) and the mechanistic metrics (on the metrics
-    cadence).
+    table, streamed in row chunks, feeds the split scores (every ``log_every_n_epochs``) and the mechanistic
+    metrics (on the metrics cadence; :func:`~grokscope.metrics.evaluation.evaluate_metrics`).
 
     Scalars make the epoch's row (``history``, plain floats); arrays go to the :class:`ArrayStore`. The
     recorder keeps the first epoch at which each split's accuracy reaches ``GROK_THRESHOLD`` (``grok_epochs``).
@@ -57,10 +57,10 @@ class MetricsRecorder:
         if not self.due(epoch, last):
             return None
         with_metrics = last or self.metric_cadence.due(epoch)
-        ev = evaluate(model, task, loss_dtype, self.hooks if with_metrics else ())
+        ev, values = evaluate_metrics(model, task, loss_dtype, self.metrics if with_metrics else ())
         row: dict = {"epoch": epoch, **split_scores(ev, task)}
-        for metric in self.metrics if with_metrics else ():
-            for key, value in metric(model, task, ev).items():
+        for out in values:
+            for key, value in out.items():
                 if isinstance(value, np.ndarray):
                     self.arrays.append(key, epoch, value)
                 else:
