@@ -13,8 +13,10 @@ its one-line meaning and the values it takes, which the config reference (``docs
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
+import tempfile
 from collections.abc import Iterable
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
@@ -49,7 +51,18 @@ def require_writable_dir(key: str, path: str | os.PathLike) -> None:
     existing = next(p for p in (path, *path.parents) if p.exists())
     require(existing.is_dir(), key, str(path), f"must be a directory that can be created; {existing} is a file")
     writable = os.access(existing, os.W_OK | os.X_OK) and not os.statvfs(existing).f_flag & os.ST_RDONLY
-    require(writable, key, str(path), f"must be a writable directory; {existing} is not writable")
+    require(writable and _can_create_in(existing), key, str(path),
+            f"must be a writable directory; {existing} is not writable")
+
+
+def _can_create_in(directory: Path) -> bool:
+    """Whether a directory can be made in ``directory`` (tried, and removed at once: permission bits do not say it
+    for root, nor for /proc-like file systems)."""
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=directory, prefix=".grokscope-probe-"))
+    except OSError:
+        return False
+    return True
 
 
 def described(meaning: str, *, choices: Iterable | None = None, allowed: str = "", default: Any = MISSING) -> Any:
@@ -318,12 +331,30 @@ def structured(schema: type, node: DictConfig, prefix: str):
         value = OmegaConf.select(node, str(err.full_key), default=None) if err.full_key else None
         msg = str(err.msg).splitlines()[0] if getattr(err, "msg", None) else type(err).__name__
         raise ConfigError(key, value, msg) from None
+    check_kinds(obj, OmegaConf.to_container(node, resolve=True), prefix)
     obj.check(prefix)
     for f in dataclasses.fields(obj):
         sub = getattr(obj, f.name)
         if isinstance(sub, Checked):
             sub.check(f"{prefix}.{f.name}" if prefix else f.name)
     return obj
+
+
+def check_kinds(obj, given: dict, prefix: str) -> None:
+    """What merging into a schema lets through: a ``bool`` key given anything but true or false (OmegaConf reads
+    ``2`` or ``yes`` as true), and a ``float`` key (or list of floats) that is not finite (``inf``, ``nan``).
+    ``given`` holds the values as composed; nested schemas are checked alike."""
+    for f in dataclasses.fields(obj):
+        key, value = f"{prefix}.{f.name}" if prefix else f.name, getattr(obj, f.name)
+        kind = str(f.type).replace(" ", "")
+        raw = given.get(f.name) if isinstance(given, dict) else None
+        if kind in ("bool", "bool|None") and raw is not None:
+            require(isinstance(raw, bool), key, raw, "must be true or false")
+        elif kind.startswith(("float", "list[float]")) and value is not None:
+            values = value if isinstance(value, list) else [value]
+            require(all(math.isfinite(v) for v in values), key, value, "must be a finite number")
+        elif dataclasses.is_dataclass(value) and isinstance(raw, dict):
+            check_kinds(value, raw, key)
 
 
 def validate(cfg: DictConfig, schemas: Schemas) -> Config:

@@ -4,7 +4,7 @@
 :class:`~grokscope.config.ConfigError` (key, value, what is allowed) for: more than one of the modes ``-m``,
 ``--cfg``, ``--info``, ``--shell-completion``; an option that is not in the package's config group; the Slurm
 launcher without ``srun``; a joblib ``n_jobs`` of 0; a pack size below 1; a run or sweep directory that cannot
-be written. It
+be written; a sweep of no values (``seed=range(0)``); an intervention listed twice. It
 imports nothing heavy (Hydra's parsers only), so a mistake costs no torch import.
 """
 
@@ -75,6 +75,16 @@ def check_launch(argv: list[str]) -> None:
     for o in overrides:  # a group may be given twice: hydra/launcher=packed hydra/launcher@hydra.launcher.inner=joblib
         if not o.is_delete():
             values.setdefault(o.key_or_group, []).extend(_choices(o))
+    if args.multirun:
+        for o in overrides:
+            require(_sweep_values(o) != [], o.key_or_group, o.input_line.split("=", 1)[-1] if o.input_line else None,
+                    "a sweep must give at least one value (e.g. range(3), or 0,1,2)")
+    for o in overrides:
+        if o.key_or_group == "intervention" and not o.is_delete() and not o.is_sweep_override():
+            options = _choices(o)
+            twice = sorted({str(x) for x in options if options.count(x) > 1})
+            require(not twice, "intervention", o.value(), f"lists {', '.join(twice)} twice: each option acts once "
+                    "(give it once, with its settings under intervention.<name>.*)")
     searchpath = "hydra.searchpath" in values  # the user's own config folders may add options
     for group, choices in values.items():
         if not searchpath:
@@ -107,6 +117,17 @@ def _choices(override) -> list:
             return []
     value = override.value()
     return list(value) if isinstance(value, list) else [value]
+
+
+def _sweep_values(override) -> list | None:
+    """The values of a sweep override (``seed=range(0)``: none); None when it is not a sweep or they cannot be
+    listed (a glob, an interval)."""
+    if not override.is_sweep_override():
+        return None
+    try:
+        return list(override.sweep_iterator())
+    except (TypeError, ValueError):
+        return None
 
 
 def _check_options(group: str, choices: list) -> None:

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from grokscope.cli.parsing import OneLineParser, at_least, fail, output_dir
-from grokscope.config import ConfigError
+from grokscope.config import ConfigError, require, require_writable_dir
 from grokscope.reproduce.plan import NAMES, SCALES
 
 PROG = "grokscope-reproduce"
@@ -38,6 +38,16 @@ def parser() -> OneLineParser:
     return parse
 
 
+def check_runs(runs: Path, name: str, scale: str, report_only: bool) -> None:
+    """``--runs`` must be a directory that can be written (the runs, and what the report reads from them, go
+    there); with ``--report-only`` it must hold finished runs already."""
+    if report_only:
+        require(runs.is_dir() and next(runs.rglob("finished.json"), None) is not None, "--runs", str(runs),
+                f"holds no finished runs of {name}: run `{PROG} {name} --scale {scale} --runs {runs}` first "
+                "(without --report-only), or name the directory that holds them")
+    require_writable_dir("--runs", runs)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     from grokscope.reproduce.catalogue import reproduce  # torch and the analyses load once the arguments parse
@@ -48,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in names:
             runs = Path("reproductions") / f"{name}-{args.scale}" if args.runs is None else (
                 args.runs / name if args.name == "all" else args.runs)
+            check_runs(runs, name, args.scale, args.report_only)
             path = reproduce(name, args.scale, runs, out, args.jobs, train=not args.report_only)
             print(f"report -> {path}")
     except ConfigError as err:

@@ -35,10 +35,25 @@ def sweep_status(sweep_dir: Path, sweep_id: str | None = None) -> Counter:
     return counts
 
 
+#: Where the run dir of a single run was about to be made: its nearest existing ancestor, recorded before Hydra
+#: makes the dir (:meth:`SweepReport.on_run_start`), so that a refused run removes the empty dirs Hydra made
+#: (``outputs/<date>/<time>_<name>``) and nothing else.
+RUN_DIR_BASE: list[Path] = []
+
+
+def existing_ancestor(path: Path) -> Path:
+    path = path.absolute()
+    return next(p for p in (path, *path.parents) if p.exists())
+
+
 class SweepReport(Callback):
     """Hydra callback: at the start of a multirun, an id its jobs record; at the end, the count of this
     multirun's jobs per status, and a non-zero exit if any failed or did not finish (diverged jobs are
-    results, not failures)."""
+    results, not failures). At the start of a single run, where its run dir is about to be made
+    (:data:`RUN_DIR_BASE`)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        RUN_DIR_BASE[:] = [existing_ancestor(Path(str(config.hydra.run.dir)))]
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         self.sweep_id = os.environ[SWEEP_ID] = uuid.uuid4().hex

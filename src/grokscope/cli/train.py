@@ -12,6 +12,7 @@ A run prints its dir, a progress bar and a one-line outcome; Lightning's and wan
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import traceback
@@ -35,7 +36,6 @@ def _hydra_main(cfg: DictConfig) -> None:
     """One job. In a sweep a job that fails is recorded in its ``summary.json`` and the sweep goes on."""
     from grokscope.config import ConfigError
     from grokscope.run import Job, execute
-    from grokscope.run.config import validate
 
     hc = HydraConfig.get()
     run_dir, multirun = Path(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN
@@ -45,23 +45,43 @@ def _hydra_main(cfg: DictConfig) -> None:
               overrides=tuple(hc.overrides.task),
               watch_parent=any("joblib" in (OmegaConf.select(hc, f"{node}._target_", default="") or "")
                                for node in ("launcher", "launcher.inner")),  # joblib, or joblib in a packed sweep
-              multirun=multirun)
+              multirun=multirun, started=lambda path: print(f"run dir: {path}", flush=True))
+    guard = None
+    if job.watch_parent:  # a joblib worker: one whose sweep process died takes no further job
+        from grokscope.run.preempt import OrphanGuard
+
+        guard = OrphanGuard.get()
+        guard.start_job()
     try:
-        if not multirun:
-            validate(cfg)  # a mistake ends before the run dir line
-        print(f"run dir: {run_dir}", flush=True)
-        summary = execute(cfg, run_dir, job)
+        summary = execute(cfg, run_dir, job)  # prints the run dir once every check has passed
         print(outcome(run_dir, summary))
     except ConfigError as err:
         if not multirun:  # exit here, before Hydra reports the job as crashed
-            with contextlib.suppress(OSError):
-                run_dir.rmdir()  # the dir Hydra made for the run, if it is still empty
+            remove_made_dirs(run_dir)
             report(err)
         print(f"job {hc.job.num} failed: {one_line(err)}", file=sys.stderr)
     except Exception:
         if not multirun:
             raise
         print(f"job {hc.job.num} failed:\n{traceback.format_exc()}", file=sys.stderr)
+    finally:
+        if guard is not None:
+            guard.end_job()  # stopped because the sweep process died: the worker ends here
+
+
+def remove_made_dirs(run_dir: Path) -> None:
+    """Remove the dirs Hydra made for a refused run (the run dir and the parents it made, ``outputs/<date>/``)
+    while they are empty; a dir that was there before is kept."""
+    from grokscope.cli.sweep_report import RUN_DIR_BASE
+
+    base = RUN_DIR_BASE[0] if RUN_DIR_BASE else run_dir.parent
+    path = run_dir.absolute()
+    while path != base and base in path.parents:
+        try:
+            path.rmdir()
+        except OSError:  # not empty: it holds something of its own
+            return
+        path = path.parent
 
 
 def sweep_group(sweep_dir: str) -> str:
@@ -83,6 +103,23 @@ def outcome(run_dir: Path, summary: dict) -> str:
     grokked = ", ".join(f"{split} {epoch}" for split, epoch in summary["grok_epochs"].items() if epoch is not None)
     return (f"{run_dir}: {summary['status']} after {summary['epochs']} epochs; {accuracies}"
             + (f"; accuracy >= 0.99 from epoch: {grokked}" if grokked else ""))
+
+
+#: The errors of a file system that refuses a write (full, over quota, read-only, not permitted): the user's to fix.
+FILE_SYSTEM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def unwritten_file(err: OSError) -> str:
+    """The file a failed write was for: the error's own file name, else the ``path`` being written by the innermost
+    frame that had one (a write to an open file does not name it), else ``?``."""
+    if err.filename:
+        return str(err.filename)
+    frames = [frame for frame, _ in traceback.walk_tb(err.__traceback__)]
+    for frame in reversed(frames):
+        path = frame.f_locals.get("path")
+        if isinstance(path, (str, Path)):
+            return str(path)
+    return "?"
 
 
 def one_line(err: BaseException) -> str:
@@ -110,6 +147,7 @@ def main() -> None:
     from grokscope.config import ConfigError
 
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let errors reach us instead of Hydra's own report
+    os.environ["GROKSCOPE_SWEEP_PID"] = str(os.getpid())  # grokscope.run.preempt.SWEEP_PID: workers watch this process
     if is_plain_help(sys.argv[1:]):
         print(render_help())
         return
@@ -121,6 +159,11 @@ def main() -> None:
         report(err)
     except (SystemExit, KeyboardInterrupt):
         raise
+    except OSError as err:
+        if err.errno not in FILE_SYSTEM_ERRNOS:
+            raise
+        report(RuntimeError(f"{unwritten_file(err)}: could not be written ({err.strerror}); make room or fix the "
+                            "permissions, then run the same command again (a run resumes from its last checkpoint)"))
     except BaseException as err:
         from grokscope.run.preempt import Preempted
 

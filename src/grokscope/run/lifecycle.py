@@ -31,12 +31,13 @@ import sys
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from grokscope.config import Config, ConfigError
+from grokscope.config import OPTIONAL_GROUPS, Config, ConfigError, require
 from grokscope.run.build import build_with_interventions, recorder_parts, resolve_device
 from grokscope.run.checkpoints import CheckpointSets
 from grokscope.run.config import validate
@@ -60,6 +61,8 @@ class Job:
     overrides: tuple[str, ...] = ()
     watch_parent: bool = False
     multirun: bool = False
+    #: called with the run dir once every check has passed, before anything is written (the command prints it)
+    started: Callable[[Path], None] | None = dataclasses.field(default=None, compare=False)
 
 
 def execute(cfg: DictConfig, run_dir: Path | str, job: Job = Job()) -> dict:
@@ -67,15 +70,18 @@ def execute(cfg: DictConfig, run_dir: Path | str, job: Job = Job()) -> dict:
     start = time.time()
     rd = RunDir(run_dir)
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    try:
-        config = validate(cfg)  # a mistake touches nothing; a sweep records it in a fresh job dir
+    try:  # a mistake touches nothing; a sweep records it in a fresh job dir
+        config = validate(cfg)
+        specs = member_specs(cfg, config.run.ensemble, rd, list(job.overrides))
+        device, members = _prepare(config, specs, job)
     except ConfigError as err:
         if job.multirun:
             with rd.lock():
                 if not rd.has_progress():
                     _record_failure(rd, err, resolved, start)
         raise
-    specs = member_specs(cfg, config.run.ensemble, rd, list(job.overrides))
+    if job.started is not None:
+        job.started(rd.path)
     packed = config.run.ensemble.member_dirs is not None
     with rd.lock(), contextlib.ExitStack() as held:
         rd.clean_temps()
@@ -87,14 +93,69 @@ def execute(cfg: DictConfig, run_dir: Path | str, job: Job = Job()) -> dict:
             todo = specs
         else:
             _skipped(rd)
-            return rd.summary()
+            return _finished_summary(rd)
         try:
-            return _execute(config, rd, resolved, job, start, specs, todo)
+            return _execute(config, rd, resolved, job, start, specs,
+                            [m for m in members if any(m.spec is t for t in todo)], device)
         except Exception as err:
-            _record_failure(rd, err, resolved, start)
-            for spec in todo if packed else ():
-                _record_failure(spec.dir, err, spec.resolved, start)
+            with contextlib.suppress(OSError):  # a full disk: the error that matters is the one being raised
+                _record_failure(rd, err, resolved, start)
+                for spec in todo if packed else ():
+                    _record_failure(spec.dir, err, spec.resolved, start)
             raise
+
+
+def _prepare(config: Config, specs: list[MemberSpec], job: Job) -> tuple[str, list[Member]]:
+    """Every refusal that needs no look inside the run dir's files, before the dir is touched: command-line
+    groups the task does not use, what ensembles do not support, the device, a required checkpoint, the WandB
+    login, and what only the built task and model can tell (an intervention's frequencies, irreps or parameter).
+    Returns the device and the members, built (task, model, interventions, recorder) as they will train."""
+    from grokscope.run.sinks import require_wandb_login
+    from grokscope.training.callbacks import MetricsRecorder
+
+    check_used_groups(config, job.overrides)
+    ensemble = config.run.ensemble.n_members > 1
+    if ensemble:
+        check_supported(config)
+    device = resolve_device(config.run.device)
+    if config.run.resume == "true":
+        dirs = [spec.dir for spec in specs]
+        require(bool(CheckpointSets(dirs).complete_epochs()), "resume", "true",
+                f"{dirs[0].path if len(dirs) == 1 else 'the members of ' + str(specs[0].dir.path.parent)} holds no "
+                "checkpoint to resume from; use resume=auto (resume if there is one) or resume=false")
+    require_wandb_login(config.logger)
+    torch.set_float32_matmul_precision(config.run.matmul_precision)
+    members = []
+    for spec in specs:
+        member_config = validate(spec.cfg) if ensemble else config
+        task, model, interventions = build_with_interventions(member_config)
+        families, parts = recorder_parts(member_config, task, model, interventions, notes=not members)
+        recorder = MetricsRecorder(*parts, ArrayStore(spec.dir.arrays))
+        members.append(Member(spec, member_config, spec.resolved, task, model, interventions, families, recorder))
+    return device, members
+
+
+def check_used_groups(config: Config, overrides: tuple[str, ...] | list[str]) -> None:
+    """A config group chosen on the command line that the task does not use (``group=symmetric`` with
+    ``task=modular``) would be ignored: refused."""
+    needed = set(getattr(config.task, "requires", ()))
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        group = key.split(".", 1)[0].split("@", 1)[0]
+        if group in OPTIONAL_GROUPS and group not in needed:
+            raise ConfigError(key, override.split("=", 1)[-1], f"task={config.task.name} uses no {group}; only a task "
+                              f"that names one does (task=composition): drop {key}=...")
+
+
+def _finished_summary(rd: RunDir) -> dict:
+    """The summary of a finished run that is skipped; a one-line refusal naming ``summary.json`` when it is
+    missing or does not read (the dir is left as it is)."""
+    summary = rd.summary(strict=True)
+    require(summary is not None and "status" in summary, str(rd.summary_path),
+            None if summary is None else "{...}",
+            "must be the run's summary (the run is marked finished in finished.json): remove finished.json and run "
+            "the same command again to finalise it anew from its last checkpoint")
+    return summary
 
 
 def _skipped(rd: RunDir) -> None:
@@ -123,7 +184,7 @@ def _record_failure(rd: RunDir, err: Exception, resolved: dict, start: float) ->
 def claim(rd: RunDir, resolved: dict, overrides: list[str]) -> bool:
     """Make ``rd`` this config's, or refuse; False if it holds this run finished (nothing to do)."""
     fresh = str(resolved.get("resume")).lower() == "false"
-    recorded = rd.config()
+    recorded = _recorded_config(rd) if rd.has_progress() and not fresh else rd.config()
     if recorded is not None and rd.has_progress() and not fresh:
         differ = differing_keys(recorded, resolved)
         if differ:
@@ -140,6 +201,16 @@ def claim(rd: RunDir, resolved: dict, overrides: list[str]) -> bool:
         rd.reset()
     rd.record_config(resolved, overrides)
     return True
+
+
+def _recorded_config(rd: RunDir) -> dict | None:
+    """The config a dir holding progress was made with; a recorded config that does not read as a mapping is
+    refused in one line naming the file (its progress cannot be matched to a config, so nothing in it changes)."""
+    try:
+        return rd.config(strict=True)
+    except ConfigError as err:
+        raise ConfigError(err.key, err.value, f"{err.allowed}; the checkpoints or finished run beside it cannot be "
+                          "matched to a config: use another run dir, or resume=false to start it afresh") from None
 
 
 def _select(tree: dict, dotted: str):
@@ -165,29 +236,20 @@ class Member:
 
 
 def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float, specs: list[MemberSpec],
-             todo: list[MemberSpec]) -> dict:
-    """Train the members ``todo`` of ``specs`` (all of them, except a pack's finished ones) and finalise."""
+             members: list[Member], device: str) -> dict:
+    """Train ``members`` (all of ``specs``, except a pack's finished ones; built by :func:`_prepare`) and
+    finalise."""
     # Lightning, matplotlib and wandb load only now, once the config has been checked
     from grokscope.run.finalise import finalise
     from grokscope.run.sinks import build_sinks
-    from grokscope.training.callbacks import MemberOutputs, MetricsRecorder, RunCallback
+    from grokscope.training.callbacks import MemberOutputs, RunCallback
 
     ensemble = config.run.ensemble.n_members > 1
-    if ensemble:
-        check_supported(config)
-    if not todo:
+    if not members:
         return _finish_ensemble(rd, specs, None, resolved, time.time() - start, None)
-    device = resolve_device(config.run.device)
-    torch.set_float32_matmul_precision(config.run.matmul_precision)
-    members = []
-    for spec in todo:
-        member_config = validate(spec.cfg) if ensemble else config
+    for m in members:
         if ensemble and config.run.ensemble.member_dirs is None:  # a pack's members recorded theirs when claimed
-            spec.dir.record_config(spec.resolved, spec.overrides)
-        task, model, interventions = build_with_interventions(member_config)
-        families, parts = recorder_parts(member_config, task, model, interventions, notes=not members)
-        recorder = MetricsRecorder(*parts, ArrayStore(spec.dir.arrays))
-        members.append(Member(spec, member_config, spec.resolved, task, model, interventions, families, recorder))
+            m.spec.dir.record_config(m.spec.resolved, m.spec.overrides)
     checkpoints = CheckpointSets([m.spec.dir for m in members])
     states = checkpoints.load() if config.run.resume != "false" else None
     if states is None and config.run.resume == "true":

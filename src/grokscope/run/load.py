@@ -17,13 +17,14 @@ from __future__ import annotations
 import copy
 import re
 import warnings
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
 
-from grokscope.config import Config, ConfigError
+from grokscope.config import Config, ConfigError, require
 from grokscope.run.build import build
 from grokscope.run.checkpoints import BadCheckpoint, load_checkpoint
 from grokscope.run.config import validate
@@ -32,6 +33,30 @@ from grokscope.training.callbacks import load_snapshot, snapshot_path
 from grokscope.training.outputs import load_arrays
 
 SNAPSHOT = re.compile(r"epoch=(\d+)\.pt")
+
+
+@contextmanager
+def _read_as(path: Path, what: str):
+    """Turn a file that does not read as ``what`` into one :class:`~grokscope.config.ConfigError` naming it."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except FileNotFoundError:
+        raise ConfigError(str(path), None, f"must be {what}; it is missing") from None
+    except Exception as err:  # pandas' parser errors, zip and pickle errors, bad dtypes, truncated data
+        reason = (str(err).strip() or type(err).__name__).splitlines()[0][:160]
+        raise ConfigError(str(path), _excerpt(path), f"must be {what}; it does not read ({reason})") from None
+
+
+def _excerpt(path: Path) -> str:
+    """The start of a file as text, or its size when it is not text."""
+    data = path.read_bytes()
+    try:
+        text = data[:40].decode()
+    except UnicodeDecodeError:
+        return f"<{len(data)} bytes>"
+    return text + ("..." if len(data) > 40 else "")
 
 
 def load_run(path: Path | str) -> Run:
@@ -88,11 +113,19 @@ class Run:
     def history(self):
         import pandas as pd
 
-        return pd.read_csv(self.dir.metrics_csv, float_precision="round_trip")
+        with _read_as(self.dir.metrics_csv, "a CSV table with one row per logged epoch (metrics.csv)"):
+            history = pd.read_csv(self.dir.metrics_csv, float_precision="round_trip")
+        require("epoch" in history.columns, str(self.dir.metrics_csv), _excerpt(self.dir.metrics_csv),
+                "must be a CSV table with one row per logged epoch: it has no epoch column")
+        return history
 
     @cached_property
     def arrays(self) -> dict[str, dict]:
-        return {path.stem: load_arrays(path) for path in sorted(self.dir.arrays.glob("*.npz"))}
+        out = {}
+        for path in sorted(self.dir.arrays.glob("*.npz")):
+            with _read_as(path, "an .npz archive of arrays over epochs"):
+                out[path.stem] = load_arrays(path)
+        return out
 
     @cached_property
     def members(self) -> list[Run]:

@@ -33,6 +33,8 @@ from grokscope.training.outputs import TEMP_MARK, atomic_write_bytes, write_json
 #: env var naming the multirun a job belongs to (set by the sweep report at the start of a multirun).
 SWEEP_ID = "GROKSCOPE_SWEEP_ID"
 CHECKPOINT = re.compile(r"epoch=(\d+)\.ckpt")
+#: what a WandB run id may be (WandB refuses an empty one, and these characters in one)
+WANDB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class _Entry:
@@ -103,11 +105,22 @@ class RunDir:
         return self.marker.exists() or bool(self.checkpoint_epochs())
 
     def wandb_id(self) -> str:
-        """The WandB run id of this dir: read from ``wandb_id``, or made and written there."""
+        """The WandB run id of this dir: read from ``wandb_id``, or made and written there. A ``wandb_id`` that holds
+        no id (empty, or not a WandB id) is rewritten with the id of the offline runs under ``wandb/`` when they name
+        one, else with a new one; runs of several ids leave it to the user (a one-line error naming the file)."""
         path = self.path / "wandb_id"
         if path.exists():
-            return path.read_text().strip()
-        run_id = os.urandom(4).hex()
+            run_id = path.read_text(errors="replace").strip()
+            if WANDB_ID.fullmatch(run_id):
+                return run_id
+            found = sorted({m.group(1) for p in self.wandb.glob("offline-run-*")
+                            if (m := re.fullmatch(r"offline-run-\d{8}_\d{6}-(.+)", p.name))})
+            if len(found) > 1:
+                raise ConfigError(str(path), run_id, f"must hold the WandB run id of this dir; {self.wandb} holds runs "
+                                  f"of several ({', '.join(found)}): write the one to continue into it")
+            run_id = found[0] if found else os.urandom(4).hex()
+        else:
+            run_id = os.urandom(4).hex()
         atomic_write_bytes(path, run_id.encode())
         return run_id
 

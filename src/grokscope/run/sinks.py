@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from grokscope.config import ConfigError
 from grokscope.figures import png_bytes
 from grokscope.run.fingerprint import setting_id
 from grokscope.run.rundir import RunDir
@@ -96,6 +97,8 @@ class WandbSink:
                                else int(self.run.summary.get("epoch", -1)))
         self.pending: list[dict] = []
         self.sent_at = time.monotonic()
+        for row in recorder.history:  # a resumed run: the rows up to its checkpoint that WandB's files lack
+            self.log(row)
 
     def log(self, row: dict) -> None:
         epoch = row["epoch"]
@@ -111,9 +114,11 @@ class WandbSink:
         arrays, out = self.recorder.arrays, {}
         for active in self.families:
             name = active.family.name
-            if arrays.epochs.get(name, [])[-1:] != [epoch]:
+            epochs = arrays.epochs.get(name, [])
+            if epoch not in epochs:
                 continue
-            values = {key: v[-1] for key, v in arrays.values.items() if key.startswith(f"{name}/")}
+            at = len(epochs) - 1 - epochs[::-1].index(epoch)  # the newest entry of that epoch
+            values = {key: v[at] for key, v in arrays.values.items() if key.startswith(f"{name}/")}
             for key, picture in active.family.media(values, self.task):
                 out[f"media/{key}"] = self.image(picture)
         return out
@@ -143,6 +148,7 @@ class WandbSink:
             if self.recorder.arrays.values:
                 self.run.summary["arrays"] = self.wandb.Table(dataframe=arrays_table(self.recorder.arrays))
             self.run.summary.update({k: v for k, v in summary.items() if k != "config"})
+            self.run.summary.update(extrema(self.recorder.history, self.task.eval_masks))
             if self.cfg.log_checkpoints:
                 self.log_checkpoints(summary)
         self.run.finish()
@@ -187,6 +193,40 @@ def arrays_table(arrays: ArrayStore) -> pd.DataFrame:
             index = [",".join(map(str, i)) for i in np.ndindex(value.shape)] if value.ndim else [""]
             frames.append(pd.DataFrame({"key": key, "epoch": epoch, "index": index, "value": value.ravel()}))
     return pd.concat(frames, ignore_index=True)
+
+
+def extrema(history: list[dict], masks) -> dict[str, dict]:
+    """``{"<mask>/loss": {"min", "max", "last"}, "<mask>/acc": ...}`` over the whole ``history``: the summaries WandB
+    keeps of these keys, from every attempt of a resumed run (WandB's own cover only the rows of the last one)."""
+    out = {}
+    for mask in masks:
+        for key in (f"{mask}/loss", f"{mask}/acc"):
+            values = [row[key] for row in history if key in row]
+            if values:
+                out[key] = {"min": min(values), "max": max(values), "last": values[-1]}
+    return out
+
+
+def require_wandb_login(cfg) -> None:
+    """``logger.wandb.mode=online`` needs an API key (``WANDB_API_KEY``, or ``wandb login``'s netrc entry for the
+    WandB host): a one-line refusal before the run dir is made, instead of WandB's traceback at the first log."""
+    wandb_cfg = cfg.wandb
+    if not wandb_cfg.enabled or wandb_cfg.resolved_mode() != "online":
+        return
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return
+    import netrc
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").hostname
+    path = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
+    try:
+        if netrc.netrc(path).authenticators(host):
+            return
+    except (OSError, netrc.NetrcParseError):
+        pass
+    raise ConfigError("logger.wandb.mode", "online", f"needs a WandB API key (none in WANDB_API_KEY nor in {path} for "
+                      f"{host}): run `wandb login`, or use logger.wandb.mode=offline (wandb sync later) or logger=csv")
 
 
 def media_epochs(cadence: Cadence, max_epochs: int, most: int) -> frozenset[int]:

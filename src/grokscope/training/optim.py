@@ -74,6 +74,8 @@ class SGDConfig(OptimizerConfig):
     def check(self, prefix: str) -> None:
         super().check(prefix)
         require(0 <= self.momentum < 1, f"{prefix}.momentum", self.momentum, "must be in [0, 1)")
+        require(not self.nesterov or self.momentum > 0, f"{prefix}.nesterov", self.nesterov,
+                f"needs {prefix}.momentum > 0 (it is {self.momentum}): set a momentum in (0, 1), or nesterov=false")
 
     def build(self, params, fused: bool = False, capturable: bool = False) -> torch.optim.Optimizer:
         """Foreach everywhere; its update has no host-side state, so a CUDA graph captures it as it is."""
