@@ -7,6 +7,7 @@
     grokscope-analyze oocl multirun/oocl_small_<date> --out docs  # the OOCL sweep's tables and plot (oocl.md §1)
     grokscope-analyze remetric outputs/<run>    # progress / rep metrics at every snapshot, final key set fixed
     grokscope-analyze circles survival multirun/circles_dim     # circle survival (grokscope-analyze circles --help)
+    grokscope-analyze llc outputs/<run>         # the local learning coefficient at the snapshots (grokscope[slt])
 
 ``grokscope-collect`` is ``grokscope-analyze collect``. A usage error ends with one line naming the argument, its
 value and what is allowed, and exit status 2. Each sub-command's ``--help`` lists its arguments.
@@ -103,6 +104,45 @@ def run_remetric(args) -> None:
     print(f"{len(result.history)} snapshots, key sets {keys} -> {out}")
 
 
+def add_llc(parser: argparse.ArgumentParser) -> None:
+    from grokscope.analysis.llc import LLCConfig  # torch-free: the dataclass only
+
+    d = LLCConfig()
+    parser.add_argument("run_dir", type=directory, help="a finished run dir with snapshots (snapshot_every_n_epochs)")
+    parser.add_argument("--snapshots", type=at_least(1), default=20,
+                        help="at most this many snapshots, evenly spaced, first and last included (default: 20)")
+    parser.add_argument("--lr", type=at_least(0.0, float), default=d.lr, help=f"SGLD step size (default: {d.lr})")
+    parser.add_argument("--localization", type=at_least(0.0, float), default=d.localization,
+                        help=f"gamma, the pull towards the snapshot's weights (default: {d.localization})")
+    parser.add_argument("--nbeta", type=at_least(0.0, float), default=None,
+                        help="inverse temperature n*beta (default: b / log b for minibatches of b rows)")
+    parser.add_argument("--batch-size", type=at_least(2), default=d.batch_size,
+                        help=f"rows per SGLD step (default: {d.batch_size})")
+    parser.add_argument("--chains", type=at_least(1), default=d.chains, help=f"SGLD chains (default: {d.chains})")
+    parser.add_argument("--draws", type=at_least(1), default=d.draws, help=f"draws per chain (default: {d.draws})")
+    parser.add_argument("--burnin", type=at_least(0), default=d.burnin,
+                        help=f"steps per chain before the draws (default: {d.burnin})")
+    parser.add_argument("--out", type=Path, default=None, help="where to write llc.csv and llc.png (default: RUN_DIR)")
+    parser.set_defaults(func=run_llc, prog=parser.prog)
+
+
+def run_llc(args) -> None:
+    from grokscope.analysis.llc import LLCConfig, MissingExtra
+    from grokscope.run.load import load_run
+
+    cfg = LLCConfig(lr=args.lr, localization=args.localization, nbeta=args.nbeta, batch_size=args.batch_size,
+                    chains=args.chains, draws=args.draws, burnin=args.burnin)
+    out = output_dir(args.out, args.run_dir)
+    try:
+        from grokscope.analysis.llc_snapshots import llc_over_snapshots
+
+        result = llc_over_snapshots(load_run(args.run_dir), out, cfg, args.snapshots)
+    except MissingExtra as err:
+        fail(args.prog, err)
+    shown = ", ".join(f"{epoch}: {e.mean:.1f}" for epoch, e in zip(result.epochs, result.estimates))
+    print(f"LLC at {len(result.epochs)} snapshots ({shown}) -> {out / 'llc.csv'}, {out / 'llc.png'}")
+
+
 #: ``name -> (what it does, how its arguments are added)``: the sub-commands besides ``circles``.
 COMMANDS = {
     "collect": ("one table of the runs (runs.csv), mean/std/n per setting over seeds (runs_by_setting.csv), "
@@ -113,6 +153,8 @@ COMMANDS = {
     "oocl": ("tables (CSV, markdown) and plot of an out-of-context-learning sweep", add_oocl),
     "remetric": ("progress measures and rep metrics at every snapshot of a run with the final model's key "
                  "frequencies / irreps (or given ones), and the papers' plots with the phase boundaries", add_remetric),
+    "llc": ("the local learning coefficient (SGLD, devinterp; the slt extra) at a run's snapshots, beside its "
+            "losses", add_llc),
 }
 
 
