@@ -169,3 +169,33 @@ def test_a_metric_some_settings_never_reach_plots_the_others_against_a_named_key
     assert (tmp_path / "grok.png").stat().st_size > 0
     assert len(drawn) == 1 and drawn[0][0] == ["high", "highest"]
     assert pd.isna(drawn[0][1][0]) and drawn[0][1][1] == 1600
+
+
+def test_a_seed_collected_twice_counts_once_and_is_named(tmp_path, capsys):
+    """An ensemble member and a sweep job of the same setting and seed are one run, not two seeds."""
+    job = make_run(tmp_path / "sweep" / "seed=0", completed(0))
+    make_run(tmp_path / "sweep" / "seed=1", completed(1))
+    member = make_run(tmp_path / "ensemble" / "members" / "0_seed=0", completed(0))
+    runs = collect([tmp_path], strict=True)
+    assert sorted(runs["run_dir"]) == sorted([str(member), str(tmp_path / "sweep" / "seed=1")])  # a tie: path order
+    assert f"{job} repeats the setting and seeds of {member}" in capsys.readouterr().err
+    assert collect_lib.aggregate(runs)["test/acc:n"].tolist() == [2]
+
+
+def test_aggregate_is_not_fragmented(tmp_path, recwarn):
+    for seed in range(3):
+        final = {f"family/key_{i}": float(i + seed) for i in range(150)}
+        make_run(tmp_path / str(seed), json.dumps({"status": "completed", "epochs": 10, "final": final,
+                                                   "config": {"seed": seed, "task": {"p": 23}}}))
+    table = collect_lib.aggregate(collect([tmp_path]))
+    assert table["family/key_149:n"].tolist() == [3]
+    assert not [w for w in recwarn if "fragmented" in str(w.message)]
+
+
+def test_a_metric_missing_in_every_run_is_refused_before_plotting(tmp_path, capsys):
+    for seed in (0, 1):
+        make_run(tmp_path / str(seed), json.dumps({"status": "completed", "epochs": 10,
+                                                   "final": {"test/acc": None, "test/loss": 1.0},
+                                                   "config": {"seed": seed, "task": {"p": 23 + seed}}}))
+    err = refusal(collect_main, [str(tmp_path), "--plot", "test/acc", "--x", "task.p"], capsys)
+    assert "--plot='test/acc'" in err and "every" in err and not list(tmp_path.glob("*.png"))

@@ -5,6 +5,7 @@ In a notebook: ``from grokscope.analysis.collect import collect, aggregate, curv
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -67,7 +68,9 @@ def _run_row(run_dir: Path) -> dict | None:
     if "members" in summary or is_ensemble(config):  # an ensemble's (or a pack's) own dir: its members are the runs
         return None
     row = {"run_dir": str(run_dir), "status": summary.get("status", "unfinished"),
-           "epochs": summary.get("epochs"), "overrides": ",".join(RunDir(run_dir).overrides())}
+           "epochs": summary.get("epochs"), "overrides": ",".join(RunDir(run_dir).overrides()),
+           "setting_id": setting_id(config),
+           "_seeds": json.dumps({k: v for k, v in flatten(config).items() if is_seed_key(k)}, sort_keys=True)}
     row.update({f"config.{k}": v for k, v in flatten(config).items()})
     row.update({f"grok_epoch/{k}": v for k, v in (summary.get("grok_epochs") or {}).items()})
     row.update({k: v for k, v in (summary.get("final") or {}).items() if k != "epoch"})
@@ -84,9 +87,28 @@ def collect(paths, strict: bool = False) -> pd.DataFrame:
     if strict and not rows:
         raise skipped[0] if skipped else ConfigError("paths", list(map(str, paths)),
                                                      "must hold run dirs (dirs with .hydra/config.yaml)")
-    for message in [f"no run dirs under {path}" for path in empty] + [f"skipping {err}" for err in skipped]:
+    rows, repeats = _unique(rows)
+    for message in ([f"no run dirs under {path}" for path in empty] + [f"skipping {err}" for err in skipped]
+                    + [f"{row['run_dir']} repeats the setting and seeds of {kept} (counted once, as {kept})"
+                       for row, kept in repeats]):
         print(f"{NAME}: {message}", file=sys.stderr)
     return _table(rows)
+
+
+def _unique(rows: list[dict]) -> tuple[list[dict], list[tuple[dict, str]]]:
+    """One row per setting and seeds (an ensemble member and a sweep job of the same setting and seed are one
+    run: averaging both would count the seed twice): the completed row that ran the most epochs is kept. Returns
+    the kept rows (in path order) and ``(repeated row, kept run dir)`` pairs."""
+    best: dict[tuple[str, str], dict] = {}
+    for row in rows:
+        key = (row["setting_id"], row["_seeds"])
+        rank = (row["status"] == "completed", row["epochs"] or 0)
+        if key not in best or rank > (best[key]["status"] == "completed", best[key]["epochs"] or 0):
+            best[key] = row
+    kept = [row for row in rows if best[(row["setting_id"], row["_seeds"])] is row]
+    repeats = [(row, best[(row["setting_id"], row["_seeds"])]["run_dir"]) for row in rows
+               if best[(row["setting_id"], row["_seeds"])] is not row]
+    return [{k: v for k, v in row.items() if k != "_seeds"} for row in kept], repeats
 
 
 def _rows(run_dirs: list[Path]) -> tuple[list[dict], list[ConfigError]]:
@@ -116,7 +138,7 @@ def _table(rows: list[dict]) -> pd.DataFrame:
 
 def setting_keys(runs: pd.DataFrame) -> list[str]:
     """The varying config keys of a collected table, seeds excluded."""
-    fixed = {"run_dir", "status", "epochs", "overrides"}
+    fixed = {"run_dir", "status", "epochs", "overrides", "setting_id"}
     metrics = {c for c in runs.columns if "/" in c}
     return [c for c in runs.columns if c not in fixed | metrics and not is_seed_key(c)]
 
@@ -132,7 +154,7 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
         keys = ["setting"]
     table = done.groupby(keys, dropna=False)[metrics].agg(["mean", "std", "count"])
     table.columns = [f"{m}:{stat.replace('count', 'n')}" for m, stat in table.columns]
-    return table.reset_index()
+    return table.copy().reset_index()  # copy: one block per dtype (agg leaves one per column)
 
 
 def check_plot(runs: pd.DataFrame, metric: str, x: str | None, y: str | None) -> None:
@@ -142,6 +164,9 @@ def check_plot(runs: pd.DataFrame, metric: str, x: str | None, y: str | None) ->
     require(x is not None, "--x", x, "--plot needs --x (a swept key)")
     for flag, key in (("--plot", metric), ("--x", x), ("--y", y)):
         require(key is None or key in runs.columns, flag, key, f"must be a column: {', '.join(runs.columns)}")
+    done = runs[runs["status"] == "completed"]
+    require(pd.to_numeric(done[metric], errors="coerce").notna().any(), "--plot", metric,
+            "must have a value in at least one completed run (it is missing or NaN in every one: nothing to draw)")
 
 
 def write_csv(table: pd.DataFrame, path: Path) -> Path:
