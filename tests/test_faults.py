@@ -40,8 +40,9 @@ def train_cli(monkeypatch, capsys, cwd: Path, *args: str) -> tuple[int, str, str
 
     monkeypatch.chdir(cwd)
     monkeypatch.setattr(sys, "argv", ["grokscope-train", *args])
-    for name in ("HYDRA_FULL_ERROR", "GROKSCOPE_SWEEP_PID"):
-        monkeypatch.setenv(name, os.environ.get(name, ""))  # main sets them: undone after the test
+    for name in ("HYDRA_FULL_ERROR", "GROKSCOPE_SWEEP_PID"):  # main sets them: undone after the test
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     capsys.readouterr()
     try:
         main()
@@ -379,6 +380,7 @@ def run_killed_at_write(n_writes: int, cfg, run_dir: Path) -> None:
             from grokscope.run import sinks
 
             torch.set_num_threads(1)
+            os.environ.pop("WANDB_SERVICE", None)  # a WandB service of its own, which dies with it
             sinks.SEND_SECONDS = float("inf")
             os.environ[outputs.KILL_AFTER_WRITES] = str(n_writes)
             outputs._writes = 0

@@ -60,6 +60,10 @@ def _hydra_main(cfg: DictConfig) -> None:
             remove_made_dirs(run_dir)
             report(err)
         print(f"job {hc.job.num} failed: {one_line(err)}", file=sys.stderr)
+    except OSError as err:
+        if multirun or err.errno not in FILE_SYSTEM_ERRNOS:
+            raise
+        report_unwritten(err)  # exit here, before Hydra reports the job as crashed
     except Exception:
         if not multirun:
             raise
@@ -122,6 +126,12 @@ def unwritten_file(err: OSError) -> str:
     return "?"
 
 
+def report_unwritten(err: OSError) -> NoReturn:
+    """How a file system that refuses a write ends a run: one line naming the file, exit status 2."""
+    report(RuntimeError(f"{unwritten_file(err)}: could not be written ({err.strerror}); make room or fix the "
+                        "permissions, then run the same command again (a run resumes from its last checkpoint)"))
+
+
 def one_line(err: BaseException) -> str:
     """Condense a (possibly multi-line) configuration error into one line."""
     lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
@@ -159,11 +169,10 @@ def main() -> None:
         report(err)
     except (SystemExit, KeyboardInterrupt):
         raise
-    except OSError as err:
+    except OSError as err:  # Hydra could not make the run or sweep dir
         if err.errno not in FILE_SYSTEM_ERRNOS:
             raise
-        report(RuntimeError(f"{unwritten_file(err)}: could not be written ({err.strerror}); make room or fix the "
-                            "permissions, then run the same command again (a run resumes from its last checkpoint)"))
+        report_unwritten(err)
     except BaseException as err:
         from grokscope.run.preempt import Preempted
 

@@ -92,8 +92,9 @@ def execute(cfg: DictConfig, run_dir: Path | str, job: Job = Job()) -> dict:
         elif claim(rd, resolved, list(job.overrides)):
             todo = specs
         else:
+            summary = _finished_summary(rd)
             _skipped(rd)
-            return _finished_summary(rd)
+            return summary
         try:
             return _execute(config, rd, resolved, job, start, specs,
                             [m for m in members if any(m.spec is t for t in todo)], device)
@@ -150,11 +151,14 @@ def check_used_groups(config: Config, overrides: tuple[str, ...] | list[str]) ->
 def _finished_summary(rd: RunDir) -> dict:
     """The summary of a finished run that is skipped; a one-line refusal naming ``summary.json`` when it is
     missing or does not read (the dir is left as it is)."""
-    summary = rd.summary(strict=True)
-    require(summary is not None and "status" in summary, str(rd.summary_path),
-            None if summary is None else "{...}",
-            "must be the run's summary (the run is marked finished in finished.json): remove finished.json and run "
-            "the same command again to finalise it anew from its last checkpoint")
+    again = ("the run is marked finished (finished.json): remove finished.json and run the same command again to "
+             "finalise it anew from its last checkpoint")
+    try:
+        summary = rd.summary(strict=True)
+    except ConfigError as err:
+        raise ConfigError(err.key, err.value, f"{err.allowed}; {again}") from None
+    require(summary is not None and "status" in summary, str(rd.summary_path), "<missing>" if summary is None else
+            "{...}", f"must be a JSON object (the run's summary); {again}")
     return summary
 
 
