@@ -30,6 +30,13 @@ def test_what_transformer_lens_cannot_express_is_refused_in_one_line(experiment,
     assert err.value.key == key and "\n" not in str(err.value)
 
 
+def test_exporting_an_mlp_is_a_one_line_refusal_not_an_attribute_error():
+    _, model = built(experiment="tiny_modular")
+    with pytest.raises(ConfigError) as err:
+        model.to_transformer_lens()
+    assert err.value.key == "model" and "model=transformer" in str(err.value) and "\n" not in str(err.value)
+
+
 def assert_equal_logits(model, task) -> None:
     """The converted model's logits at the answer position equal ``model``'s on every row (float32 rounding)."""
     bridge = model.to_transformer_lens()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from grokscope.config import ConfigError
+
 ACTIVATIONS = {"relu": nn.functional.relu, "silu": nn.functional.silu, "gelu": nn.functional.gelu}
 #: ``model.d_vocab_out``: one logit per answer class, or one per input token
 D_VOCAB_OUTS = ("answers", "vocab")
@@ -64,6 +66,13 @@ class GrokModel(nn.Module):
     def init_embedding(self, generator: torch.Generator) -> None:
         """Draw ``W_E`` from ``generator`` (``seeds.embedding``), independently of the rest of the init."""
         raise NotImplementedError
+
+    def to_transformer_lens(self):
+        """This model as TransformerLens's ``TransformerBridge``: only ``model=transformer`` (and the presets built
+        on it) has one; any other model raises :class:`~grokscope.config.ConfigError` naming its model."""
+        name = getattr(getattr(self, "cfg", None), "name", type(self).__name__)
+        raise ConfigError("model", name, "to_transformer_lens() exports model=transformer (and the presets "
+                                              "built on it) only: TransformerLens has no MLP of this shape")
 
 
 def resolve_d_vocab_out(option: str, d_vocab: int, n_classes: int) -> int:
