@@ -1,61 +1,48 @@
-"""``grokscope-train --help``: the config groups with their options and every top-level key with its meaning,
-the same meanings as the README's config map."""
+"""``grokscope-train --help``: the config groups with their options and every key with its default and meaning,
+generated from the config schemas (the config reference's source); the quick page is Hydra's."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import yaml
 
+from grokscope.cli import reference
+from grokscope.cli.help import HELP_YAML, render_help
 from grokscope.paths import CONF_DIR
+from grokscope.run.compose import compose
 from tests.helpers.cli import cli
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-HELP = CONF_DIR / "hydra" / "help" / "grokscope.yaml"
+
+def test_the_help_template_is_a_fresh_generation():
+    assert yaml.safe_load(HELP_YAML.read_text())["template"] == reference.help_template(), \
+        "stale: run  python -m grokscope.cli.reference docs/reference"
 
 
-def plain(markdown: str) -> str:
-    """A README cell as the help prints it: no backticks, links as their text."""
-    return re.sub(r"\[([^\]]+)\]\(#[^)]+\)", r"\1", markdown).replace("`", "").strip()
-
-
-def readme_keys() -> dict[str, str]:
-    """key -> meaning of the README's config-map table of train.yaml."""
-    section = README.read_text().split("## Config map", 1)[1].split("| key | default | meaning |", 1)[1]
-    rows = {}
-    for line in section.splitlines()[2:]:
-        if not line.startswith("| `"):
-            break
-        key, _default, meaning = line.strip("|").split("|")
-        rows[plain(key)] = plain(meaning)
-    return rows
-
-
-def help_keys() -> dict[str, str]:
-    """key -> meaning of the key lines of the help template."""
-    template = yaml.safe_load(HELP.read_text())["template"]
-    lines = template.split("== Keys of train.yaml (key=value) ==", 1)[1].strip().split("\n\n", 1)[0].splitlines()
-    return dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in lines)
-
-
-def test_help_keys_are_the_readme_config_map():
-    assert help_keys() == readme_keys()
-
-
-def test_every_top_level_key_is_described():
+def test_every_key_of_the_default_config_is_on_the_help_page():
+    page = render_help()
+    keys = reference.leaves(reference.plain(compose([])))
+    missing = [key for key in keys if not key.endswith(".name") and not re.search(
+        rf"^{re.escape(key)}=\S", page, re.MULTILINE)]
+    assert missing == []
     train = yaml.safe_load((CONF_DIR / "train.yaml").read_text())
-    described = {part.strip().split(".")[0] for key in help_keys() for part in key.split("/")}
-    assert set(train) - {"defaults", "hydra"} <= described
+    assert all(re.search(rf"^{key}[.=]", page, re.MULTILINE) for key in set(train) - {"defaults", "hydra"})
 
 
-def test_help_shows_groups_and_keys(tmp_path):
+def test_help_shows_groups_and_keys_with_their_defaults(tmp_path):
     proc = cli("--help", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "task: composition, modular, oocl" in proc.stdout
-    assert "intervention: ablate, construct, freeze_embedding, noise, none, perturb" in proc.stdout
-    for key, meaning in help_keys().items():
-        assert re.search(rf"^{re.escape(key)}\s+{re.escape(meaning)}$", proc.stdout, re.MULTILINE), key
+    page = proc.stdout
+    assert "task: composition, modular, oocl" in page
+    assert "intervention: ablate, construct, freeze_embedding, noise, none, perturb" in page
+    experiments = next(line for line in page.splitlines() if line.startswith("experiment: "))
+    assert "nanda_2023" in experiments and "_chughtai" not in experiments  # shared setups are not presets
+    for key, default, meaning in [("task.frac_train", "0.4", "training split"), ("model.d_embed", "32", "width"),
+                                  ("optimizer.lr", "0.003", "learning rate"),
+                                  ("optimizer.weight_decay", "1.0", "weight decay"),
+                                  ("seeds.data", "${seed}", "split")]:
+        assert re.search(rf"^{re.escape(key)}={re.escape(default)}\s+.*{meaning}", page, re.MULTILINE), key
+    assert "src/grokscope" not in page and "README" not in page  # no path a wheel install lacks
     assert not list(tmp_path.iterdir())  # nothing written
 
 

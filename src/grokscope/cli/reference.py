@@ -11,7 +11,8 @@ section is named after; the other options of the same schema are listed with the
 paper and section and the plot that shows it, from the :class:`~grokscope.config.MetricKey` declarations beside
 the code that computes each value: :data:`grokscope.metrics.evaluation.KEYS` (every run), each built-in metric
 family's ``keys``, the ``ablated/...`` keys of ``intervention=ablate`` and the summary fields of
-:data:`SUMMARY_KEYS`. A test keeps the committed pages equal to a fresh generation.
+:data:`SUMMARY_KEYS`. The same run writes the key list of ``grokscope-train --help`` (every key with its default
+and meaning) into the package's help template. A test keeps the committed pages equal to a fresh generation.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from grokscope.cli.help import HELP_YAML, config_groups
 from grokscope.config import NAME_MEANING, LocalConfig, MetricKey, RunConfig
 from grokscope.interventions import ablate
 from grokscope.metrics import BUILTIN, evaluation
@@ -404,11 +406,62 @@ def metrics_reference() -> str:
     return "\n".join(out)
 
 
+# ------------------------------------------------------------------------------------------------------------- help
+
+#: Width of the ``key=default`` column of the help page.
+HELP_WIDTH = 46
+
+
+def help_escaped(text: str) -> str:
+    """``text`` as the help template must hold it: ``$`` doubled for ``string.Template`` (Hydra's rendering) and
+    ``${`` escaped for OmegaConf (``${seed}`` is printed, not resolved)."""
+    return text.replace("$", "$$").replace("$${", "$\\${")
+
+
+def help_keys() -> list[str]:
+    """The key lines of the help page: per section of the config reference, ``key=default  meaning`` for every
+    key with a default (nodes and the ``name`` the section's title gives left out), and the other options of the
+    section's schema."""
+    lines = []
+    for sections in config_sections().values():
+        for section in sections:
+            rows = [row for row in section.rows if row.default and not row.key.endswith(".name")]
+            if not rows:
+                continue
+            lines += ["", f"-- {section.title} --"]
+            for row in rows:
+                head = f"{row.key}={row.default.strip('`')}"
+                lines.append(f"{head:<{HELP_WIDTH - 2}}  {row.meaning}")
+            if section.options:
+                group = section.title.split("=")[0]
+                names = ", ".join(f"{group}={option}" for option, _ in section.options)
+                lines.append(f"  other defaults: {names} (see the config reference)")
+    return lines
+
+
+def help_template() -> str:
+    """The ``template`` of ``conf/hydra/help/grokscope.yaml``: the header, the config groups and their options,
+    every key with its default and meaning, the footer."""
+    lines = ["${hydra.help.header}", "== Config groups (group=option) ==", "", *config_groups(), "",
+             "== Keys (key=default  meaning) ==", *(help_escaped(line) for line in help_keys()), "",
+             "${hydra.help.footer}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_help() -> Path:
+    """Replace the ``template`` of the help YAML with :func:`help_template` (the header and footer above it stay)."""
+    head, marker = HELP_YAML.read_text().split("\ntemplate: |\n", 1)[0], "\ntemplate: |\n"
+    body = "".join(f"  {line}\n" if line else "\n" for line in help_template().splitlines())
+    HELP_YAML.write_text(head + marker + body)
+    return HELP_YAML
+
+
 # ------------------------------------------------------------------------------------------------------------ entry
 
 
 def write(out_dir: str | Path) -> list[Path]:
-    """Write ``config.md`` and ``metrics.md`` into ``out_dir``; return their paths."""
+    """Write ``config.md`` and ``metrics.md`` into ``out_dir`` and the key list of ``grokscope-train --help``
+    into the package's help template; return their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -416,14 +469,14 @@ def write(out_dir: str | Path) -> list[Path]:
         path = out_dir / name
         path.write_text(text)
         paths.append(path)
-    return paths
+    return [*paths, write_help()]
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1 or argv[0].startswith("-"):
-        print("usage: python -m grokscope.cli.reference OUT_DIR   (writes OUT_DIR/config.md and OUT_DIR/metrics.md)",
-              file=sys.stderr)
+        print("usage: python -m grokscope.cli.reference OUT_DIR   (writes OUT_DIR/config.md, OUT_DIR/metrics.md and "
+              "the key list of grokscope-train --help)", file=sys.stderr)
         return 2
     for path in write(argv[0]):
         print(path)
