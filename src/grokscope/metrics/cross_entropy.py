@@ -61,8 +61,10 @@ class ShiftedLosses:
     def __init__(self, shifts: torch.Tensor, unembed: torch.Tensor | None = None):
         self.shifts = shifts.double()
         self.unembed = None if unembed is None else unembed.double()
-        self.top = self.shifts.neg().amax(dim=-1)  # [R, n]
-        self.weights = rearrange((self.shifts.neg() - self.top[..., None]).exp(), "r c j -> c j r")  # [n, classes, R]
+        weights = self.shifts.neg()
+        self.top = weights.amax(dim=-1)  # [R, n]
+        weights.sub_(self.top[..., None]).exp_()  # in place: two [R, n, n_classes] arrays at most
+        self.weights = rearrange(weights, "r c j -> c j r")  # [n, n_classes, R]
         self.totals = torch.zeros(len(shifts), dtype=torch.float64, device=shifts.device)
         self.count = 0
 

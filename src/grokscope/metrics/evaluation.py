@@ -13,6 +13,7 @@ accumulators (:mod:`grokscope.metrics.fit` estimates it).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,8 +137,11 @@ class Evaluation:
 
 def forward_chunks(model, task: Task, hooks: Sequence[str], chunk_rows: int,
                    rows: torch.Tensor | None = None) -> Iterator[Chunk]:
-    """No-grad forwards of ``rows`` (None: all) ``chunk_rows`` at a time, in eval mode, caching ``hooks``."""
+    """No-grad forwards of ``rows`` (None: all) ``chunk_rows`` at a time, in eval mode, caching ``hooks``.
+    Without hooks, a model whose ``forward`` takes ``last_only`` runs its fast path (the same logits; the
+    transformer's last block and unembedding at the answer position only, speed.md)."""
     n = len(task.labels) if rows is None else len(rows)
+    fast = not hooks and "last_only" in inspect.signature(model.forward).parameters
     was_training = model.training
     model.eval()
     try:
@@ -148,7 +152,11 @@ def forward_chunks(model, task: Task, hooks: Sequence[str], chunk_rows: int,
             else:
                 index = rows[start : start + chunk_rows]
                 tokens, labels = task.tokens[index], task.labels[index]
-            logits, cache = run_with_cache(model, tokens, hooks)
+            if fast:
+                with torch.no_grad():
+                    logits, cache = model(tokens, last_only=True), {}
+            else:
+                logits, cache = run_with_cache(model, tokens, hooks)
             yield Chunk(index, labels, logits, cache)
     finally:
         model.train(was_training)
@@ -207,7 +215,8 @@ def _one_round(ev: Evaluation, passes: list[Pass], first_round: Callable[[Chunk]
         if first_round is not None:
             first_round(chunk)
         for p, mask in zip(passes, wanted):
-            p.consume(chunk if mask is None else chunk.select(mask[chunk.index]))
+            keep = None if mask is None else mask[chunk.index]
+            p.consume(chunk if keep is None or bool(keep.all()) else chunk.select(keep))
 
 
 def evaluate(model, task: Task, loss_dtype: torch.dtype, hooks: Sequence[str] = (), *, keep_rows: bool = True,

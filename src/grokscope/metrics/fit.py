@@ -1,11 +1,22 @@
 """Whether a run fits its device, decided from the config before any table is built.
 
 A task schema gives the shape of its table (:class:`~grokscope.tasks.base.TableShape`), a model schema its
-``footprint`` (parameter count, floats per row of a full forward, logits per row). The estimate adds the table
-(int64 tokens and labels), the parameters with their gradients and two optimizer moments, and the evaluation
-(:func:`~grokscope.metrics.evaluation.evaluate`): the float32 logits of every row, kept twice while the chunks
-are joined, and one chunk's full forward (every hooked activation) with its logits in ``loss_dtype``; times the
-ensemble members. It is compared with the device's total memory.
+``footprint`` (parameter count, floats per row of a full forward, logits per row). The estimate counts what a
+run keeps at its peak (:func:`run_bytes`):
+
+- the table: int64 tokens, labels and operands, boolean masks; per row, the evaluation's loss and correctness
+  and the split scores' masks in ``loss_dtype``;
+- per member, the parameters with their gradients and two optimizer moments, and a full-batch run's gathered
+  training rows;
+- the larger of the training step (its batch: the forward's activations and the logits with their
+  ``loss_dtype`` copies and gradients; every member's) and the evaluation (one chunk of
+  :data:`~grokscope.metrics.evaluation.EVAL_CHUNK_ROWS` rows through the full forward, with its logits and the
+  per-row losses, plus the accumulators of the metric families: the restricted/excluded-loss tables of the
+  progress and rep families, ``[R, n, n]`` over the ``n`` classes, where they may apply).
+
+The evaluation streams its rows (:mod:`grokscope.metrics.evaluation`), so no ``rows x classes`` array is
+counted. ``scripts/bench_scale.py`` prints the estimate beside the measured peak; the tests hold it within 25%
+above the peak measured on two sizes.
 """
 
 from __future__ import annotations
@@ -14,7 +25,7 @@ import dataclasses
 import os
 
 from grokscope.config import ConfigError
-from grokscope.metrics.evaluation import EVAL_CHUNK_ROWS
+from grokscope.metrics import evaluation
 from grokscope.tasks.base import TableShape
 
 #: Bytes per element of the loss dtypes.
@@ -31,14 +42,44 @@ def device_memory_bytes(device: str) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def run_bytes(shape: TableShape, model, loss_dtype: str, n_members: int = 1) -> int:
-    """Estimated peak bytes of a run of ``model`` (a model schema) on a table of ``shape``."""
+def table_metric_bytes(shape: TableShape) -> int:
+    """Peak bytes of the progress and rep families' loss tables on the whole table of pairs of ``n`` classes:
+    the projections of the class sums on every irrep and the shifted-loss tables with their exponentials, float64
+    ``[R, n, n]`` each (about six at once), ``R <= n / 2 + 2`` irreps."""
+    n = shape.n_classes
+    if shape.n_rows != n * n:
+        return 0
+    return 6 * (n // 2 + 2) * n * n * 8
+
+
+def run_bytes(shape: TableShape, model, loss_dtype: str, n_members: int = 1, batch_size: int | None = None,
+              metric_bytes: int = 0, chunk_rows: int | None = None) -> int:
+    """Estimated peak bytes of a run of ``model`` (a model schema) on a table of ``shape``: ``batch_size`` rows
+    per loss term per step (None: full batch), ``metric_bytes`` of metric accumulators, evaluation chunks of
+    ``chunk_rows`` (default :data:`~grokscope.metrics.evaluation.EVAL_CHUNK_ROWS`)."""
     n_params, floats_per_row, n_logits = model.footprint(shape)
-    table = shape.n_rows * (shape.n_ctx + 1) * 8 + shape.n_rows * 8  # tokens, labels; masks (bool) rounded up
+    loss = LOSS_BYTES[loss_dtype]
+    rows = shape.n_rows
+    n_train = rows if shape.n_train is None else shape.n_train
+    table = rows * ((shape.n_ctx + 3) * 8 + shape.n_masks) + rows * (loss + 1) * (shape.n_masks + 1)
+    batch = n_train if batch_size is None else min(n_train, batch_size * shape.n_terms)
+    gathered = batch * (shape.n_ctx + 1) * 8 if batch_size is None else 0
     weights = n_params * 4 * 4  # float32 parameters, gradients and two optimizer moments
-    chunk = min(shape.n_rows, EVAL_CHUNK_ROWS) * (floats_per_row * 4 + n_logits * LOSS_BYTES[loss_dtype] * 2)
-    forward = shape.n_rows * n_logits * 4 * 2 + chunk
-    return table + n_members * (weights + forward)
+    step = batch * (floats_per_row * 4 + n_logits * (4 + 3 * loss))
+    chunk = min(rows, chunk_rows or evaluation.EVAL_CHUNK_ROWS)
+    evaluate = chunk * (floats_per_row * 4 + n_logits * (4 + 2 * loss)) + n_params * 4 + metric_bytes
+    return table + n_members * (weights + gathered) + max(n_members * step, evaluate)
+
+
+def estimate_bytes(config, task=None) -> int:
+    """:func:`run_bytes` of a validated ``config`` (its task schema, or ``task``)."""
+    run = config.run
+    task = config.task if task is None else task
+    shape = task.table_shape(config)
+    families = getattr(config.metrics, "families", {})
+    tables = any(families[name].enabled != "false" for name in ("progress", "rep") if name in families)
+    return run_bytes(shape, config.model, run.loss_dtype, run.ensemble.n_members, run.batch_size,
+                     table_metric_bytes(shape) if tables else 0)
 
 
 def _gb(n_bytes: int) -> str:
@@ -51,7 +92,7 @@ def require_fits(task, config, prefix: str) -> None:
     run = config.run
 
     def need(schema) -> int:
-        return run_bytes(schema.table_shape(config), config.model, run.loss_dtype, run.ensemble.n_members)
+        return estimate_bytes(config, schema)
 
     have = device_memory_bytes(run.device)
     if need(task) <= have:
@@ -64,5 +105,5 @@ def require_fits(task, config, prefix: str) -> None:
             mid = (low + high) // 2
             low, high = (mid, high) if need(dataclasses.replace(task, p=mid)) <= have else (low, mid)
         hint = f"; at most p={low} fits"
-    raise ConfigError(key, value, f"the table, model and evaluation need about {_gb(need(task))}, more than the "
-                      f"{_gb(have)} of device={run.device}{hint}")
+    raise ConfigError(key, value, f"the table, model, training step and evaluation need about {_gb(need(task))}, "
+                      f"more than the {_gb(have)} of device={run.device}{hint}")

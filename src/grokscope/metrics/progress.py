@@ -18,7 +18,7 @@ from grokscope.config import MetricKey, described, require
 from grokscope.figures import heatmap_rgb
 from grokscope.groups.basis import group_basis
 from grokscope.groups.fourier import fourier_basis, max_frequency
-from grokscope.metrics.class_sums import add_class_sums
+from grokscope.metrics.class_sums import add_class_sums, row_chunks
 from grokscope.metrics.cross_entropy import ShiftedLosses, table_loss
 from grokscope.metrics.curves import restricted_losses_figure
 from grokscope.metrics.evaluation import Chunk, Evaluation, Pass, Stream, Streamed
@@ -49,9 +49,10 @@ class FrequencyFractions:
         p, (a, b) = self.p, operands.T
         for sums, index in zip(self.sums, (a, b, (a + b) % p, (a - b) % p)):
             add_class_sums(sums, hidden, index)
-        h = hidden.double()
-        self.total += h.sum(dim=0)
-        self.sum_sq += h.pow(2).sum(dim=0)
+        for rows in row_chunks(*hidden.shape):
+            h = hidden[rows].double()
+            self.total += h.sum(dim=0)
+            self.sum_sq += h.pow(2).sum(dim=0)
         self.count += len(hidden)
 
     def fractions(self) -> torch.Tensor:
@@ -96,15 +97,18 @@ def fourier_norms(values: torch.Tensor, p: int) -> torch.Tensor:
 
 
 def progress_tables(logit_sums: torch.Tensor, group, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(trivial + kept [p, p], freq_tables [|K|, p, p])`` from the class sums ``logit_sums [p, p]`` of the logits
-    by label: the per-class means of the logits (the trivial irrep's xy part) and the key frequencies' xy
-    projections ``L^k`` as tables over the label (the module docstring; ``m = p`` rows per label)."""
+    """``(means + L^K [p, p], shifts [1 + |K|, p, p])`` from the class sums ``logit_sums [p, p]`` of the logits
+    by label: the per-class means of the logits (the trivial irrep's xy part) plus the key frequencies' xy
+    projections ``L^K``, and the tables removed for the excluded losses, ``L^K`` then each ``L^k`` of the key, as
+    tables over the label (the module docstring; ``m = p`` rows per label). Two ``[R, p, p]`` arrays at most."""
     p = len(logit_sums)
     basis = group_basis(group, logit_sums.device)
     tables = basis.projections(logit_sums) / p  # [R, p, p], trivial first
-    freq_tables = tables[[basis.names.index(f"freq_{k}") for k in range(1, len(key) + 1)]]  # [K, p, p]
-    freq_tables = freq_tables[key.to(tables.device)]  # the key frequencies only
-    return tables[0], freq_tables
+    names = [f"freq_{k}" for k in (key.nonzero().squeeze(1) + 1).tolist()]  # the key frequencies only
+    shifts = tables.new_empty(1 + len(names), p, p)
+    shifts[1:] = tables[[basis.names.index(name) for name in names]]
+    torch.sum(shifts[1:], dim=0, out=shifts[0])
+    return tables[0] + shifts[0], shifts
 
 
 def progress_losses(restricted: torch.Tensor, excluded_key: torch.Tensor, key: torch.Tensor,
@@ -181,12 +185,12 @@ class ProgressMetric(Streamed):
         chosen = self.key_freqs if self.key_freqs is not None else neuron_freq[neuron_freq > 0].unique().tolist()
         key = torch.zeros(self.n_freqs, dtype=torch.bool)  # over k = 1..n_freqs
         key[torch.tensor(chosen, dtype=torch.long) - 1] = True
-        means, freq_tables = progress_tables(logit_sums, task.group, key)
-        kept = freq_tables.sum(dim=0)
+        restricted_table, shifts = progress_tables(logit_sums, task.group, key)
         train = task.masks["train"]
         counts = torch.stack([torch.bincount(labels, minlength=p), torch.bincount(labels[train], minlength=p)])
-        restricted = table_loss((means + kept)[None], counts)[0]  # [all inputs, train inputs]
-        excluded = ShiftedLosses(torch.cat([kept[None], freq_tables]))
+        restricted = table_loss(restricted_table[None], counts)[0]  # [all inputs, train inputs]
+        excluded = ShiftedLosses(shifts)
+        del shifts
         yield Pass(lambda chunk: excluded.add(chunk.logits[:, :p], chunk.labels), rows=train.nonzero().squeeze(1))
         test_loss = ev.row_loss[task.masks["test"]].double().mean()
         return {

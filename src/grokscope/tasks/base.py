@@ -70,14 +70,18 @@ class Task:
 
 @dataclass(frozen=True)
 class TableShape:
-    """The size of a task's table: rows, tokens per row, vocabulary, answer classes and the ``p`` of residue
-    operands (``None`` when the operands are not residues)."""
+    """The size of a task's table: rows, tokens per row, vocabulary, answer classes, the ``p`` of residue
+    operands (``None`` when the operands are not residues), the rows of the trained loss terms (a full-batch
+    step's batch; ``None``: every row), the trained loss terms and the evaluated masks."""
 
     n_rows: int
     n_ctx: int
     d_vocab: int
     n_classes: int
     modulus: int | None
+    n_train: int | None = None
+    n_terms: int = 1
+    n_masks: int = 2
 
 
 def require_split(key: str, frac_train: float, n_rows: int) -> None:

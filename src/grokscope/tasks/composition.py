@@ -44,7 +44,7 @@ class CompositionConfig(Checked):
         """The table :func:`composition_task` builds over ``config.group``, without building it."""
         n = config.group.order
         return TableShape(n * n, 2 + self.equals_token, n + self.equals_token, n,
-                          n if config.group.name == "cyclic" else None)
+                          n if config.group.name == "cyclic" else None, int(self.frac_train * n * n))
 
     def build(self, data_seed: int, group) -> Task:
         """``group`` is the validated group config (``config.group``)."""

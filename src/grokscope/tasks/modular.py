@@ -40,7 +40,7 @@ class ModularConfig(Checked):
         """The table :func:`modular_task` builds, without building it."""
         n_rows = self.p * (self.p - 1) if self.op == "div" else self.p**2
         d_vocab = self.p * (2 if self.separate_operand_vocab else 1) + self.equals_token
-        return TableShape(n_rows, 2 + self.equals_token, d_vocab, self.p, self.p)
+        return TableShape(n_rows, 2 + self.equals_token, d_vocab, self.p, self.p, int(self.frac_train * n_rows))
 
     def build(self, data_seed: int) -> Task:
         return modular_task(self, data_seed)

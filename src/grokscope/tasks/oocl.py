@@ -61,7 +61,11 @@ class OoclConfig(Checked):
 
     def table_shape(self, config) -> TableShape:
         """The table :func:`oocl_task` builds (tables 1 and 2, the linkages both ways), without building it."""
-        return TableShape(2 * self.p**2 + 2 * self.p, 4, 2 * self.p + 4, 2 * self.p, self.p)
+        trained = ((self.k1, n_train_cells(self.p, self.holdout1)), (self.k2, n_train_cells(self.p, self.holdout2)),
+                   (self.k3, 2 * self.p))
+        return TableShape(2 * self.p**2 + 2 * self.p, 4, 2 * self.p + 4, 2 * self.p, self.p,
+                          sum(n for weight, n in trained if weight > 0), sum(weight > 0 for weight, _ in trained),
+                          len(EVAL_MASKS))
 
     def run_name(self) -> str:
         """``oocl_{op}_{p}_{h1}_{h2}_{k1}_{k2}_{k3}``, holdouts rounded to 2 and weights to 1 decimal (oocl.md §6)."""
