@@ -77,11 +77,6 @@ def described(meaning: str, *, choices: Iterable | None = None, allowed: str = "
 NAME_MEANING = "selects the schema this node is checked against (set by the option file)"
 
 
-def meaning(f: dataclasses.Field) -> str:
-    """The one-line meaning :func:`described` gave the field ``f`` ("" if none)."""
-    return f.metadata.get("meaning", "")
-
-
 @dataclass(frozen=True)
 class MetricKey:
     """One key a run logs, or a key pattern (``progress/excluded_loss/freq_{k}``: each ``{...}`` stands for one
