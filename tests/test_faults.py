@@ -423,6 +423,31 @@ def test_wandb_after_a_kill_at_a_checkpoint_equals_the_uninterrupted_run(wandb_w
     assert_wandb_kill_recovers(tmp_path, first_checkpoint, whole)
 
 
+def test_wandb_min_max_summaries_cover_the_rows_of_earlier_attempts(wandb_whole, tmp_path, monkeypatch):
+    """Stopped after logging epoch 30 (checkpoint at 20): the re-run sends only epoch 40, and its min/max
+    summaries still cover every epoch."""
+    from grokscope.training.callbacks import RunCallback
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    record = RunCallback.record
+
+    class Stopped(Exception):
+        pass
+
+    def record_then_stop(self, module, e):
+        record(self, module, e)
+        if module.epoch == 30:
+            raise Stopped
+
+    with monkeypatch.context() as patch, pytest.raises(Stopped):
+        patch.setattr(RunCallback, "record", record_then_stop)
+        execute(make_config(*WANDB), tmp_path / "run")
+    execute(make_config(*WANDB), tmp_path / "run")
+    attempts = sorted((tmp_path / "run" / "wandb").glob("offline-run-*"), key=lambda p: p.stat().st_mtime_ns)
+    assert [row["epoch"] for row in read_offline_run(attempts[-1])["history"]] == [40]
+    assert wandb_record(tmp_path / "run") == wandb_whole[1]
+
+
 @pytest.mark.slow
 def test_wandb_after_a_kill_at_every_write_equals_the_uninterrupted_run(wandb_whole, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
