@@ -456,6 +456,27 @@ def test_wandb_after_a_kill_at_every_write_equals_the_uninterrupted_run(wandb_wh
         assert_wandb_kill_recovers(tmp_path, kill_at, whole)
 
 
+@pytest.mark.slow
+def test_wandb_of_ensemble_members_after_a_kill_at_each_checkpoint_equals_the_uninterrupted_ensemble(tmp_path,
+                                                                                                    monkeypatch):
+    """Each member's WandB run (a packed sweep's members are written alike) after a kill at every checkpoint
+    file of the ensemble."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = make_config(*WANDB, "metrics=none", "ensemble.size=2")
+    paths: list[Path] = []
+    count = outputs._after_write
+    monkeypatch.setattr(outputs, "_after_write", lambda path: (paths.append(path), count(path)))
+    whole = execute(cfg, tmp_path / "whole")
+    monkeypatch.undo()
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    expected = [wandb_record(Path(member)) for member in whole["members"]]
+    for kill_at in [i for i, path in enumerate(paths, 1) if path.suffix == ".ckpt"]:
+        run_dir = tmp_path / f"killed_{kill_at}"
+        run_killed_at_write(kill_at, cfg, run_dir)
+        again = execute(cfg, run_dir)
+        assert [wandb_record(Path(member)) for member in again["members"]] == expected, kill_at
+
+
 def test_a_resumed_run_with_an_empty_wandb_id_continues_its_wandb_run(wandb_whole, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     cfg = make_config(*WANDB)
