@@ -152,3 +152,28 @@ def test_nanda_phase_boundaries_stand_beside_the_papers_with_an_account_past_a_f
                                                                "stable": 9000}})
     assert "end of circuit formation: earlier" in cut["account"] and "the run stops at 12,000" in cut["account"]
     assert "not reached" in _boundaries({"seed": 2, "epochs": 12000, "_phases": {}})["account"]
+
+
+def _nanda_seed(seed: int, test_grok: int | None) -> dict:
+    phases = {"circuit_formation": 1400, "cleanup": 9000, "stable": 11000} if test_grok else {"circuit_formation": 1400}
+    return {"seed": seed, "p": 113, "frac_train": 0.3, "_p": 113, "epochs": 12000, "train grok": 200,
+            "test grok": test_grok, "final test acc": 1.0 if test_grok else 0.1,
+            "_test_loss": 0.01 if test_grok else 20,
+            "key freqs": "14 35 41" if test_grok else " ".join(map(str, range(1, 57))),
+            "_n_freqs": 3 if test_grok else 56,
+            "circuit formation": phases.get("circuit_formation"), "cleanup": phases.get("cleanup"),
+            "stable": phases.get("stable"), "_phases": phases, "_gini": (0.2, 0.6), "_norm": (60.0, 40.0)}
+
+
+def test_a_seed_not_yet_generalised_in_a_cut_run_leaves_the_grokking_verdict_pending():
+    from grokscope.reproduce.nanda import _claims
+
+    claims = {c.quantity: c for c in _claims([_nanda_seed(0, 8000), _nanda_seed(1, 4500), _nanda_seed(2, None)], [],
+                                             "cpu")}
+    assert claims["grokking"].agrees == "pending" and "seed 2 had not generalised by epoch 12,000" in claims[
+        "grokking"].note
+    assert claims["key frequencies"].agrees == "yes" and "over the seeds that generalised" in claims[
+        "key frequencies"].note
+    assert claims["phases"].agrees == "yes" and "the paper's setting (p = 113, 30%" in claims["phases"].measured_at
+    every = {c.quantity: c for c in _claims([_nanda_seed(0, 8000), _nanda_seed(1, 4500)], [], "cpu")}
+    assert every["grokking"].agrees == "yes" and "No verdict" not in every["grokking"].note
