@@ -44,7 +44,7 @@ def test_memory_refusal_names_the_largest_p_that_fits(monkeypatch):
     config = validate(make_config(f"task.p={largest}", "device=cpu"))
 
     def need(p: int) -> int:
-        return fit.run_bytes(replace(config.task, p=p).table_shape(config), config.model, "float64")
+        return fit.estimate_bytes(config, replace(config.task, p=p))
 
     assert need(largest) <= 4 * GIB < need(largest + 1)
     assert "4.0 GiB" in str(err.value) and "device=cpu" in str(err.value)
