@@ -53,7 +53,10 @@ class SweepReport(Callback):
     (:data:`RUN_DIR_BASE`)."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        RUN_DIR_BASE[:] = [existing_ancestor(Path(str(config.hydra.run.dir)))]
+        try:
+            RUN_DIR_BASE[:] = [existing_ancestor(Path(str(config.hydra.run.dir)))]
+        except Exception:  # a dir that resolves only once the job runs (a hydra: resolver): the run dir alone
+            RUN_DIR_BASE.clear()
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         self.sweep_id = os.environ[SWEEP_ID] = uuid.uuid4().hex
