@@ -141,7 +141,9 @@ def check_used_groups(config: Config, overrides: tuple[str, ...] | list[str]) ->
     ``task=modular``) would be ignored: refused."""
     needed = set(getattr(config.task, "requires", ()))
     for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+~")
+        if override.startswith("~"):  # removing a group is no choice of one
+            continue
+        key = override.split("=", 1)[0].lstrip("+")
         group = key.split(".", 1)[0].split("@", 1)[0]
         if group in OPTIONAL_GROUPS and group not in needed:
             raise ConfigError(key, override.split("=", 1)[-1], f"task={config.task.name} uses no {group}; only a task "
