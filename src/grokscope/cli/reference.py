@@ -18,6 +18,7 @@ and meaning) into the package's help template. A test keeps the committed pages 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import sys
 import types
@@ -36,6 +37,8 @@ from grokscope.interventions import ablate
 from grokscope.metrics import BUILTIN, evaluation
 from grokscope.paths import CONF_DIR
 from grokscope.run.config import SCHEMAS
+from grokscope.tasks import Task
+from grokscope.tasks.oocl import EVAL_MASKS as OOCL_MASKS
 from grokscope.training.callbacks import GROK_THRESHOLD
 
 #: ``summary.json`` fields of every run (the families add theirs: their ``keys`` of kind ``summary``).
@@ -270,8 +273,9 @@ def experiment_settings(option: str) -> str:
                                                             leaves(node).items())])
 
 
+@functools.cache
 def config_sections() -> dict[str, list[Section]]:
-    """Part title -> its sections, in the order of the reference."""
+    """Part title -> its sections, in the order of the reference (composed once per process)."""
     with composer() as compose:
         default = compose()
         parts = {"Top-level keys (`train.yaml`)": [Section(
@@ -354,8 +358,8 @@ def metric_sections() -> dict[str, tuple[str, tuple[MetricKey, ...]]]:
     the summary's."""
     sections = {"Every run": (
         "Logged every `log_every_n_epochs`, at every metric epoch and at the last, from one forward pass over the "
-        "whole table. `{split}` is each evaluated split: `train` and `test` (task=oocl: `train1`, `train2`, "
-        "`links`, `holdout1`, `holdout2`, `holdout1_alias_seen`, `holdout1_alias_unseen`).", evaluation.KEYS)}
+        f"whole table. `{{split}}` is each evaluated split: {', '.join(f'`{m}`' for m in Task.eval_masks)} "
+        f"(task=oocl: {', '.join(f'`{m}`' for m in OOCL_MASKS)}).", evaluation.KEYS)}
     for family in BUILTIN:
         arrays = any(key.kind == "array" for key in family.keys)
         intro = (f"`metrics.{family.name}` {applies(family)}. Logged on the metric cadence (`metrics.every_n_epochs`, "
