@@ -4,7 +4,7 @@ A sink has ``log(row)`` (a row of :class:`~grokscope.training.callbacks.MetricsR
 ``epoch``), ``flush()`` (on metric epochs) and ``finish(summary)`` (at the end of an attempt: with the
 summary before the run is marked finished, with None when it stopped early). Rows are exactly the
 recorder's history, so a resumed run's sinks never see an epoch twice: ``metrics.csv`` is rewritten from
-the history, and WandB skips the epochs an earlier attempt already logged.
+the history, and WandB skips the epochs an earlier attempt already logged and re-sends those its files lack.
 """
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ class WandbSink:
       the test split grokked (``grokked``) as artifacts.
 
     On resume, rows up to the last epoch an earlier attempt logged are skipped (offline: read from the attempts'
-    files; online: the run's ``epoch`` summary)."""
+    files; online: the run's ``epoch`` summary), and the rows of the restored history after it, which a killed
+    attempt held but never wrote, are sent first; the min/max summaries are recomputed from the whole history
+    (:func:`extrema`)."""
 
     def __init__(self, cfg: WandbConfig, run_dir: RunDir, recorder: MetricsRecorder, families: list, task,
                  identity: dict, config: dict, media_at: frozenset[int]):
