@@ -43,6 +43,8 @@ def refusal(main, argv: list[str], capsys) -> str:
     ("[]", "seed: 0\n", "summary.json"),                      # valid JSON, not a summary
     ("{not json", "seed: 0\n", "summary.json"),               # corrupted
     (None, "seed: [0\n", "config.yaml"),                      # unparsable Hydra config
+    (completed(0), "seed: [0\n", "config.yaml"),              # ... beside a summary that holds a config
+    (completed(0), "- seed\n", "config.yaml"),                # a recorded config that is a list
 ])
 def test_unreadable_run_is_named_and_nothing_written(tmp_path, capsys, summary, config, named):
     run_dir = make_run(tmp_path / "run", summary, config)

@@ -57,9 +57,12 @@ def read_summary(run_dir: Path) -> dict:
 
 
 def run_config(run_dir: Path, summary: dict | None = None) -> dict:
-    """The resolved config of a run: ``summary.json``'s ``config`` if there, else ``.hydra/config.yaml``."""
+    """The resolved config of a run: ``summary.json``'s ``config`` if there, else ``.hydra/config.yaml``. The
+    recorded ``.hydra/config.yaml`` is read either way: one that does not parse raises :class:`ConfigError`
+    naming it (the run dir cannot be trusted, as it cannot be resumed)."""
     summary = read_summary(run_dir) if summary is None else summary
-    return summary.get("config") or RunDir(run_dir).config(strict=True) or {}
+    recorded = RunDir(run_dir).config(strict=True)
+    return summary.get("config") or recorded or {}
 
 
 def _run_row(run_dir: Path) -> dict | None:
