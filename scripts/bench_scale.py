@@ -29,7 +29,7 @@ PRESETS = ("nanda_2023", "oocl")
 SIZES = (59, 113, 257, 509, 997)
 COLUMNS = (("epoch_s", "s / epoch"), ("eval_s", "s / evaluation"), ("peak_rss", "peak RSS (GiB)"),
            ("peak_above_base", "above baseline (GiB)"), ("cuda_peak", "CUDA peak alloc. (GiB)"),
-           ("estimate", "fit estimate (GiB)"))
+           ("estimate", "fit estimate (GiB)"), ("ratio", "estimate / above baseline"))
 
 
 def rss_bytes() -> int:
@@ -102,6 +102,15 @@ def measure(preset: str, p: int, overrides: list[str]) -> dict:
             "estimate": estimate_bytes(config), "device": str(device)}
 
 
+def estimate_of(preset: str, p: int, overrides: list[str]) -> int:
+    """The fit estimate of ``experiment=preset`` at ``task.p=p``, from its config alone."""
+    from grokscope.metrics.fit import estimate_bytes
+    from grokscope.run.compose import compose
+    from grokscope.run.config import validate
+
+    return estimate_bytes(validate(compose([f"experiment={preset}", f"task.p={p}", *overrides])))
+
+
 def slope(ps: list[int], values: list[float]) -> float | None:
     """Least-squares slope of log(value) on log(p)."""
     pairs = [(math.log(p), math.log(v)) for p, v in zip(ps, values) if v is not None and v > 0]
@@ -122,13 +131,20 @@ def table(rows: list[dict]) -> str:
     def cell(key: str, value) -> str:
         if value is None:
             return "-"
+        if key == "ratio":
+            return f"{value:.2f}"
         return f"{value:.3g}" if key.endswith("_s") else f"{value / 2**30:.2f}"
+
+    for r in rows:
+        if r.get("peak_above_base"):
+            r["ratio"] = r["estimate"] / r["peak_above_base"]
 
     for preset in dict.fromkeys(r["preset"] for r in rows):
         mine = [r for r in rows if r["preset"] == preset]
         for r in mine:
             lines.append(f"| {preset} | {r['p']} | " + " | ".join(cell(k, r.get(k)) for k, _ in columns) + " |")
-        exponents = [slope([r["p"] for r in mine], [r.get(k) for r in mine]) for k, _ in columns]
+        measured = [r for r in mine if "epoch_s" in r]  # the exponents of the sizes that ran
+        exponents = [slope([r["p"] for r in measured], [r.get(k) for r in measured]) for k, _ in columns]
         lines.append(f"| {preset} | growth exponent | "
                      + " | ".join("-" if e is None else f"p^{e:.2f}" for e in exponents) + " |")
     return "\n".join(lines)
@@ -154,6 +170,8 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="config overrides for every run (e.g. device=cuda)")
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
     parser.add_argument("--p", nargs="+", type=int, default=list(SIZES))
+    parser.add_argument("--skip-above", type=float, metavar="GIB",
+                        help="do not run a size whose fit estimate exceeds this many GiB (its row shows the estimate)")
     parser.add_argument("--child", nargs=2, metavar=("PRESET", "P"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -163,6 +181,11 @@ def main() -> None:
     rows = []
     for preset in args.presets:
         for p in args.p:
+            estimate = estimate_of(preset, p, args.overrides)
+            if args.skip_above is not None and estimate > args.skip_above * 2**30:
+                rows.append({"preset": preset, "p": p, "estimate": estimate})
+                print(f"{preset} p={p}: not run, estimate {estimate / 2**30:.2f} GiB", flush=True)
+                continue
             done = subprocess.run([sys.executable, __file__, "--child", preset, str(p), *args.overrides],
                                   capture_output=True, text=True)
             if done.returncode != 0:
