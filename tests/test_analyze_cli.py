@@ -19,7 +19,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: Every command, and the positional argument a missing directory is refused for.
 COMMANDS = {("collect",): "paths", ("phase-diagram",): "paths", ("oocl",): "sweep_dir", ("remetric",): "run_dir",
-            ("circles", "survival"): "dirs", ("circles", "gradient"): "dirs", ("circles", "collab"): "run_dir",
+            ("llc",): "run_dir", ("circles", "survival"): "dirs", ("circles", "gradient"): "dirs",
+            ("circles", "collab"): "run_dir",
             ("circles", "ode"): "run_dir", ("circles", "ode-sweep"): "dirs", ("circles", "perturb"): "dirs",
             ("circles", "construct"): "dirs", ("circles", "ablate"): "dirs", ("circles", "ablate-freqs"): "run_dir"}
 
