@@ -194,7 +194,7 @@ def test_members_log_to_their_own_wandb_runs(tmp_path, monkeypatch):
     for seed, member in enumerate(map(Path, summary["members"])):
         offline = read_offline_run(next((member / "wandb").glob("offline-run-*")))
         assert offline["id"] == (member / "wandb_id").read_text().strip()
-        assert (offline["name"], offline["group"]) == (f"ens_{member.name}", "ens")
+        assert (offline["name"], offline["group"]) == (f"ens_seed{seed}", tmp_path.name)  # named as seed=<s> alone
         assert offline["config"]["seed"] == seed and offline["config"]["ensemble"]["size"] == 1
         final = json.loads((member / "summary.json").read_text())["final"]
         assert offline["history"][-1]["epoch"] == 20

@@ -102,7 +102,7 @@ def test_validation_uses_every_held_out_example(monkeypatch):
 def test_a_short_run_logs_every_mask_and_learns_the_training_terms(tmp_path):
     cfg = compose([*SMALL, "batch_size=32"])
     summary = execute(cfg, tmp_path)
-    assert summary["run_name"] == "oocl_x2+y2_7_0.7_0.7_1.0_1.0_1.0"
+    assert summary["run_name"] == "oocl_x2+y2_7_0.7_0.7_1.0_1.0_1.0_seed0"
     with (tmp_path / "metrics.csv").open() as f:
         rows = [r for r in csv.DictReader(f) if r["train1/loss"]]
     assert [int(r["epoch"]) for r in rows] == [0, 50, 100, 150]

@@ -214,7 +214,8 @@ MATMUL_PRECISIONS = ("highest", "high", "medium")
 class RunConfig(Checked):
     """Top-level keys of ``conf/train.yaml`` (in the package) (the config groups are validated separately)."""
 
-    name: str | None = described("WandB run name (null: the task's suggestion, else task_model_overrides)")
+    name: str | None = described("WandB run name in place of <task>_<model> (null: the task's suggestion, else "
+                                 "<task>_<model>); the run's varied keys and seed follow it")
     seed: int = described("default of every seeds.* key", allowed=SEED_TEXT)
     seeds: Seeds = described("independent seeds of the split, the init, the embedding and the batches")
     max_epochs: int = described("optimizer steps (an epoch is one full-batch step)", allowed=">= 1")

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from grokscope.analysis.phases import Phases, draw_phases, phase_boundaries
 from grokscope.config import ConfigError, require
-from grokscope.figures import figure, png_bytes
+from grokscope.figures import figure, png_bytes, points
 from grokscope.metrics import ActiveFamily, RunRecord, build_metrics
 from grokscope.metrics.curves import restricted_losses_figure
 from grokscope.metrics.rep_theory import similarity_figure
@@ -144,7 +144,8 @@ def series_figure(record: RunRecord, keys: dict[str, str], ylabel: str, title: s
     fig, ax = figure((9, 4.5))
     for key, label in keys.items():
         if record.logged(key):
-            ax.plot(*record.series(key), label=label)
+            epochs, values = record.series(key)
+            ax.plot(epochs, values, label=label, **points(len(epochs)))
     ax.set(xscale="log", xlabel="epoch + 1", ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     ax.legend()

@@ -39,10 +39,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
     hc = HydraConfig.get()
     run_dir, multirun = Path(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN
-    swept = hc.job.override_dirname if multirun else ""  # a sweep's job dirs name only the swept keys
-    job = Job(name="_".join(filter(None, [cfg.task.name, cfg.model.name, swept])) if swept else None,
-              group=sweep_group(hc.sweep.dir) if multirun else None, tags=tuple(hc.overrides.task),
-              overrides=tuple(hc.overrides.task),
+    job = Job(group=sweep_group(hc.sweep.dir) if multirun else None, overrides=tuple(hc.overrides.task),
               watch_parent=any("joblib" in (OmegaConf.select(hc, f"{node}._target_", default="") or "")
                                for node in ("launcher", "launcher.inner")),  # joblib, or joblib in a packed sweep
               multirun=multirun, started=lambda path: print(f"run dir: {path}", flush=True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grokscope.figures import figure
+from grokscope.figures import figure, points
 
 
 def signals_figure(epochs: np.ndarray, signal: np.ndarray, is_circle: np.ndarray):
@@ -16,9 +16,9 @@ def signals_figure(epochs: np.ndarray, signal: np.ndarray, is_circle: np.ndarray
     x = np.maximum(epochs, 0.5)
     for k in range(1, signal.shape[2]):
         if is_circle[k - 1]:
-            ax.plot(x, signal[:, 0, k], lw=2, label=f"k = {k}")
+            ax.plot(x, signal[:, 0, k], lw=2, label=f"k = {k}", **points(len(x)))
         else:
-            ax.plot(x, signal[:, 0, k], color="0.7", lw=0.8)
+            ax.plot(x, signal[:, 0, k], color="0.7", lw=0.8, **points(len(x)))
     ax.set(xscale="log", xlabel="epoch (0 at 0.5)", ylabel="signal s_k", title="circle signals of W_E")
     if is_circle.any():
         ax.legend(fontsize="small")

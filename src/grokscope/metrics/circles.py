@@ -19,7 +19,7 @@ from einops import einsum, rearrange
 from torch.func import functional_call
 
 from grokscope.config import MetricKey
-from grokscope.figures import bars_rgb
+from grokscope.figures import Bars
 from grokscope.groups.fourier import fourier_basis, max_frequency
 from grokscope.groups.spectral import fourier_signal, frequency_power
 from grokscope.metrics.circle_figures import pca_figure, planes_figure, signals_figure
@@ -284,7 +284,11 @@ def _media(values: dict[str, np.ndarray], task):
     ``2 mean s`` red."""
     signal = values["circles/signal"][0]  # [K + 1]
     threshold = float(circle_threshold(torch.from_numpy(signal), task.modulus))
-    yield "circles/signal_bars", bars_rgb(signal[1:], values["circles/is_circle"][:1], line=threshold)
+    yield "circles/signal_bars", Bars(
+        signal[1:], "Circle signal of W_E per frequency (operand a)", "frequency k", "signal s_k",
+        dark=values["circles/is_circle"][:1], dark_label="circle", line=threshold, line_label="threshold 2 mean s",
+        caption="signal s_k of each frequency k in operand a's embedding table; the frequencies above the "
+                "threshold (red) are circles (dark)")
 
 
 def _summary(record: RunRecord) -> dict:

@@ -5,22 +5,32 @@ from __future__ import annotations
 
 import numpy as np
 
-from grokscope.figures import figure
+from grokscope.figures import figure, points
 from grokscope.metrics.family import RunRecord
 
 
-def curves_figure(record: RunRecord):
-    """Loss and accuracy of every evaluated split against ``epoch + 1`` on log axes."""
+def curves_figure(record: RunRecord, title: str | None = None, grok_epochs: dict[str, int | None] | None = None):
+    """Loss and accuracy of every evaluated split against ``epoch + 1`` on log axes, under ``title`` (the run's
+    name); a dashed line, in the split's colour, at each split's grokking epoch (``grok_epochs[split]``: the
+    first epoch its accuracy reached the threshold)."""
     epochs = np.array([row["epoch"] for row in record.history]) + 1
-    fig, (ax_loss, ax_acc) = figure((11, 4), 1, 2)
+    fig, (ax_loss, ax_acc) = figure((11, 4.4), 1, 2)
     for mask in record.task.eval_masks:
-        ax_loss.plot(epochs, [row[f"{mask}/loss"] for row in record.history], label=mask)
-        ax_acc.plot(epochs, [row[f"{mask}/acc"] for row in record.history], label=mask)
+        line, = ax_loss.plot(epochs, [row[f"{mask}/loss"] for row in record.history], label=mask,
+                             **points(len(epochs)))
+        ax_acc.plot(epochs, [row[f"{mask}/acc"] for row in record.history], label=mask, color=line.get_color(),
+                    **points(len(epochs)))
+        grokked = (grok_epochs or {}).get(mask)
+        if grokked is not None:
+            for ax in (ax_loss, ax_acc):
+                ax.axvline(grokked + 1, color=line.get_color(), ls="--", lw=1,
+                           label=f"{mask} groks: epoch {grokked}" if ax is ax_acc else None)
     for ax, name in ((ax_loss, "loss"), (ax_acc, "accuracy")):
         ax.set(xscale="log", xlabel="epoch + 1", ylabel=name)
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize="small")
     ax_loss.set_yscale("log")
+    fig.suptitle(f"{title}: loss and accuracy" if title else "Loss and accuracy")
     return fig
 
 
@@ -30,7 +40,8 @@ def restricted_losses_figure(record: RunRecord, restricted: str, excluded: str):
     fig, ax = figure((9, 4.5))
     for key, label in (("train/loss", "train"), ("test/loss", "test"), (restricted, f"restricted ({restricted})"),
                        (excluded, f"excluded ({excluded})")):
-        ax.plot(*record.series(key), label=label)
+        epochs, values = record.series(key)
+        ax.plot(epochs, values, label=label, **points(len(epochs)))
     ax.set(xscale="log", yscale="log", xlabel="epoch + 1", ylabel="loss", title="Restricted and excluded loss")
     ax.grid(alpha=0.3)
     ax.legend()

@@ -115,10 +115,11 @@ class MetricFamily:
     model)`` (whether ``enabled=auto`` runs it where it applies), ``plots(record)`` (``(name, figure)`` pairs,
     written as ``plots/<name>.png``), ``summary(record)`` (fields added to ``summary.json``) and ``media(values,
     task)``: from the arrays it logged at one metric epoch (``values[key]``), ``(key, picture)`` pairs for a
-    dashboard, a picture being a figure or an RGB array (:func:`~grokscope.figures.heatmap_rgb`), keys in the
-    family's namespace; ``keys``: every key it logs or adds to the summary (:class:`~grokscope.config.MetricKey`,
-    declared beside its computation) and ``notation``: the symbols their formulas share (LaTeX in Markdown), which
-    the metric reference prints."""
+    dashboard, a picture being a :class:`~grokscope.figures.Bars` or :class:`~grokscope.figures.Heatmap` (drawn
+    with axes, labels, colour bar, the run and the epoch in its title, and its caption), a figure or an RGB
+    array, keys in the family's namespace; ``keys``: every key it logs or adds to the summary
+    (:class:`~grokscope.config.MetricKey`, declared beside its computation) and ``notation``: the symbols their
+    formulas share (LaTeX in Markdown), which the metric reference prints."""
 
     name: str
     schema: type

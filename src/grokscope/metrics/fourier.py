@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from grokscope.config import MetricKey, described, require
-from grokscope.figures import bars_rgb, figure
+from grokscope.figures import Bars, figure
 from grokscope.groups.fourier import max_frequency
 from grokscope.groups.spectral import frequency_power
 from grokscope.metrics.family import FunctionMetric, MetricFamily, MetricFamilyConfig, RunRecord
@@ -55,14 +55,14 @@ def needs_residues(task, model) -> str | None:
 
 
 def spectrum_figure(epochs: np.ndarray, power: np.ndarray, title: str = "Fourier power of W_E"):
-    """Heatmap of the share of each non-constant frequency in ``power [n_epochs, n_tables, K + 1]``."""
+    """Heatmap of the share of each non-constant frequency in ``power [n_epochs, n_tables, K + 1]``, each metric
+    epoch a band up to the next on an epoch axis with evenly spaced ticks."""
     waves = power.sum(axis=1)[:, 1:]
     share = waves / waves.sum(axis=1, keepdims=True)
     fig, ax = figure((9, 4.5))
-    mesh = ax.pcolormesh(np.arange(1, share.shape[1] + 1), np.arange(len(epochs)), share, shading="nearest",
-                         cmap="viridis")
-    ticks = np.linspace(0, len(epochs) - 1, min(8, len(epochs))).astype(int)
-    ax.set_yticks(ticks, [str(epochs[i]) for i in ticks])
+    edges = np.append(epochs, epochs[-1] + (epochs[-1] - epochs[-2] if len(epochs) > 1 else 1))  # [n_epochs + 1]
+    mesh = ax.pcolormesh(np.arange(0.5, share.shape[1] + 1), edges, share, shading="flat", cmap="viridis")
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set(xlabel="frequency k", ylabel="epoch", title=title)
     fig.colorbar(mesh, ax=ax, label="share of non-constant power")
     return fig
@@ -74,9 +74,14 @@ def _plots(record: RunRecord):
 
 
 def _media(values: dict[str, np.ndarray], task):
-    """Bars of the power of each non-constant frequency ``k = 1..K`` (left to right), one strip per operand
+    """Bars of the power of each non-constant frequency ``k = 1..K`` (left to right), one panel per operand
     table, at one metric epoch."""
-    yield "fourier/W_E_spectrum", bars_rgb(values["fourier/W_E_power"][:, 1:])
+    power = values["fourier/W_E_power"][:, 1:]  # [n_tables, K]
+    series = tuple(f"table {t}" for t in range(len(power))) if len(power) > 1 else ()
+    yield "fourier/W_E_spectrum", Bars(
+        power, "Fourier power of W_E per frequency", "frequency k", "power", series=series,
+        caption="Fourier power of each non-constant frequency k of the operand embeddings (W_E); a grokked "
+                "network concentrates it on a few key frequencies")
 
 
 def _build(cfg: FourierConfig, task, model) -> FunctionMetric:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from grokscope.config import MetricKey, described, require, require_choice
-from grokscope.figures import heatmap_rgb
+from grokscope.figures import Heatmap
 from grokscope.metrics.circles import circle_template_fve, circularity, principal_components
 from grokscope.metrics.evaluation import Chunk, Evaluation, Pass, Stream, Streamed
 from grokscope.metrics.family import MetricFamily, MetricFamilyConfig
@@ -187,9 +187,14 @@ def needs_modular_addition(task, model) -> str | None:
 
 
 def _media(values: dict[str, np.ndarray], task):
-    """The logit maps ``M[(a + b) mod p, (a - b) mod p]`` of the correct and the largest wrong logit."""
-    yield "pizza/correct_logit_map", heatmap_rgb(values["pizza/correct_logits"])
-    yield "pizza/max_wrong_logit_map", heatmap_rgb(values["pizza/max_wrong_logits"])
+    """The logit maps ``M[(a + b) mod p, (a - b) mod p]`` of the correct and the largest wrong logit, ``a + b``
+    across and ``a - b`` up."""
+    for key, name, what in (("pizza/correct_logits", "pizza/correct_logit_map", "correct logit"),
+                            ("pizza/max_wrong_logits", "pizza/max_wrong_logit_map", "largest wrong logit")):
+        yield name, Heatmap(
+            values[key].T, f"The {what} over (a + b, a - b) mod p", "(a + b) mod p", "(a - b) mod p",
+            what, caption=f"the {what} of each pair (a, b), placed at (a + b, a - b) mod p: a clock's depends "
+                          "on a + b alone (vertical stripes), a pizza's on a - b too")
 
 
 ZHONG = "Zhong et al. 2023"

@@ -15,7 +15,7 @@ import torch
 from einops import einsum, rearrange
 
 from grokscope.config import MetricKey, described, require
-from grokscope.figures import heatmap_rgb
+from grokscope.figures import Heatmap
 from grokscope.groups.basis import group_basis
 from grokscope.groups.fourier import fourier_basis, max_frequency
 from grokscope.metrics.class_sums import add_class_sums, row_chunks
@@ -227,13 +227,20 @@ def _plots(record: RunRecord):
 
 
 def _media(values: dict[str, np.ndarray], task):
-    """Neuron x frequency map: each neuron (sorted by frequency) lit at the frequency it is assigned."""
+    """Neuron x frequency map: each neuron (sorted by frequency, across) lit at the frequency it is assigned
+    (up; 0: none), its cell coloured by the share of the neurons that frequency has."""
     neuron_freq = values["progress/neuron_freq"]  # [d_hidden], 0: none
     n_freqs = max_frequency(task.modulus)
     order = np.argsort(neuron_freq, kind="stable")
-    assigned = np.zeros((n_freqs + 1, len(neuron_freq)))  # row 0: no frequency
-    assigned[neuron_freq[order], np.arange(len(order))] = 1.0
-    yield "progress/neuron_frequency_map", heatmap_rgb(assigned, cmap="Greys")
+    share = np.bincount(neuron_freq, minlength=n_freqs + 1) / len(neuron_freq)  # [K + 1]
+    assigned = np.full((n_freqs + 1, len(neuron_freq)), np.nan)  # [K + 1, d_hidden]; row 0: no frequency
+    assigned[neuron_freq[order], np.arange(len(order))] = share[neuron_freq[order]]
+    key = [int(k) + 1 for k in np.flatnonzero(values["progress/key_freqs"])]
+    yield "progress/neuron_frequency_map", Heatmap(
+        assigned, "Frequency of each hidden neuron", "neuron (sorted by frequency)", "frequency k (0: none)",
+        "share of the neurons at that frequency", extent=(-0.5, len(order) - 0.5, -0.5, n_freqs + 0.5),
+        cmap="viridis", caption=f"each hidden neuron at the frequency that explains most of its activations; "
+                                f"key frequencies: {', '.join(map(str, key)) or 'none'}")
 
 
 def _summary(record: RunRecord) -> dict:

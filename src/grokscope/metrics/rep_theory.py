@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from grokscope.config import MetricKey, described, require
-from grokscope.figures import bars_rgb, figure
+from grokscope.figures import Bars, figure, points
 from grokscope.groups.basis import GroupBasis, group_basis
 from grokscope.metrics.class_sums import add_class_sums, class_sums, row_chunks
 from grokscope.metrics.cross_entropy import ShiftedLosses, shifted_losses, table_loss
@@ -297,7 +297,8 @@ def similarity_figure(record: RunRecord, max_labels: int = 10):
     labelled = sorted(series, key=lambda irrep: -series[irrep][1].max())[:max_labels]
     fig, ax = figure((9, 4.5))
     for irrep, (epochs, values) in series.items():
-        ax.plot(epochs, values, label=irrep if irrep in labelled else None, lw=1.5 if irrep in labelled else 0.7)
+        ax.plot(epochs, values, label=irrep if irrep in labelled else None, lw=1.5 if irrep in labelled else 0.7,
+                **points(len(epochs)))
     ax.set(xscale="log", xlabel="epoch + 1", ylabel="logit similarity", title="Logit similarity per irrep")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", ncol=2)
@@ -315,7 +316,10 @@ def _plots(record: RunRecord):
 def _media(values: dict[str, np.ndarray], task):
     """Bars of the logit similarity of every irrep (in the order of ``group_basis(task.group).names``, the
     trivial irrep first) at one metric epoch, key irreps dark."""
-    yield "rep/logit_similarity_bars", bars_rgb(values["rep/logit_similarity"], values["rep/key_irreps"])
+    yield "rep/logit_similarity_bars", Bars(
+        values["rep/logit_similarity"], "Logit similarity per irrep", "irrep", "logit similarity",
+        xticklabels=tuple(group_basis(task.group).names), dark=values["rep/key_irreps"], dark_label="key irrep",
+        caption="cosine of the centred logits with each irrep's character table; the key irreps are dark")
 
 
 def _summary(record: RunRecord) -> dict:

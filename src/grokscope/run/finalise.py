@@ -28,7 +28,7 @@ def finalise(run_dir: RunDir, recorder: MetricsRecorder, sinks, families: list[A
     record = RunRecord(recorder.history, {key: np.stack(values) for key, values in arrays.values.items()},
                        {name: np.asarray(epochs) for name, epochs in arrays.epochs.items()}, task, model)
     if draw:
-        for name, fig in figures(record, families):
+        for name, fig in figures(record, families, fields.get("run_name"), recorder.grok_epochs):
             atomic_write_bytes(run_dir.plots / f"{name}.png", png_bytes(fig))
     summary = {**fields, "final": recorder.history[-1], "grok_epochs": recorder.grok_epochs,
                "min_loss": min_losses(recorder.history, task.eval_masks), "config": resolved}
@@ -50,8 +50,10 @@ def min_losses(history: list[dict], masks) -> dict[str, dict]:
     return out
 
 
-def figures(record: RunRecord, families: list[ActiveFamily]):
-    """``(name, figure)``: the loss and accuracy curves, then the plots of each family that ran."""
-    yield "curves", curves_figure(record)
+def figures(record: RunRecord, families: list[ActiveFamily], title: str | None = None,
+            grok_epochs: dict | None = None):
+    """``(name, figure)``: the loss and accuracy curves (titled ``title``, the grokking epochs marked), then the
+    plots of each family that ran."""
+    yield "curves", curves_figure(record, title, grok_epochs)
     for active in families:
         yield from active.family.plots(record)

@@ -42,6 +42,7 @@ from grokscope.run.build import build_with_interventions, recorder_parts, resolv
 from grokscope.run.checkpoints import CheckpointSets
 from grokscope.run.config import validate
 from grokscope.run.fingerprint import differing_keys
+from grokscope.run.identity import Identity, identity, launch_group, split_items
 from grokscope.run.members import MemberSpec, check_supported, member_specs
 from grokscope.run.preempt import Preempted, StopSignals
 from grokscope.run.rundir import RunDir
@@ -52,12 +53,12 @@ from grokscope.training.outputs import ArrayStore, write_json
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """How a run was launched: its suggested name, WandB group and tags, the overrides that made it, and
-    whether the death of the parent process stops it (joblib workers)."""
+    """How a run was launched: a name for its runs in place of ``<task>_<model>`` (:mod:`grokscope.run.identity`),
+    its WandB group (a sweep's dir), the overrides that made it, whether it is a sweep's job, and whether the
+    death of the parent process stops it (joblib workers)."""
 
     name: str | None = None
     group: str | None = None
-    tags: tuple[str, ...] = ()
     overrides: tuple[str, ...] = ()
     watch_parent: bool = False
     multirun: bool = False
@@ -268,12 +269,9 @@ def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float,
         module.resume(states)
     resumed_epoch = module.epoch if states is not None else None
 
-    base = config.run.name or members[0].task.run_name or job.name or \
-        f"{members[0].task.name}_{config.model.name}_{'ensemble' if ensemble else f'seed{config.run.seed}'}"
     for m in members:
-        identity = _identity(config, m, base, job, ensemble)
-        m.sinks = build_sinks(m.recorder, m.spec.dir, m.config.logger, m.families, m.task, identity, m.resolved,
-                              config.run.max_epochs)
+        m.sinks = build_sinks(m.recorder, m.spec.dir, m.config.logger, m.families, m.task,
+                              _identity(config, m, rd, job, ensemble).as_dict(), m.resolved, config.run.max_epochs)
     outputs = [MemberOutputs(m.recorder, m.sinks, m.spec.dir.snapshots) for m in members]
     snapshots = config.run.snapshot_every_n_epochs
     callback = RunCallback(outputs, Cadence(config.run.checkpoint_every_n_epochs), checkpoints.save,
@@ -291,7 +289,7 @@ def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float,
         diverged = module.diverged_at[e]
         fields = {"status": "diverged" if diverged is not None else "completed",
                   "error": f"training loss is not finite by epoch {diverged}" if diverged is not None else None,
-                  "run_name": _identity(config, m, base, job, ensemble)["name"], "epochs": module.epoch,
+                  "run_name": _identity(config, m, rd, job, ensemble).name, "epochs": module.epoch,
                   "resumed_from_epoch": resumed_epoch, "wall_time_s": wall, "device": device,
                   "cuda_graph": module.graph_use()}
         if ensemble:
@@ -303,14 +301,22 @@ def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float,
     return _finish_ensemble(rd, specs, resumed_epoch, resolved, wall, device)
 
 
-def _identity(config: Config, m: Member, base: str, job: Job, ensemble: bool) -> dict:
-    """A member's WandB name, group, tags and job type. A pack's member is named and tagged as its own job
-    would be (after its dir, with its overrides); an ensemble's other members after the ensemble."""
+def _identity(config: Config, m: Member, rd: RunDir, job: Job, ensemble: bool) -> Identity:
+    """A member's WandB name, group, job type and tags (:mod:`grokscope.run.identity`); a pack's member is the
+    sweep job whose dir it writes (named after that dir, with that job's overrides)."""
+    common = {"task": m.task.name, "model": config.model.name, "seed": m.config.run.seed,
+              "prefix": config.run.name or m.task.run_name or job.name}
     if config.run.ensemble.member_dirs is not None:
-        name = config.run.name or m.task.run_name or f"{m.task.name}_{config.model.name}_{m.spec.dir.path.name}"
-        return {"name": name, "group": job.group, "tags": m.spec.overrides, "job_type": "train"}
-    return {"name": f"{base}_{m.spec.name}" if ensemble else base, "group": job.group or (base if ensemble else None),
-            "tags": list(job.tags), "job_type": "ensemble-member" if ensemble else "train"}
+        return identity("sweep", **common, varied=split_items(m.spec.dir.path.name), group=job.group,
+                        overrides=m.spec.overrides)
+    swept = split_items(rd.path.name) if job.multirun else []
+    if ensemble:
+        own = split_items(m.spec.name.split("_", 1)[1])  # <index>_<key=value,...>
+        swept = [item for item in swept if not item.startswith("ensemble.")]
+        return identity("ensemble", **common, varied=[*swept, *own], group=job.group or launch_group(rd.path),
+                        overrides=m.spec.overrides)
+    return identity("sweep" if job.multirun else "run", **common, varied=swept, group=job.group,
+                    overrides=list(job.overrides))
 
 
 def _finish_ensemble(rd: RunDir, specs: list[MemberSpec], resumed_epoch: int | None, resolved: dict, wall: float,

@@ -12,13 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import time
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from grokscope.config import ConfigError
-from grokscope.figures import png_bytes
+from grokscope.figures import Bars, Heatmap, MediaCanvas, png_bytes
 from grokscope.run.fingerprint import setting_id
 from grokscope.run.rundir import RunDir
 from grokscope.run.terminal import verbose
@@ -58,9 +59,12 @@ class WandbSink:
     """One WandB run per run dir (id in ``wandb_id``, so attempts continue it; offline unless
     ``logger.wandb.mode=online``: then nothing touches the network).
 
-    - scalars against the ``epoch`` step metric, each split's loss and accuracy with min and max summaries;
+    - scalars against the ``epoch`` step metric (WandB's own step is the epoch too, so the media's step slider
+      reads it), each split's loss and accuracy with min and max summaries; a family's per-frequency and
+      per-irrep scalars (:func:`per_entry_keys`) stay out: their arrays are in the arrays table;
     - on at most ``max_media`` metric epochs spread over the run (:func:`media_epochs`), the pictures of each
-      metric family (``media``: spectra, neuron x frequency maps, irrep similarities, circle signals, logit maps);
+      metric family (``media``: spectra, neuron x frequency maps, irrep similarities, circle signals, logit maps),
+      drawn with axes, labels, colour bar, the run and the epoch in the title, and a caption;
     - rows handed to WandB in bursts at most every :data:`SEND_SECONDS` (every logged epoch is a row);
     - at the end, before the run is finished: ``plots/*.png``, the arrays as one long-format table, the summary
       and, with ``log_checkpoints``, the final checkpoint (alias ``final``) and the first snapshot at or after
@@ -80,13 +84,15 @@ class WandbSink:
 
         self.wandb, self.cfg, self.run_dir, self.recorder = wandb, cfg, run_dir, recorder
         self.families, self.task, self.media_at = families, task, media_at
+        self.name, self.canvas = identity["name"], MediaCanvas()
+        self.per_entry = per_entry_keys(families)
         run_id = run_dir.wandb_id()
         run_dir.wandb.mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
             id=run_id, resume="allow", reinit="create_new", dir=str(run_dir.path), mode=mode,
             name=identity["name"], group=cfg.group or identity["group"], job_type=identity["job_type"],
             tags=[*cfg.tags, *identity["tags"]], project=cfg.project, entity=cfg.entity,
-            config={**config, "setting_id": setting_id(config)},
+            config={**config, "setting_id": setting_id(config), "overrides": list(identity.get("overrides", ()))},
             settings=wandb.Settings(silent=not verbose(), console="off", x_disable_stats=True,
                                     x_disable_machine_info=True, disable_git=True, save_code=False),
         )
@@ -106,6 +112,7 @@ class WandbSink:
         epoch = row["epoch"]
         if epoch <= self.logged_through:
             return
+        row = {key: value for key, value in row.items() if not self.per_entry.fullmatch(key)}
         self.pending.append({**row, **self.media(epoch)} if epoch in self.media_at else row)
         self.logged_through = epoch
         if time.monotonic() - self.sent_at >= SEND_SECONDS:
@@ -122,21 +129,27 @@ class WandbSink:
             at = len(epochs) - 1 - epochs[::-1].index(epoch)  # the newest entry of that epoch
             values = {key: v[at] for key, v in arrays.values.items() if key.startswith(f"{name}/")}
             for key, picture in active.family.media(values, self.task):
-                out[f"media/{key}"] = self.image(picture)
+                out[f"media/{key}"] = self.image(key, picture, epoch)
         return out
 
-    def image(self, picture):
-        """A ``wandb.Image`` of a figure (rendered small) or of an RGB array."""
+    def image(self, key: str, picture, epoch: int):
+        """A captioned ``wandb.Image`` of a :class:`~grokscope.figures.Bars` or
+        :class:`~grokscope.figures.Heatmap` (drawn on this sink's canvas, titled with the run and the epoch), a
+        figure (rendered small) or an RGB array."""
+        where = f"{self.name}, epoch {epoch}"
+        if isinstance(picture, Bars | Heatmap):
+            rgb = self.canvas.draw(key, picture, f"{self.name} · epoch {epoch}")
+            return self.wandb.Image(rgb, caption=f"{picture.caption} ({where})")
         if isinstance(picture, np.ndarray):
-            return self.wandb.Image(picture)
+            return self.wandb.Image(picture, caption=f"{key} ({where})")
         from PIL import Image
 
-        return self.wandb.Image(Image.open(io.BytesIO(png_bytes(picture, dpi=MEDIA_DPI))))
+        return self.wandb.Image(Image.open(io.BytesIO(png_bytes(picture, dpi=MEDIA_DPI))), caption=f"{key} ({where})")
 
     def flush(self) -> None:
         """Hand the pending rows to WandB."""
         for row in self.pending:
-            self.run.log(row)
+            self.run.log(row, step=row["epoch"], commit=True)  # each row whole: none held back past the summary
         self.pending.clear()
         self.sent_at = time.monotonic()
 
@@ -149,7 +162,7 @@ class WandbSink:
                 self.run.summary[f"plots/{png.stem}"] = self.wandb.Image(str(png))
             if self.recorder.arrays.values:
                 self.run.summary["arrays"] = self.wandb.Table(dataframe=arrays_table(self.recorder.arrays))
-            self.run.summary.update({k: v for k, v in summary.items() if k != "config"})
+            self.run.summary.update({k: v for k, v in summary.items() if k not in NOT_IN_WANDB_SUMMARY})
             self.run.summary.update(extrema(self.recorder.history, self.task.eval_masks))
             if self.cfg.log_checkpoints:
                 self.log_checkpoints(summary)
@@ -176,6 +189,13 @@ class WandbSink:
 SEND_SECONDS = 1.0
 #: resolution of the figures sent as dashboard media
 MEDIA_DPI = 72
+#: fields of ``summary.json`` that WandB's summary holds elsewhere, so that it holds each value once: ``final``
+#: (the last value of every scalar is WandB's own summary of it; the splits' as ``<split>/loss.last``),
+#: ``min_loss`` (``<split>/loss.min`` and ``.min_epoch``), ``run_name`` (the run's name) and ``config`` (its config)
+NOT_IN_WANDB_SUMMARY = ("final", "min_loss", "run_name", "config")
+#: the placeholders of a family's per-frequency and per-irrep scalar keys (``progress/excluded_loss/freq_{k}``,
+#: ``rep/logit_similarity/{irrep}``): sparse series, dozens of them, whose arrays hold the same values
+PER_ENTRY = ("{k}", "{irrep}")
 #: rows of the arrays table at most: epochs are thinned evenly beyond it
 ARRAY_TABLE_ROWS = 100_000
 
@@ -198,15 +218,27 @@ def arrays_table(arrays: ArrayStore) -> pd.DataFrame:
 
 
 def extrema(history: list[dict], masks) -> dict[str, dict]:
-    """``{"<mask>/loss": {"min", "max", "last"}, "<mask>/acc": ...}`` over the whole ``history``: the summaries WandB
-    keeps of these keys, from every attempt of a resumed run (WandB's own cover only the rows of the last one)."""
+    """``{"<mask>/loss": {"min", "max", "last", "min_epoch"}, "<mask>/acc": {"min", "max", "last"}}`` over the whole
+    ``history``: the summaries WandB keeps of these keys, from every attempt of a resumed run (WandB's own cover only
+    the rows of the last one); ``min_epoch``: the first epoch the loss was at its lowest."""
     out = {}
     for mask in masks:
         for key in (f"{mask}/loss", f"{mask}/acc"):
-            values = [row[key] for row in history if key in row]
-            if values:
+            rows = [row for row in history if key in row]
+            if rows:
+                values = [row[key] for row in rows]
                 out[key] = {"min": min(values), "max": max(values), "last": values[-1]}
+                if key.endswith("/loss"):
+                    out[key]["min_epoch"] = rows[values.index(min(values))]["epoch"]
     return out
+
+
+def per_entry_keys(families: list) -> re.Pattern:
+    """The scalar keys the ``families`` log per frequency or per irrep (declared with a :data:`PER_ENTRY`
+    placeholder), as one pattern: WandB gets them in the arrays table, not as dozens of sparse series."""
+    patterns = [key.pattern() for active in families for key in active.family.keys
+                if key.kind == "scalar" and any(p in key.name for p in PER_ENTRY)]
+    return re.compile("|".join(f"(?:{p})" for p in patterns) or "(?!)")
 
 
 def require_wandb_login(cfg) -> None:

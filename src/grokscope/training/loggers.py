@@ -23,7 +23,7 @@ class WandbConfig(Checked):
     project: str = described("the WandB project")
     entity: str | None = described("the WandB entity (null: the default)")
     group: str | None = described("the WandB group (null: the sweep dir in a multirun)")
-    tags: list[str] = described("WandB tags (the command line's overrides are added)")
+    tags: list[str] = described("WandB tags, after task:<task>, model:<model> and experiment:<preset>")
     max_media: int = described("metric epochs (at most, spread over the run) whose pictures each family sends",
                                allowed=f"[0, {MAX_MEDIA}]")
     log_checkpoints: bool = described("the final checkpoint and the grokked snapshot as artifacts")
