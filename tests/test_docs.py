@@ -1,10 +1,8 @@
 """The README and the documentation pages: every relative link and image points at a file that exists and that
-git does not ignore (so a clone, GitHub and the site all have it), and the run-key table of the concepts page
-is the README's config map."""
+git does not ignore (so a clone, GitHub and the site all have it)."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -93,21 +91,3 @@ def test_a_missing_or_ignored_target_is_reported(tmp_path):
         "docs/page.md: gone.md (no such file)",
         "README.md: runs/curves.png (ignored by git)",
     ]
-
-
-def run_keys(text: str, after: str) -> list[list[str]]:
-    """The rows of the first ``| key | default | meaning |`` table after ``after``, cells without Markdown."""
-    section = text.split(after, 1)[1].split("| key | default | meaning |", 1)[1]
-    rows = []
-    for line in section.splitlines()[2:]:
-        if not line.startswith("| `"):
-            break
-        cells = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", line).replace("`", "").strip("|").split("|")
-        rows.append([cell.strip() for cell in cells])
-    return rows
-
-
-def test_the_concepts_run_keys_are_the_readme_config_map():
-    readme = run_keys((ROOT / "README.md").read_text(encoding="utf-8"), "## Config map")
-    concepts = run_keys((ROOT / "docs" / "concepts.md").read_text(encoding="utf-8"), "## Run keys")
-    assert readme and concepts == readme
