@@ -163,7 +163,7 @@ def _diagram_claims(rows: list[dict], scale: str) -> list[Claim]:
             {2: "yes", 1: "partly", 0: "no"}[sum(agree)] if scale == "paper" else "pending",
             "yes when, at attention rate 0.5, gradient symmetricity never falls and distance irrelevance never "
             "rises with the width; partly when one of the two holds. Below the paper scale (one seed per cell, "
-            "short runs) no verdict: one seed cannot carry a trend across three cells", measured_at=at))
+            "short runs) no verdict: one seed per cell cannot carry a trend across widths", measured_at=at))
     if rows:
         circular = [r for r in rows if r["circularity"] >= 0.995]
         claims.append(Claim(
