@@ -177,3 +177,17 @@ def test_a_seed_not_yet_generalised_in_a_cut_run_leaves_the_grokking_verdict_pen
     assert claims["phases"].agrees == "yes" and "the paper's setting (p = 113, 30%" in claims["phases"].measured_at
     every = {c.quantity: c for c in _claims([_nanda_seed(0, 8000), _nanda_seed(1, 4500)], [], "cpu")}
     assert every["grokking"].agrees == "yes" and "No verdict" not in every["grokking"].note
+
+
+def test_nanda_rewrites_a_report_from_the_remetric_it_wrote(tmp_path):
+    from grokscope.reproduce import nanda
+    from tests.helpers.runs import train
+
+    train(tmp_path, "experiment=nanda_2023", *nanda.TINY, "snapshot_every_n_epochs=10")
+    computed = nanda._remetric(tmp_path)
+    assert (tmp_path / "remetric" / "summary.json").is_file()
+    read_back = nanda._remetric(tmp_path)
+    assert read_back[0] == computed[0] and read_back[1] == computed[1]
+    assert [row["epoch"] for row in read_back[2]] == [row["epoch"] for row in computed[2]] == [0, 10, 20, 30, 40]
+    for ours, theirs in zip(read_back[2], computed[2]):
+        assert ours["progress/gini_W_E"] == pytest.approx(theirs["progress/gini_W_E"], rel=1e-12)

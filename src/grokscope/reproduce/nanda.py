@@ -4,6 +4,8 @@ progress measures with the final key frequencies (nanda_progress_measures.md §3
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 from grokscope.analysis import collect
@@ -96,23 +98,40 @@ def measure(runs: Path, scale_plan: Plan) -> Findings:
     return findings
 
 
+def _remetric(run_dir: Path) -> tuple[list[int], dict[str, int], list[dict]]:
+    """The final key frequencies, the phase boundaries and the per-snapshot history of
+    :func:`~grokscope.analysis.remetric.remetric` for one seed: read back from ``run_dir/remetric`` when that was
+    written after the run finished over the same snapshots (rewriting a report does not recompute them), else
+    computed there."""
+    out = run_dir / "remetric"
+    saved, table = out / "summary.json", out / "metrics.csv"
+    if saved.is_file() and table.is_file() and saved.stat().st_mtime > (run_dir / "finished.json").stat().st_mtime:
+        record = json.loads(saved.read_text())
+        if record.get("snapshot_epochs") == load_run(run_dir).snapshot_epochs:
+            with open(table, newline="") as handle:
+                history = [{k: int(v) if k == "epoch" else float(v) for k, v in row.items() if v != ""}
+                           for row in csv.DictReader(handle)]
+            phases = {k: v for k, v in (record.get("phases") or {}).items() if v is not None}
+            return record["key_freqs"], phases, history
+    result = remetric(load_run(run_dir), out)
+    return result.key_sets["progress"], (result.phases.boundaries() if result.phases else {}), result.history
+
+
 def _seed_row(run_dir: Path, summary: dict) -> dict:
     config = summary["config"]
-    result = remetric(load_run(run_dir), run_dir / "remetric")
-    phases = result.phases.boundaries() if result.phases is not None else {}
-    history = result.history
+    key_freqs, phases, history = _remetric(run_dir)
     at_formation = next((row for row in history if row["epoch"] == phases.get("circuit_formation")), history[0])
     return {"seed": config["seed"], "p": config["task"]["p"], "frac_train": config["task"]["frac_train"],
             "epochs": summary["epochs"], "train grok": grok_epoch(summary, "train"), "test grok": grok_epoch(summary),
             "final test acc": summary["final"]["test/acc"], "_test_loss": summary["final"]["test/loss"],
-            "key freqs": " ".join(map(str, result.key_sets["progress"])),
+            "key freqs": " ".join(map(str, key_freqs)),
             "circuit formation": phases.get("circuit_formation"), "cleanup": phases.get("cleanup"),
             "stable": phases.get("stable"),
             "Gini W_E (formation -> final)": f"{number(at_formation['progress/gini_W_E'])} -> "
                                             f"{number(history[-1]['progress/gini_W_E'])}",
             "weight norm (formation -> final)": f"{number(at_formation['weights/norm'])} -> "
                                                 f"{number(history[-1]['weights/norm'])}",
-            "_run_dir": str(run_dir), "_n_freqs": len(result.key_sets["progress"]), "_p": config["task"]["p"],
+            "_run_dir": str(run_dir), "_n_freqs": len(key_freqs), "_p": config["task"]["p"],
             "_gini": (at_formation["progress/gini_W_E"], history[-1]["progress/gini_W_E"]),
             "_norm": (at_formation["weights/norm"], history[-1]["weights/norm"]), "_phases": phases}
 
