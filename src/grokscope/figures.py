@@ -133,7 +133,7 @@ class MediaCanvas:
         values = np.atleast_2d(np.asarray(bars.values, dtype=np.float64))
         n_series, n = values.shape
         x = np.arange(1, n + 1) if bars.x is None else np.asarray(bars.x)
-        fig, axes = self._figure((7, 1.3 + 1.5 * n_series), n_series, sharex=True)
+        fig, axes = self._figure((7, 1.5 + 1.8 * n_series), n_series, sharex=True)
         containers, lines = [], []
         for s, ax in enumerate(axes):
             containers.append(ax.bar(x, np.zeros(n), width=0.8, color="0.65"))

@@ -89,7 +89,7 @@ class WandbSink:
         run_id = run_dir.wandb_id()
         run_dir.wandb.mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
-            id=run_id, resume="allow", reinit="create_new", dir=str(run_dir.path), mode=mode,
+            id=run_id, resume="allow", reinit="create_new", dir=str(run_dir.path.absolute()), mode=mode,
             name=identity["name"], group=cfg.group or identity["group"], job_type=identity["job_type"],
             tags=[*cfg.tags, *identity["tags"]], project=cfg.project, entity=cfg.entity,
             config={**config, "setting_id": setting_id(config), "overrides": list(identity.get("overrides", ()))},
@@ -196,25 +196,28 @@ NOT_IN_WANDB_SUMMARY = ("final", "min_loss", "run_name", "config")
 #: the placeholders of a family's per-frequency and per-irrep scalar keys (``progress/excluded_loss/freq_{k}``,
 #: ``rep/logit_similarity/{irrep}``): sparse series, dozens of them, whose arrays hold the same values
 PER_ENTRY = ("{k}", "{irrep}")
-#: rows of the arrays table at most: epochs are thinned evenly beyond it
-ARRAY_TABLE_ROWS = 100_000
+#: rows of the arrays table at most (``wandb.Table.MAX_ROWS``: WandB cuts a table logged to a run beyond it):
+#: epochs are thinned evenly beyond it, and where even the last epoch does not fit, the largest arrays are cut
+ARRAY_TABLE_ROWS = 10_000
 
 
 def arrays_table(arrays: ArrayStore) -> pd.DataFrame:
     """Every logged array in long format, one row per entry: ``key``, ``epoch``, ``index`` (the entry's
-    position, as ``i`` or ``i,j``) and ``value``; at most :data:`ARRAY_TABLE_ROWS` rows (evenly thinned epochs)."""
+    position, as ``i`` or ``i,j``) and ``value``; at most :data:`ARRAY_TABLE_ROWS` rows (evenly thinned epochs),
+    the smallest arrays first (so that WandB's cut, where even one epoch of every array is too many, falls on the
+    largest)."""
     import pandas as pd
 
     size = sum(np.asarray(v[0]).size * len(v) for v in arrays.values.values())
     stride = max(1, -(-size // ARRAY_TABLE_ROWS))
     frames = []
-    for key, values in arrays.values.items():
+    for key, values in sorted(arrays.values.items(), key=lambda item: np.asarray(item[1][0]).size):
         epochs = arrays.epochs[key.split("/", 1)[0]]
         for epoch, value in list(zip(epochs, values))[::-stride][::-1]:  # the last epoch always kept
             value = np.asarray(value, dtype=np.float64)
             index = [",".join(map(str, i)) for i in np.ndindex(value.shape)] if value.ndim else [""]
             frames.append(pd.DataFrame({"key": key, "epoch": epoch, "index": index, "value": value.ravel()}))
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True).head(ARRAY_TABLE_ROWS)
 
 
 def extrema(history: list[dict], masks) -> dict[str, dict]:
