@@ -144,14 +144,17 @@ def test_tiny_reproduction_report_is_filled_from_its_run_dirs(name, tmp_path):
 def test_nanda_phase_boundaries_stand_beside_the_papers_with_an_account_past_a_fifth():
     from grokscope.reproduce.nanda import _boundaries
 
-    near = _boundaries({"seed": 0, "epochs": 14000, "_phases": {"circuit_formation": 1500, "cleanup": 9000,
-                                                                "stable": 13000}})
+    near = _boundaries({"seed": 0, "epochs": 14000, "test grok": 9000,
+                        "_phases": {"circuit_formation": 1500, "cleanup": 9000, "stable": 13000}})
     assert near["end of memorisation (paper 1,400)"] == "1,500 (1.07)"
     assert near["account"] == "within a fifth of the paper's"
-    cut = _boundaries({"seed": 1, "epochs": 12000, "_phases": {"circuit_formation": 1400, "cleanup": 5000,
-                                                               "stable": 9000}})
-    assert "end of circuit formation: earlier" in cut["account"] and "the run stops at 12,000" in cut["account"]
-    assert "not reached" in _boundaries({"seed": 2, "epochs": 12000, "_phases": {}})["account"]
+    early = _boundaries({"seed": 1, "epochs": 12000, "test grok": 4500,
+                         "_phases": {"circuit_formation": 1400, "cleanup": 5000, "stable": 6000}})
+    assert early["account"].startswith("end of circuit formation earlier, end of cleanup earlier than the paper's")
+    assert "generalises (test accuracy 0.99) at epoch 4,500" in early["account"]
+    late = _boundaries({"seed": 2, "epochs": 12000, "test grok": None, "_phases": {"circuit_formation": 1400}})
+    assert late["account"] == ("end of circuit formation and end of cleanup: not reached within the run's 12,000 "
+                               "epochs")
 
 
 def _nanda_seed(seed: int, test_grok: int | None) -> dict:

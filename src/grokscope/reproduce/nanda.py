@@ -167,7 +167,8 @@ def _claims(seeds: list[dict], fractions: list[dict], scale: str) -> list[Claim]
             "counted as grokking when test accuracy reaches 0.99 at least twice as late as train accuracy"
             + (f". No verdict yet: {waiting}" if unresolved else ""), measured_at=at))
         judged = grokked if unresolved else seeds
-        left_out = f" (over the seeds that generalised; {waiting})" if unresolved else ""
+        left_out = (" (over the seeds that generalised; not yet: seed " + ", ".join(str(s["seed"]) for s in unresolved)
+                    + ")") if unresolved else ""
         ordered = [s for s in judged if _ordered(s["_phases"])]
         claims.append(Claim(
             "phases", "circuit formation -> cleanup -> stable at " + "; ".join(
@@ -215,23 +216,25 @@ def _judged(agreeing: list, judged: list) -> str:
 
 def _boundaries(seed: dict) -> dict:
     """One seed's phase boundaries beside the paper's, each as ``epoch (ratio to the paper's)``, and the
-    account of every boundary more than a fifth away from the paper's."""
-    row, accounts = {"seed": seed["seed"]}, []
+    account of those more than a fifth away from the paper's."""
+    row, off, missing = {"seed": seed["seed"]}, [], []
     for key, (name, paper) in PAPER_PHASES.items():
         epoch = seed["_phases"].get(key)
         row[f"{name} (paper {paper:,})"] = "-" if epoch is None else f"{epoch:,} ({epoch / paper:.2f})"
-        if epoch is not None and abs(epoch / paper - 1) <= 0.2:
-            continue
         if epoch is None:
-            accounts.append(f"{name}: not reached within the run's {seed['epochs']:,} epochs")
-        elif key == "stable" and seed["epochs"] < paper:
-            accounts.append(f"{name}: the run stops at {seed['epochs']:,}, before the paper's {paper:,}; the rule "
-                            "measures the fall of the test loss to its final value, so cleanup ends within the run")
-        else:
-            accounts.append(f"{name}: {'earlier' if epoch < paper else 'later'} than the paper's main run (its "
-                            "boundaries are placed by eye on one seed; the rule here is stated in "
-                            "grokscope.analysis.phases, and seeds of one setting differ by thousands of epochs in "
-                            "when they grok, see the grokking epochs above)")
+            missing.append(name)
+        elif abs(epoch / paper - 1) > 0.2:
+            off.append(f"{name} {'earlier' if epoch < paper else 'later'}")
+    accounts = []
+    if off:
+        grok = seed["test grok"]
+        accounts.append(", ".join(off) + " than the paper's main run: " + (
+            f"this seed generalises (test accuracy 0.99) at epoch {grok:,}, and its phases move with that epoch; "
+            "seeds of one setting generalise thousands of epochs apart (the grokking epochs above), and the "
+            "paper places its boundaries by eye on one run" if grok is not None else
+            "this seed has not generalised within the run"))
+    if missing:
+        accounts.append(f"{' and '.join(missing)}: not reached within the run's {seed['epochs']:,} epochs")
     row["account"] = "; ".join(accounts) or "within a fifth of the paper's"
     return row
 
