@@ -12,7 +12,7 @@ from grokscope.reproduce.runs import completed
 
 NAME = "oocl"
 TITLE = "Out-of-context learning: the alias-table weighting comparison"
-#: what the cut scales leave for ``--scale paper`` (a GPU: the full-table evaluation holds 16 GB of logits)
+#: what the cut scales leave for ``--scale paper`` (a GPU: 50k steps over a table of two million rows)
 PAPER_SCALE = "p = 997, 50k steps of 256 rows, h1 = h2 = 0.6, (1,0,0) (1,1,0) (1,1,1)"
 WEIGHTS = ("k100", "k110", "k111")
 
