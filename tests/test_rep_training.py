@@ -37,7 +37,8 @@ def test_s4_composition_run_logs_per_irrep_metrics(tmp_path, monkeypatch):
     assert float(last["train/loss"]) < 0.5 * float(metric_rows[0]["train/loss"])
     assert summary["final"]["rep/total_hidden_excluded_loss"] > 0
     history = read_offline_run(next((tmp_path / "wandb").glob("offline-run-*")))["history"]
-    assert {f"rep/logit_similarity/{irrep}" for irrep in S4_IRREPS} <= set().union(*history)
+    logged = set().union(*history)  # the per-irrep series go to the dashboard's arrays table, not as scalars
+    assert "rep/total_hidden_excluded_loss" in logged and not any(k.startswith("rep/logit_similarity/") for k in logged)
     with np.load(tmp_path / "arrays" / "rep.npz") as arrays:
         assert arrays["logit_similarity"].shape == (4, 5) and arrays["epochs"].tolist() == [0, 100, 200, 300]
     for plot in ("rep_logit_similarity", "rep_losses", "curves"):
