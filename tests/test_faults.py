@@ -22,7 +22,7 @@ from grokscope import load_run
 from grokscope.cli.checks import check_launch
 from grokscope.config import ConfigError
 from grokscope.run import Job, RunDir, execute, preempt
-from grokscope.run.wandb_offline import read_offline_run
+from grokscope.run.wandb_offline import offline_run_id, read_offline_run
 from grokscope.training import outputs
 from tests.helpers.cli import cli
 from tests.helpers.config import assert_config_error, make_config
@@ -487,7 +487,7 @@ def test_a_resumed_run_with_an_empty_wandb_id_continues_its_wandb_run(wandb_whol
     (run_dir / "wandb_id").write_text("")
     execute(cfg, run_dir)
     assert (run_dir / "wandb_id").read_text() == run_id
-    assert {p.name.rsplit("-", 1)[1] for p in (run_dir / "wandb").glob("offline-run-*")} == {run_id}
+    assert {offline_run_id(p) for p in (run_dir / "wandb").glob("offline-run-*")} == {run_id}
     assert wandb_record(run_dir) == whole
 
 
@@ -597,3 +597,12 @@ def test_a_joblib_sweep_whose_main_process_is_killed_leaves_no_process(tmp_path)
     started = [p.parent for p in (tmp_path / "sweep").glob("*/.lock")]
     assert len(started) <= 2  # no job was taken after the sweep process died
 
+
+
+@pytest.mark.parametrize(("name", "run_id"), [("offline-run-20261207_004600-d14481cb", "d14481cb"),
+                                              ("offline-run-20261207_004600-d14481cb-1", "d14481cb"),
+                                              ("offline-run-20261207_004600-d14481cb-12", "d14481cb"),
+                                              ("run-d14481cb.wandb", None)])
+def test_an_attempt_started_within_the_same_second_keeps_its_run_id(name, run_id):
+    """WandB suffixes ``-<n>`` to the directory of an attempt started in the same second as an earlier one."""
+    assert offline_run_id(Path(name)) == run_id

@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from grokscope.config import ConfigError
+from grokscope.run.wandb_offline import offline_run_id
 from grokscope.training.outputs import TEMP_MARK, atomic_write_bytes, write_json
 
 #: env var naming the multirun a job belongs to (set by the sweep report at the start of a multirun).
@@ -113,8 +114,7 @@ class RunDir:
             run_id = path.read_text(errors="replace").strip()
             if WANDB_ID.fullmatch(run_id):
                 return run_id
-            found = sorted({m.group(1) for p in self.wandb.glob("offline-run-*")
-                            if (m := re.fullmatch(r"offline-run-\d{8}_\d{6}-(.+)", p.name))})
+            found = sorted({run for p in self.wandb.glob("offline-run-*") if (run := offline_run_id(p))})
             if len(found) > 1:
                 raise ConfigError(str(path), run_id, f"must hold the WandB run id of this dir; {self.wandb} holds runs "
                                   f"of several ({', '.join(found)}): write the one to continue into it")

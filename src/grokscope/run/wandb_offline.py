@@ -8,8 +8,19 @@ The ``.wandb`` file is a LevelDB-style record log: a 7-byte file header (``:W&B`
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
+
+#: an offline run's directory: ``offline-run-<date>_<time>-<run id>``, and ``-<n>`` after it when WandB started an
+#: attempt of the same run within the same second as an earlier one
+OFFLINE_RUN = re.compile(r"offline-run-\d{8}_\d{6}-([A-Za-z0-9_]+)(?:-\d+)?")
+
+
+def offline_run_id(path: Path) -> str | None:
+    """The WandB run id of an ``offline-run-*`` directory (None: not one)."""
+    match = OFFLINE_RUN.fullmatch(Path(path).name)
+    return match.group(1) if match else None
 
 BLOCK = 32 * 1024
 FILE_HEADER, RECORD_HEADER = 7, 7
@@ -86,7 +97,7 @@ def read_offline_run(path: Path | str) -> dict:
 
 def logged_through(wandb_dir: Path, run_id: str) -> int:
     """The last ``epoch`` any offline attempt of WandB run ``run_id`` under ``wandb_dir`` logged (-1: none)."""
-    epochs = [row["epoch"] for attempt in sorted(Path(wandb_dir).glob(f"offline-run-*-{run_id}"))
-              if any(attempt.glob("run-*.wandb"))
+    epochs = [row["epoch"] for attempt in sorted(Path(wandb_dir).glob("offline-run-*"))
+              if offline_run_id(attempt) == run_id and any(attempt.glob("run-*.wandb"))
               for row in read_offline_run(attempt)["history"] if "epoch" in row]
     return int(max(epochs, default=-1))
