@@ -31,3 +31,11 @@ def short_run(tmp_path_factory) -> tuple[Path, dict]:
     """One 300-epoch run of the default experiment, shared by the tests that only read its outputs."""
     run_dir = tmp_path_factory.mktemp("default_run")
     return run_dir, train(run_dir, "max_epochs=300", "metrics.every_n_epochs=50", "plots=true")
+
+
+@pytest.fixture(scope="session")
+def snapshot_run(tmp_path_factory) -> Path:
+    """A 20-epoch ``tiny_modular`` run with snapshots at epochs 0, 10 and 20, read by the analyses of snapshots."""
+    run_dir = tmp_path_factory.mktemp("snapshot_run")
+    train(run_dir, "experiment=tiny_modular", "max_epochs=20", "snapshot_every_n_epochs=10")
+    return run_dir

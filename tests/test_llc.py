@@ -5,7 +5,6 @@ snapshots, and without the ``slt`` extra asking for it is one line naming the ex
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,7 +12,6 @@ import torch
 
 from grokscope.analysis.llc import LLCConfig, MissingExtra, estimate_llc
 from grokscope.cli.analyze import main
-from tests.helpers.runs import train
 
 
 def _linear_regression(d: int, n: int = 2000) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
@@ -57,30 +55,23 @@ def test_a_diverging_chain_is_warned_about():
     assert any("diverged" in warning for warning in estimate.warnings)
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("llc_run")
-    train(path, "experiment=tiny_modular", "max_epochs=20", "snapshot_every_n_epochs=10")
-    return path
-
-
-def test_analyze_llc_writes_the_estimate_at_each_snapshot(run_dir, tmp_path, capsys):
+def test_analyze_llc_writes_the_estimate_at_each_snapshot(snapshot_run, tmp_path, capsys):
     pytest.importorskip("devinterp")
-    main(["llc", str(run_dir), "--chains", "2", "--draws", "10", "--burnin", "0", "--out", str(tmp_path)])
+    main(["llc", str(snapshot_run), "--chains", "2", "--draws", "10", "--burnin", "0", "--out", str(tmp_path)])
     table = pd.read_csv(tmp_path / "llc.csv")
     assert table["epoch"].tolist() == [0, 10, 20]
     assert table["llc_mean"].notna().all() and (tmp_path / "llc.png").stat().st_size > 1000
     assert "LLC at 3 snapshots" in capsys.readouterr().out
 
 
-def test_without_the_extra_asking_for_the_llc_is_one_line(run_dir, tmp_path, monkeypatch, capsys):
+def test_without_the_extra_asking_for_the_llc_is_one_line(snapshot_run, tmp_path, monkeypatch, capsys):
     for name in [m for m in sys.modules if m.startswith("devinterp")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "devinterp", None)  # import devinterp... raises ImportError
     with pytest.raises(MissingExtra, match=r'pip install "grokscope\[slt\]"'):
         estimate_llc(torch.nn.Linear(2, 1), torch.zeros(4, 2), torch.zeros(4, 1), _gaussian_nll)
     with pytest.raises(SystemExit) as done:
-        main(["llc", str(run_dir), "--out", str(tmp_path)])
+        main(["llc", str(snapshot_run), "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert done.value.code == 2 and err.count("\n") == 1 and "grokscope[slt]" in err
     assert not (tmp_path / "llc.csv").exists()

@@ -17,16 +17,13 @@ from grokscope.metrics.progress import ProgressMetric
 from grokscope.metrics.weights import weight_norms
 from grokscope.run.load import load_run
 from grokscope.training.outputs import load_arrays
-from tests.helpers.runs import train
 
 KEY_FREQS = [2, 5, 7]
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("remetric_run")
-    train(path, "experiment=tiny_modular", "max_epochs=20", "snapshot_every_n_epochs=10")
-    return path
+def run_dir(snapshot_run) -> Path:
+    return snapshot_run
 
 
 def test_remetric_equals_the_metrics_computed_directly_with_the_same_key_freqs(run_dir, tmp_path, capsys):
