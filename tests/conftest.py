@@ -39,3 +39,18 @@ def snapshot_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("snapshot_run")
     train(run_dir, "experiment=tiny_modular", "max_epochs=20", "snapshot_every_n_epochs=10")
     return run_dir
+
+
+@pytest.fixture(scope="module")
+def irreps_cache(tmp_path_factory):
+    """The irreps cache of a test module in a fresh dir, the in-memory caches cleared before and after."""
+    from grokscope.groups import clear_memory_cache
+    from grokscope.groups.basis import group_basis
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GROKSCOPE_CACHE", str(tmp_path_factory.mktemp("irreps")))
+        clear_memory_cache()
+        group_basis.cache_clear()
+        yield
+    clear_memory_cache()
+    group_basis.cache_clear()

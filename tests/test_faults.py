@@ -26,7 +26,7 @@ from grokscope.run.wandb_offline import offline_run_id, read_offline_run
 from grokscope.training import outputs
 from tests.helpers.cli import cli
 from tests.helpers.config import assert_config_error, make_config
-from tests.helpers.runs import train
+from tests.helpers.runs import run_killed_after, train
 
 #: a run of a few seconds (tests/test_lifecycle.py's)
 TINY = ("experiment=tiny_modular", "task.p=11", "model.d_embed=8", "model.hidden=[16]",
@@ -370,24 +370,6 @@ def wandb_record(run_dir: Path) -> tuple[list[dict], dict]:
     return [rows[e] for e in sorted(rows)], extrema
 
 
-def run_killed_at_write(n_writes: int, cfg, run_dir: Path) -> None:
-    """Run ``cfg`` in a forked child that hands WandB nothing before its end (so WandB's files lack every row)
-    and SIGKILLs itself right after its ``n_writes``-th durable write."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            from grokscope.run import sinks
-
-            torch.set_num_threads(1)
-            os.environ.pop("WANDB_SERVICE", None)  # a WandB service of its own, which dies with it
-            sinks.SEND_SECONDS = float("inf")
-            os.environ[outputs.KILL_AFTER_WRITES] = str(n_writes)
-            outputs._writes = 0
-            execute(cfg, run_dir)
-        finally:
-            os._exit(3)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"not killed at write {n_writes}"
 
 
 @pytest.fixture(scope="module")
@@ -408,7 +390,7 @@ def wandb_whole(tmp_path_factory):
 def assert_wandb_kill_recovers(tmp_path, kill_at: int, whole) -> None:
     cfg = make_config(*WANDB)
     run_dir = tmp_path / f"killed_{kill_at}"
-    run_killed_at_write(kill_at, cfg, run_dir)
+    run_killed_after(kill_at, cfg, run_dir, wandb_unsent=True)
     execute(cfg, run_dir)
     rows, extrema = wandb_record(run_dir)
     assert rows == whole[0], kill_at
@@ -472,7 +454,7 @@ def test_wandb_of_ensemble_members_after_a_kill_at_each_checkpoint_equals_the_un
     expected = [wandb_record(Path(member)) for member in whole["members"]]
     for kill_at in [i for i, path in enumerate(paths, 1) if path.suffix == ".ckpt"]:
         run_dir = tmp_path / f"killed_{kill_at}"
-        run_killed_at_write(kill_at, cfg, run_dir)
+        run_killed_after(kill_at, cfg, run_dir, wandb_unsent=True)
         again = execute(cfg, run_dir)
         assert [wandb_record(Path(member)) for member in again["members"]] == expected, kill_at
 
@@ -482,7 +464,8 @@ def test_a_resumed_run_with_an_empty_wandb_id_continues_its_wandb_run(wandb_whol
     cfg = make_config(*WANDB)
     run_dir = tmp_path / "run"
     paths, whole = wandb_whole
-    run_killed_at_write(next(i for i, p in enumerate(paths, 1) if p.name == "epoch=20.ckpt"), cfg, run_dir)
+    at_checkpoint = next(i for i, p in enumerate(paths, 1) if p.name == "epoch=20.ckpt")
+    run_killed_after(at_checkpoint, cfg, run_dir, wandb_unsent=True)
     run_id = (run_dir / "wandb_id").read_text()
     (run_dir / "wandb_id").write_text("")
     execute(cfg, run_dir)

@@ -20,10 +20,10 @@ from grokscope.run import Job, RunDir, execute
 from grokscope.run.wandb_offline import read_offline_run
 from grokscope.training import outputs
 from grokscope.training.callbacks import RunCallback
-from grokscope.training.outputs import KILL_AFTER_WRITES, load_arrays
+from grokscope.training.outputs import load_arrays
 from tests.helpers.cli import cli
 from tests.helpers.config import make_config
-from tests.helpers.runs import final_checkpoint, interrupted_after_checkpoint, train
+from tests.helpers.runs import final_checkpoint, interrupted_after_checkpoint, run_killed_after, train
 
 #: tiny_modular made smaller still: every test here replays a run many times
 TINY = ("experiment=tiny_modular", "task.p=11", "model.d_embed=8", "model.hidden=[16]",
@@ -66,19 +66,6 @@ def assert_same_results(run_dir: Path, reference: Path) -> None:
     assert not [p for p in run_dir.rglob(f".*{outputs.TEMP_MARK}*") if "wandb" not in p.parts]
 
 
-def run_killed_after(n_writes: int, cfg, run_dir: Path) -> None:
-    """Run ``cfg`` in a forked child that SIGKILLs itself right after its ``n_writes``-th durable write."""
-    pid = os.fork()
-    if pid == 0:  # the child: killed inside execute, or exits 3 if it never reached that write
-        try:
-            torch.set_num_threads(1)  # the parent's OpenMP pool does not survive a fork
-            os.environ[KILL_AFTER_WRITES] = str(n_writes)
-            outputs._writes = 0
-            execute(cfg, run_dir)
-        finally:
-            os._exit(3)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"not killed at write {n_writes}"
 
 
 def written_paths(monkeypatch, cfg, run_dir: Path) -> tuple[dict, list[Path]]:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import grokscope.metrics.class_sums as class_sums_module
-from grokscope.groups import alternating, clear_memory_cache, cyclic, symmetric
+from grokscope.groups import alternating, cyclic, symmetric
 from grokscope.groups.basis import group_basis
 from grokscope.metrics import evaluate
 from grokscope.metrics.cross_entropy import shifted_losses, table_loss
@@ -24,16 +24,7 @@ from grokscope.tasks.modular import ModularConfig, modular_task
 from tests.helpers.config import make_config
 from tests.helpers.irrep_network import IrrepNetwork
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _irreps_cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GROKSCOPE_CACHE", str(tmp_path_factory.mktemp("irreps")))
-        clear_memory_cache()
-        group_basis.cache_clear()
-        yield
-    clear_memory_cache()
-    group_basis.cache_clear()
+pytestmark = pytest.mark.usefixtures("irreps_cache")
 
 
 def run_metric(metric_cls, model, task, *args):

@@ -14,8 +14,6 @@ import numpy as np
 import pytest
 import torch
 
-from grokscope.groups import clear_memory_cache
-from grokscope.groups.basis import group_basis
 from grokscope.metrics import evaluate_metrics, split_scores
 from grokscope.metrics.progress import frequency_fractions
 from grokscope.run import build
@@ -36,15 +34,7 @@ RUNS = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _irreps_cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GROKSCOPE_CACHE", str(tmp_path_factory.mktemp("irreps")))
-        clear_memory_cache()
-        group_basis.cache_clear()
-        yield
-    clear_memory_cache()
-    group_basis.cache_clear()
+pytestmark = pytest.mark.usefixtures("irreps_cache")
 
 
 def perturbed_run(overrides: list[str]):

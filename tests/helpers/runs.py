@@ -3,6 +3,8 @@ loaded run's model as its recorder did."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,26 @@ def recomputed_scores(run, epoch: int | None = None) -> dict[str, float]:
     table, as the run's recorder computes them."""
     ev = evaluate(run.model(epoch), run.task, getattr(torch, run.config.run.loss_dtype))
     return split_scores(ev, run.task)
+
+
+def run_killed_after(n_writes: int, cfg, run_dir: Path, wandb_unsent: bool = False) -> None:
+    """Run ``cfg`` in a forked child that SIGKILLs itself right after its ``n_writes``-th durable write;
+    ``wandb_unsent``: the child hands WandB nothing before its end (WandB's files then lack every row) and starts a
+    WandB service of its own, which dies with it."""
+    from grokscope.run import sinks
+    from grokscope.training import outputs
+
+    pid = os.fork()
+    if pid == 0:  # the child: killed inside execute, or exits 3 if it never reached that write
+        try:
+            torch.set_num_threads(1)  # the parent's OpenMP pool does not survive a fork
+            if wandb_unsent:
+                os.environ.pop("WANDB_SERVICE", None)
+                sinks.SEND_SECONDS = float("inf")
+            os.environ[outputs.KILL_AFTER_WRITES] = str(n_writes)
+            outputs._writes = 0
+            execute(cfg, run_dir)
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"not killed at write {n_writes}"
