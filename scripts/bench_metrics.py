@@ -62,7 +62,7 @@ def main() -> None:
         optimizer.step()
 
     def metric_evaluation() -> None:
-        ev = evaluate(model, task, module.loss_dtype, hooks)
+        ev = evaluate(model, task, module.loss, hooks)
         split_scores(ev, task)
         for metric in metrics:
             metric(model, task, ev)

@@ -69,7 +69,7 @@ def measure(preset: str, p: int, overrides: list[str]) -> dict:
             optimizer.step()
 
         def evaluation() -> None:
-            ev, _ = evaluate_metrics(model, task, module.loss_dtype, metrics)
+            ev, _ = evaluate_metrics(model, task, module.loss, metrics)
             split_scores(ev, task)
 
         return config, device, epoch, evaluation

@@ -14,6 +14,7 @@ import torch
 
 from grokscope.groups.spectral import fourier_signal
 from grokscope.interventions.construct import constructed_embedding
+from grokscope.losses import Loss
 from grokscope.metrics import build_metrics
 from grokscope.metrics.circles import circle_mask, circle_threshold, frequency_circularity, survivors
 from grokscope.metrics.evaluation import evaluate
@@ -53,7 +54,7 @@ def test_circle_metric_keys():
     config = validate(make_config("experiment=tiny_modular", "metrics=none", "metrics.circles.enabled=true"))
     task, model = build(config)
     (circles,) = build_metrics(config.metrics, task, model)
-    out = circles.metric(model, task, evaluate(model, task, torch.float64))
+    out = circles.metric(model, task, evaluate(model, task, Loss()))
     assert out["circles/signal"].shape == (1, (P - 1) // 2 + 1)
     assert out["circles/n_circles"] == 0  # N(0, 1) init: every s_k near sqrt(p d)
     assert {f"circles/signal/{k}" for k in range(1, 12)} <= set(out)

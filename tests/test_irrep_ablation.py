@@ -8,6 +8,7 @@ import torch
 
 from grokscope.groups.basis import group_basis
 from grokscope.groups.spectral import apply_filter, irrep_filter
+from grokscope.losses import Loss
 from grokscope.metrics.evaluation import evaluate, split_scores
 from grokscope.run import build
 from grokscope.run.config import validate
@@ -107,12 +108,12 @@ def test_eval_irrep_ablation_scores_the_ablated_final_model(tmp_path):
                     "max_epochs=3", *ablate)
     task, model = built(*ablate)
     model.load_state_dict(final_checkpoint(tmp_path)["model"])
-    expected = split_scores(evaluate(model, task, torch.float64), task)
+    expected = split_scores(evaluate(model, task, Loss()), task)
     kept = irrep_filter(group_basis(task.group), {"sign": 1.0}, 0.0, model.W_E.dtype)
     with torch.no_grad():
         rows = model.operand_table_rows(task)
         model.W_E[rows] = apply_filter(kept, model.W_E[rows])
-    ablated = split_scores(evaluate(model, task, torch.float64), task)
+    ablated = split_scores(evaluate(model, task, Loss()), task)
     assert summary["final"]["train/loss"] == pytest.approx(expected["train/loss"], rel=1e-5)
     assert summary["final"]["ablated/train/loss"] == pytest.approx(ablated["train/loss"], rel=1e-5)
     assert summary["final"]["ablated/test/acc"] == pytest.approx(ablated["test/acc"], abs=1e-6)

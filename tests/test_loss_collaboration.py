@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from grokscope.analysis.loss_collaboration import loss_collaboration, restricted_scores
+from grokscope.losses import Loss
 from grokscope.metrics.evaluation import evaluate
 from grokscope.run import build
 from grokscope.run.config import validate
@@ -14,7 +15,7 @@ SMALL = ("task.p=13", "model.d_embed=8", "model.hidden=[16]", "metrics=none", "t
 
 
 def all_pairs_loss(model, task) -> float:
-    ev = evaluate(model, task, torch.float64)
+    ev = evaluate(model, task, Loss())
     return float(ev.row_loss.mean())
 
 

@@ -7,6 +7,7 @@ import math
 import torch
 
 from grokscope.groups.spectral import frequency_power
+from grokscope.losses import Loss
 from grokscope.metrics.fourier import embedding_spectrum
 from grokscope.metrics.weights import weight_norms
 from grokscope.models.base import GrokModel
@@ -80,6 +81,6 @@ def test_metrics_share_one_forward(tmp_path):
     calls = []
     model.register_forward_hook(lambda *_: calls.append(1))
     assert recorder.start(task, epoch=0)
-    recorder.record(model, task, torch.float64, epoch=0, last=True)
+    recorder.record(model, task, Loss(), epoch=0, last=True)
     assert len(calls) == 1
     assert {"test/acc", "weights/norm", "fourier/top1_freq"} <= recorder.history[-1].keys()

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.nn.functional import cross_entropy
 
+from grokscope.losses import Loss
 from grokscope.metrics import evaluate, split_scores
 from grokscope.metrics import evaluation as evaluation_module
 from grokscope.run import build, execute
@@ -91,7 +92,7 @@ def test_validation_uses_every_held_out_example(monkeypatch):
             expected[f"{mask}/loss"] = cross_entropy(logits.double(), task.labels[rows]).item()
             expected[f"{mask}/acc"] = (logits.argmax(-1) == task.labels[rows]).double().mean().item()
     monkeypatch.setattr(evaluation_module, "EVAL_CHUNK_ROWS", 10)
-    ev = evaluate(model, task, torch.float64, hooks=("blocks.0.attn.hook_pattern",))
+    ev = evaluate(model, task, Loss(), hooks=("blocks.0.attn.hook_pattern",))
     assert ev.row_loss.shape == (len(task.labels),)
     assert ev.cache["blocks.0.attn.hook_pattern"].shape[0] == len(task.labels)
     scores = split_scores(ev, task)

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from grokscope.analysis.phases import phase_boundaries
 from grokscope.cli.analyze import main
+from grokscope.losses import Loss
 from grokscope.metrics import evaluate
 from grokscope.metrics.progress import ProgressMetric
 from grokscope.metrics.weights import weight_norms
@@ -38,7 +38,7 @@ def test_remetric_equals_the_metrics_computed_directly_with_the_same_key_freqs(r
     for i, epoch in enumerate(run.snapshot_epochs):
         model = run.model(epoch)
         metric = ProgressMetric(model, run.task, exclude_top_freq=False, key_freqs=KEY_FREQS)
-        expected = metric(model, run.task, evaluate(model, run.task, torch.float64, metric.hooks))
+        expected = metric(model, run.task, evaluate(model, run.task, Loss(), metric.hooks))
         expected |= weight_norms(model)
         for key, value in expected.items():
             if isinstance(value, np.ndarray):

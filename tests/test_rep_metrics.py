@@ -12,6 +12,7 @@ import torch
 import grokscope.metrics.class_sums as class_sums_module
 from grokscope.groups import alternating, cyclic, symmetric
 from grokscope.groups.basis import group_basis
+from grokscope.losses import Loss
 from grokscope.metrics import evaluate
 from grokscope.metrics.cross_entropy import shifted_losses, table_loss
 from grokscope.metrics.progress import ProgressMetric, frequency_fractions, gini, neuron_frequencies
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.usefixtures("irreps_cache")
 
 def run_metric(metric_cls, model, task, *args):
     metric = metric_cls(model, task, *args)
-    ev = evaluate(model, task, torch.float64, metric.hooks)
+    ev = evaluate(model, task, Loss(), metric.hooks)
     return metric(model, task, ev), ev
 
 

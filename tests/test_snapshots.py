@@ -12,6 +12,7 @@ import torch
 
 from grokscope.analysis.loss_collaboration import restricted_scores, snapshots, task_and_model
 from grokscope.cli.analyze import main as analyze
+from grokscope.losses import Loss
 from grokscope.metrics.circles import pca_pairs, plane_points
 from grokscope.metrics.evaluation import evaluate, split_scores
 from tests.helpers.config import assert_config_error
@@ -50,7 +51,7 @@ def test_a_snapshot_is_the_model_whose_scores_were_logged_at_its_epoch(circle_ru
     task, model = task_and_model(circle_run)
     model.load_state_dict(load_snapshot(circle_run, 20))
     logged = pd.read_csv(circle_run / "metrics.csv").set_index("epoch").loc[20]
-    scores = split_scores(evaluate(model, task, torch.float64), task)
+    scores = split_scores(evaluate(model, task, Loss()), task)
     assert all(abs(scores[key] - logged[key]) < 1e-6 for key in ("train/loss", "test/loss", "train/acc"))
 
 
@@ -69,7 +70,7 @@ def test_restricted_loss_keeping_every_frequency_and_dc_is_the_snapshot_loss(cir
     task, model = task_and_model(circle_run)
     model.load_state_dict(load_snapshot(circle_run, 30))
     loss, acc = restricted_scores(model, task, list(range(1, K + 1)))
-    ev = evaluate(model, task, torch.float64)
+    ev = evaluate(model, task, Loss())
     assert abs(loss - float(ev.row_loss.mean())) < 1e-6
     assert abs(acc - float((ev.logits.argmax(-1) == task.labels).double().mean())) < 1e-12
 

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from grokscope.losses import Loss
 from grokscope.run import build
 from grokscope.run.config import validate
 from grokscope.training import module as module_lib
@@ -29,7 +30,7 @@ def one_step(overrides: tuple[str, ...], compile: bool, device: str = "cpu"):
     """Logits of the training forward and the parameters after one AdamW step."""
     config = validate(make_config(*overrides, "optimizer.warmup_steps=0"))
     task, model = build(config)
-    module = GrokModule(copy.deepcopy(model), task, config.optimizer, 1, 1, "float64", None, 0,
+    module = GrokModule(copy.deepcopy(model), task, config.optimizer, 1, 1, Loss(), None, 0,
                         compile=compile).to(device)
     module.on_fit_start()  # the task and its term batches on the module's device
     optimizer = config.optimizer.build(list(module.model.parameters()), fused=device == "cuda")

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from grokscope.losses import Loss
 from grokscope.metrics import evaluate_metrics, split_scores
 from grokscope.metrics.progress import frequency_fractions
 from grokscope.run import build
@@ -49,8 +50,8 @@ def perturbed_run(overrides: list[str]):
     return config, task, model, metrics
 
 
-def record(task, model, metrics, loss_dtype, chunk_rows: int) -> dict[str, np.ndarray]:
-    ev, values = evaluate_metrics(model, task, loss_dtype, metrics, chunk_rows=chunk_rows)
+def record(task, model, metrics, loss, chunk_rows: int) -> dict[str, np.ndarray]:
+    ev, values = evaluate_metrics(model, task, loss, metrics, chunk_rows=chunk_rows)
     out = {key: np.asarray(value, dtype=float) for key, value in split_scores(ev, task).items()}
     for metric_values in values:
         out.update({key: np.asarray(value, dtype=float) for key, value in metric_values.items()})
@@ -63,9 +64,9 @@ def test_every_family_gives_the_same_values_in_chunks_of_1000_rows_and_in_one(na
     config, task, model, metrics = perturbed_run(overrides)
     n_rows = len(task.labels)
     assert n_rows > 1000
-    loss_dtype = getattr(torch, config.run.loss_dtype)
-    whole = record(task, model, metrics, loss_dtype, chunk_rows=n_rows)
-    chunked = record(task, model, metrics, loss_dtype, chunk_rows=1000)
+    loss = Loss.of(config.run)
+    whole = record(task, model, metrics, loss, chunk_rows=n_rows)
+    chunked = record(task, model, metrics, loss, chunk_rows=1000)
     assert all(any(key.startswith(ns) for key in whole) for ns in namespaces), sorted(whole)
     assert whole.keys() == chunked.keys()
     for key, value in whole.items():
@@ -114,15 +115,15 @@ class Blind:
 
 def test_rows_are_kept_only_for_a_metric_that_asks():
     config, task, model, _ = perturbed_run(RUNS["oocl"][0])
-    loss_dtype = getattr(torch, config.run.loss_dtype)
-    ev, (values,) = evaluate_metrics(model, task, loss_dtype, [RowReader()], chunk_rows=100)
+    loss = Loss.of(config.run)
+    ev, (values,) = evaluate_metrics(model, task, loss, [RowReader()], chunk_rows=100)
     with torch.no_grad():
         expected = model(task.tokens).argmax(dim=-1).sum()
     assert values["reader/argmax_sum"] == float(expected) and ev.logits.shape[0] == len(task.labels)
-    ev, _ = evaluate_metrics(model, task, loss_dtype, [], chunk_rows=100)
+    ev, _ = evaluate_metrics(model, task, loss, [], chunk_rows=100)
     assert ev.row_loss.shape == (len(task.labels),)
     with pytest.raises(RuntimeError, match="needs_rows"):
-        evaluate_metrics(model, task, loss_dtype, [Blind()], chunk_rows=100)
+        evaluate_metrics(model, task, loss, [Blind()], chunk_rows=100)
 
 
 @pytest.mark.parametrize("p", [83, 113])

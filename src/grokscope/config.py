@@ -65,12 +65,16 @@ def _can_create_in(directory: Path) -> bool:
     return True
 
 
-def described(meaning: str, *, choices: Iterable | None = None, allowed: str = "", default: Any = MISSING) -> Any:
+def described(meaning: str, *, choices: Iterable | None = None, allowed: str = "", default: Any = MISSING,
+              factory: Any = MISSING) -> Any:
     """A schema field with its one-line ``meaning`` and the values it takes: ``choices`` (the very tuple its
-    ``check`` validates against) or ``allowed`` (a range, in words). ``default`` only for keys a run dir
-    recorded before they existed may lack (the YAML holds every default)."""
+    ``check`` validates against) or ``allowed`` (a range, in words). ``default`` (or ``factory``, for a node) only
+    for keys a run dir recorded before they existed may lack (the YAML holds every default); such a field is
+    keyword-only, so a schema's subclasses may add required fields after it."""
     metadata = {"meaning": meaning, "choices": None if choices is None else tuple(choices), "allowed": allowed}
-    return field(metadata=metadata) if default is MISSING else field(default=default, metadata=metadata)
+    if default is MISSING and factory is MISSING:
+        return field(metadata=metadata)
+    return field(default=default, default_factory=factory, metadata=metadata, kw_only=True)
 
 
 #: The meaning of every group option's ``name`` key: the schema is chosen by it (``SCHEMAS[group][name]``).
@@ -206,8 +210,23 @@ class EnsembleConfig(Checked):
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float64")
+#: ``loss_dtype``: the loss's precision (float16 for the loss only: parameters stay float32 or float64)
+LOSS_DTYPES = ("float16", "float32", "float64")
+#: ``loss.kind`` (:mod:`grokscope.losses`)
+LOSS_KINDS = ("cross_entropy", "stablemax")
 RESUME_MODES = ("auto", "true", "false")
 MATMUL_PRECISIONS = ("highest", "high", "medium")
+
+
+@dataclass
+class LossConfig(Checked):
+    """``loss``: the training loss, computed in ``loss_dtype`` (:mod:`grokscope.losses`; Prieto et al. 2025)."""
+
+    kind: str = described("cross_entropy: -log softmax(z)_y; stablemax: -log s(z_y) / sum_j s(z_j) with "
+                          "s(x) = x + 1 (x >= 0), 1 / (1 - x) (x < 0), which does not collapse", choices=LOSS_KINDS)
+
+    def check(self, prefix: str) -> None:
+        require_choice(f"{prefix}.kind", self.kind, LOSS_KINDS)
 
 
 @dataclass
@@ -223,7 +242,8 @@ class RunConfig(Checked):
         "null: every row of every loss term each step; n: n rows per term drawn with replacement",
         allowed=">= 1, or null")
     device: str = described("where the run trains (auto: cuda if available)", choices=DEVICES)
-    loss_dtype: str = described("precision of the cross-entropy (logits are cast before log_softmax)", choices=DTYPES)
+    loss_dtype: str = described("precision of the loss (logits are cast before log_softmax or StableMax)",
+                                choices=LOSS_DTYPES)
     param_dtype: str = described("parameters and activations (drawn in float32, then cast)", choices=DTYPES)
     matmul_precision: str = described("torch.set_float32_matmul_precision (high: TF32)", choices=MATMUL_PRECISIONS)
     log_every_n_epochs: int = described("cadence of the split losses and accuracies (one forward over the table)",
@@ -243,6 +263,8 @@ class RunConfig(Checked):
     # as conf/train.yaml; the default lets run dirs recorded before the key load
     cuda_graph: bool = described("on a GPU, replay each epoch after the lr warm-up from one captured CUDA graph "
                                  "where that is exact (speed only)", default=True)
+    loss: LossConfig = described("the training loss and every loss a run reports",
+                                 factory=lambda: LossConfig("cross_entropy"))
 
     def check(self, prefix: str = "") -> None:
         require_seed("seed", self.seed)
@@ -250,7 +272,7 @@ class RunConfig(Checked):
         require(self.batch_size is None or self.batch_size >= 1, "batch_size", self.batch_size,
                 "must be an integer >= 1 or null (full batch)")
         require_choice("device", self.device, DEVICES)
-        require_choice("loss_dtype", self.loss_dtype, DTYPES)
+        require_choice("loss_dtype", self.loss_dtype, LOSS_DTYPES)
         require_choice("param_dtype", self.param_dtype, DTYPES)
         self.resume = str(self.resume).lower()  # resume=true arrives as a YAML boolean
         require_choice("resume", self.resume, RESUME_MODES)

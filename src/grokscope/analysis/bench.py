@@ -16,6 +16,7 @@ import lightning as L
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from grokscope.losses import Loss
 from grokscope.run import build, execute, resolve_device
 from grokscope.run.compose import compose
 from grokscope.run.config import validate
@@ -28,7 +29,7 @@ def synchronize() -> None:
 
 
 def _training_rows(overrides: list[str]):
-    """The model of ``overrides`` on its device with the training rows, its optimizer, warm-up and loss dtype."""
+    """The model of ``overrides`` on its device with the training rows, its optimizer, warm-up and loss."""
     config = validate(compose(overrides))
     device = resolve_device(config.run.device)
     task, model = build(config)
@@ -36,17 +37,17 @@ def _training_rows(overrides: list[str]):
     train = task.masks["train"]
     tokens, labels = task.tokens[train].to(device), task.labels[train].to(device)
     optimizer = config.optimizer.build([p for p in model.parameters() if p.requires_grad], fused=device == "cuda")
-    return model, tokens, labels, optimizer, config.optimizer.warmup(optimizer), getattr(torch, config.run.loss_dtype)
+    return model, tokens, labels, optimizer, config.optimizer.warmup(optimizer), Loss.of(config.run)
 
 
 def bare_seconds_per_epoch(overrides: list[str], epochs: int, warmup: int = 0) -> float:
     """A plain loop on the configured device: full forward on the training rows, cross-entropy in
-    ``loss_dtype``, backward, AdamW (fused on CUDA), warm-up; ``warmup`` epochs run untimed first (cuBLAS
+    the run's loss, backward, AdamW (fused on CUDA), warm-up; ``warmup`` epochs run untimed first (cuBLAS
     start-up, kernel selection)."""
-    model, tokens, labels, optimizer, scheduler, dtype = _training_rows(overrides)
+    model, tokens, labels, optimizer, scheduler, loss_fn = _training_rows(overrides)
 
     def step():
-        loss = torch.nn.functional.cross_entropy(model(tokens).to(dtype), labels)
+        loss = loss_fn(model(tokens), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -66,9 +67,9 @@ def flops_per_epoch(overrides: list[str]) -> float:
     """Floating-point operations of one training epoch of a single run (forward and backward of the training
     rows, as the bare loop computes them), counted by :class:`torch.utils.flop_counter.FlopCounterMode` (matrix
     products; element-wise work is not counted, so the floor it gives is a lower bound)."""
-    model, tokens, labels, _, _, dtype = _training_rows([*overrides, "device=cpu"])
+    model, tokens, labels, _, _, loss_fn = _training_rows([*overrides, "device=cpu"])
     with FlopCounterMode(display=False) as counter:
-        torch.nn.functional.cross_entropy(model(tokens).to(dtype), labels).backward()
+        loss_fn(model(tokens), labels).backward()
     return float(counter.get_total_flops())
 
 

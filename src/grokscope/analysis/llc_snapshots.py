@@ -1,8 +1,8 @@
 """The LLC over a run's snapshots (``grokscope-analyze llc RUN_DIR``): ``llc.csv`` and ``llc.png`` beside the
 train and test loss.
 
-The loss whose LLC is estimated is the training objective's data: the mean cross-entropy, in the run's
-``loss_dtype``, over the rows of every loss term (``train`` for the arithmetic and group tasks) of the run's
+The loss whose LLC is estimated is the training objective's data: the mean of the run's loss (``loss.kind`` in
+``loss_dtype``) over the rows of every loss term (``train`` for the arithmetic and group tasks) of the run's
 table, with the model of each snapshot (:mod:`grokscope.analysis.llc` for the estimator and its defaults).
 """
 
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn.functional import cross_entropy
 from tqdm import tqdm
 
 from grokscope.analysis.llc import LLCConfig, LLCEstimate, devinterp, estimate_llc
 from grokscope.figures import figure, png_bytes
+from grokscope.losses import Loss
 from grokscope.training.outputs import atomic_write_bytes
 
 #: the columns of ``llc.csv``
@@ -53,11 +53,7 @@ def llc_over_snapshots(run, out: Path, cfg: LLCConfig | None = None, most: int =
     for term in task.loss_terms:
         rows |= task.masks[term.mask]
     inputs, targets = task.tokens[rows], task.labels[rows]
-    dtype = getattr(torch, run.config.run.loss_dtype)
-
-    def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return cross_entropy(logits.to(dtype), labels)
-
+    loss = Loss.of(run.config.run)
     epochs = spaced(run.snapshot_epochs, most)
     estimates = []
     for epoch in tqdm(epochs, desc="llc", unit="snapshot", disable=not progress):

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from grokscope.analysis.phases import Phases, draw_phases, phase_boundaries
 from grokscope.config import ConfigError, require
 from grokscope.figures import figure, png_bytes, points
+from grokscope.losses import Loss
 from grokscope.metrics import ActiveFamily, RunRecord, build_metrics
 from grokscope.metrics.curves import restricted_losses_figure
 from grokscope.metrics.rep_theory import similarity_figure
@@ -82,7 +82,8 @@ def fixed_metrics(run: Run, model, key_freqs: list[int] | None = None,
     families = {name: dataclasses.replace(node, **({KEY_SETS[name][0]: chosen[name]} if name in KEY_SETS else {}))
                 for name, node in cfg.families.items() if name in FAMILIES}
     try:
-        active = build_metrics(dataclasses.replace(cfg, families=families), run.task, model, notes=False)
+        active = build_metrics(dataclasses.replace(cfg, families=families), run.task, model, notes=False,
+                               optimizer=run.config.optimizer)
     except ConfigError as err:
         arguments = {f"metrics.{name}.{field}": argument for name, (field, argument) in KEY_SETS.items()}
         if err.key not in arguments:
@@ -110,9 +111,9 @@ def remetric(run: Run, out: Path, key_freqs: list[int] | None = None, key_irreps
     final = run.model(epochs[-1])
     active, key_sets = fixed_metrics(run, final, key_freqs, key_irreps)
     recorder = MetricsRecorder([a.metric for a in active], Cadence(0), Cadence(0), ArrayStore(out / "arrays"))
-    loss_dtype = getattr(torch, run.config.run.loss_dtype)
+    loss = Loss.of(run.config.run)
     for epoch in tqdm(epochs, desc="snapshots", unit="snapshot", disable=(not progress) or None):
-        recorder.record(run.model(epoch), run.task, loss_dtype, epoch, last=True)
+        recorder.record(run.model(epoch), run.task, loss, epoch, last=True)
     stacked = recorder.arrays
     record = RunRecord(recorder.history, {key: np.stack(values) for key, values in stacked.values.items()},
                        {name: np.asarray(found) for name, found in stacked.epochs.items()}, run.task, final)

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
-from torch.nn.functional import cross_entropy
 
 from grokscope.config import MetricKey, described, require_choice
 from grokscope.groups.basis import group_basis
@@ -109,7 +108,7 @@ class Ablate(Intervention):
 class AblatedScores:
     """``ablated/{split}/loss`` (mean cross-entropy) and ``ablated/{split}/acc`` of every evaluated split: the
     model it is handed with the ablation applied (:meth:`Ablate.applied`), one forward over the whole table at
-    the answer position, the loss in the dtype of the evaluation's."""
+    the answer position, the evaluation's loss (kind and dtype)."""
 
     hooks: tuple[str, ...] = ()
 
@@ -123,7 +122,7 @@ class AblatedScores:
         with self.ablation.applied(model):
             logits = model(task.tokens, last_only=True)
         model.train(was_training)
-        scores = {"loss": cross_entropy(logits.to(ev.row_loss.dtype), task.labels, reduction="none"),
+        scores = {"loss": ev.loss.rows(logits, task.labels),
                   "acc": (logits.argmax(dim=-1) == task.labels).to(ev.row_loss.dtype)}
         return {f"ablated/{mask}/{name}": float(rows[task.masks[mask]].mean())
                 for mask in task.eval_masks for name, rows in scores.items()}

@@ -1,7 +1,9 @@
 """Mean cross-entropies of modified logits, exact for any number of rows (rep_theory.md §7, §8 bug 3).
 
 Losses are accumulated as **sums** of per-row losses over chunks of rows and divided by the row count once;
-the original summed per-chunk means, inflating the losses of large groups 8-fold.
+the original summed per-chunk means, inflating the losses of large groups 8-fold. They are always computed in
+float64 (the restricted and excluded losses are analyses: small losses must stay resolved), with the run's
+``loss.kind`` (softmax cross-entropy by default; StableMax's, Prieto et al. 2025, when the run trains with it).
 """
 
 from __future__ import annotations
@@ -10,19 +12,21 @@ import torch
 from einops import einsum, rearrange
 from torch.nn.functional import cross_entropy
 
+from grokscope.losses import Loss
 from grokscope.metrics.class_sums import row_chunks
 
 
-def table_loss(tables: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+def table_loss(tables: torch.Tensor, counts: torch.Tensor, kind: str = "cross_entropy") -> torch.Tensor:
     """``[R]`` (``[R, S]`` for ``counts [S, n]``): mean cross-entropy over rows whose logits depend only on their
     label ``c``.
 
     ``tables [R, n, n_classes]`` holds the logits of a row with label ``c`` in row ``c``; ``counts [n]`` is the
     number of rows with label ``c`` (one row of counts per row set). Returns
-    ``Σ_c counts_c CE(tables[ρ, c], c) / Σ_c counts_c`` per ``ρ``.
+    ``Σ_c counts_c CE(tables[ρ, c], c) / Σ_c counts_c`` per ``ρ`` (``CE``: the loss of ``kind``).
     """
     labels = torch.arange(tables.shape[1], device=tables.device)
-    per_class = torch.stack([cross_entropy(t.double(), labels, reduction="none") for t in tables])  # [R, n]
+    loss = Loss(kind)
+    per_class = torch.stack([loss.rows(t, labels) for t in tables])  # [R, n]
     weights = counts.double()
     return einsum(per_class, weights, "r c, ... c -> r ...") / weights.sum(dim=-1)
 
@@ -33,10 +37,11 @@ def shifted_losses(
     labels: torch.Tensor,
     shifts: torch.Tensor,
     unembed: torch.Tensor | None = None,
+    kind: str = "cross_entropy",
 ) -> torch.Tensor:
     """``[R]``: ``mean_{r ∈ rows} CE(logits_r - shifts[ρ, labels_r], labels_r)`` for every ``ρ``
     (:class:`ShiftedLosses` over the rows ``rows`` of ``values [N, ...]`` and ``labels [N]``)."""
-    losses = ShiftedLosses(shifts, unembed)
+    losses = ShiftedLosses(shifts, unembed, kind)
     losses.add(values, labels, rows)
     return losses.mean()
 
@@ -55,10 +60,12 @@ class ShiftedLosses:
         CE_ρr = m_r + t_ρc + log Σ_j e^{l_rj - m_r} e^{-shifts[ρ, c, j] - t_ρc} - l_rc + shifts[ρ, c, c],
 
     ``c = labels_r``, the sums being one batched matmul over the rows of each label. Rows whose sum underflows
-    (terms below ~1e-308) are recomputed directly.
+    (terms below ~1e-308) are recomputed directly. ``kind="stablemax"``: StableMax's loss of each shifted row,
+    computed directly (it has no such factorisation).
     """
 
-    def __init__(self, shifts: torch.Tensor, unembed: torch.Tensor | None = None):
+    def __init__(self, shifts: torch.Tensor, unembed: torch.Tensor | None = None, kind: str = "cross_entropy"):
+        self.kind = kind
         self.shifts = shifts.double()
         self.unembed = None if unembed is None else unembed.double()
         weights = self.shifts.neg()
@@ -78,6 +85,10 @@ class ShiftedLosses:
             if self.unembed is not None:
                 logits = logits @ self.unembed
             target = labels[idx]
+            if self.kind == "stablemax":
+                loss = Loss("stablemax")
+                self.totals += torch.stack([loss.rows(logits - shift[target], target).sum() for shift in shifts])
+                continue
             peak = logits.amax(dim=1, keepdim=True)  # [n_rows, 1]
             sums = per_label_matmul((logits - peak).exp(), target, self.weights)  # [n_rows, R]
             losses = (peak + top[:, target].T + sums.log() - logits.gather(1, target[:, None])

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from grokscope.config import MetricKey
+from grokscope.losses import Loss
 from grokscope.models.hooks import run_with_cache
 from grokscope.tasks.base import Task
 
@@ -83,19 +84,15 @@ def is_streamed(metric) -> bool:
     return callable(getattr(metric, "stream", None))
 
 
-def cross_entropy_rows(logits: torch.Tensor, labels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Per-row cross-entropy ``-log softmax(logits)[label]`` computed in ``dtype``."""
-    return torch.nn.functional.cross_entropy(logits.to(dtype), labels, reduction="none")
-
-
 @dataclass
 class Evaluation:
-    """One evaluation of ``model`` on ``task``: ``row_loss [N]`` (in ``loss_dtype``) and ``correct [N]`` of every
-    row, and, where kept, every row's logits and hooked activations; :meth:`chunks` serves further passes."""
+    """One evaluation of ``model`` on ``task``: ``row_loss [N]`` (the run's ``loss``, in its dtype) and
+    ``correct [N]`` of every row, and, where kept, every row's logits and hooked activations; :meth:`chunks`
+    serves further passes."""
 
     model: Any
     task: Task
-    loss_dtype: torch.dtype
+    loss: Loss
     hooks: tuple[str, ...]
     chunk_rows: int
     row_loss: torch.Tensor
@@ -219,38 +216,38 @@ def _one_round(ev: Evaluation, passes: list[Pass], first_round: Callable[[Chunk]
             p.consume(chunk if keep is None or bool(keep.all()) else chunk.select(keep))
 
 
-def evaluate(model, task: Task, loss_dtype: torch.dtype, hooks: Sequence[str] = (), *, keep_rows: bool = True,
+def evaluate(model, task: Task, loss: Loss, hooks: Sequence[str] = (), *, keep_rows: bool = True,
              chunk_rows: int | None = None) -> Evaluation:
     """Evaluate ``model`` on every row of ``task``, ``chunk_rows`` (default :data:`EVAL_CHUNK_ROWS`) at a time,
     keeping every row's logits and the activations named in ``hooks`` (unless ``keep_rows=False``)."""
-    return _evaluate(model, task, loss_dtype, hooks, (), keep_rows, chunk_rows)[0]
+    return _evaluate(model, task, loss, hooks, (), keep_rows, chunk_rows)[0]
 
 
-def evaluate_metrics(model, task: Task, loss_dtype: torch.dtype, metrics: Sequence, *,
+def evaluate_metrics(model, task: Task, loss: Loss, metrics: Sequence, *,
                      chunk_rows: int | None = None) -> tuple[Evaluation, list[dict]]:
     """Evaluate ``model`` on every row of ``task`` and compute ``metrics`` on it: ``(evaluation, values)``,
     ``values[i]`` the values of ``metrics[i]``. The passes of the streamed metrics share the forward (their
     first passes share the evaluation's own); every row's logits and activations are kept only where a metric
     declares ``needs_rows`` (or where the table is one chunk, which is in memory anyway)."""
     keep = any(needs_rows(m) for m in metrics)
-    return _evaluate(model, task, loss_dtype, (), metrics, keep, chunk_rows)
+    return _evaluate(model, task, loss, (), metrics, keep, chunk_rows)
 
 
-def _evaluate(model, task: Task, loss_dtype: torch.dtype, hooks: Sequence[str], metrics: Sequence, keep: bool,
+def _evaluate(model, task: Task, loss: Loss, hooks: Sequence[str], metrics: Sequence, keep: bool,
               chunk_rows: int | None) -> tuple[Evaluation, list[dict]]:
     chunk_rows = chunk_rows or EVAL_CHUNK_ROWS
     n = len(task.labels)
     hooks = tuple(sorted({*hooks, *(h for m in metrics for h in m.hooks)}))
     keep = keep or n <= chunk_rows
     device = task.labels.device
-    ev = Evaluation(model, task, loss_dtype, hooks, chunk_rows,
-                    row_loss=torch.empty(n, dtype=loss_dtype, device=device),
+    ev = Evaluation(model, task, loss, hooks, chunk_rows,
+                    row_loss=torch.empty(n, dtype=loss.dtype, device=device),
                     correct=torch.empty(n, dtype=torch.bool, device=device))
     kept: list[Chunk] = []
 
     def scores(chunk: Chunk) -> None:
         rows = slice(int(chunk.index[0]), int(chunk.index[-1]) + 1)
-        ev.row_loss[rows] = cross_entropy_rows(chunk.logits, chunk.labels, loss_dtype)
+        ev.row_loss[rows] = loss.rows(chunk.logits, chunk.labels)
         # per row, for every mask: not torchmetrics' one accuracy
         ev.correct[rows] = chunk.logits.argmax(dim=-1) == chunk.labels
         if keep:
@@ -290,8 +287,10 @@ def split_scores(ev: Evaluation, task: Task) -> dict[str, float]:
 KEYS = (
     MetricKey("epoch", "optimizer steps taken when the row was logged (0: the initial model)",
               plot="plots/curves.png"),
-    MetricKey("{split}/loss", "mean cross-entropy over the rows of the split, in loss_dtype",
-              r"\frac{1}{\lvert S\rvert}\sum_{r \in S} -\log \operatorname{softmax}(\ell_r)_{y_r}",
+    MetricKey("{split}/loss", "mean loss over the rows of the split (loss.kind: softmax cross-entropy, or "
+              "StableMax's), in loss_dtype",
+              r"\frac{1}{\lvert S\rvert}\sum_{r \in S} -\log \operatorname{softmax}(\ell_r)_{y_r}"
+              r"\ \text{(StableMax: } -\log \tfrac{s(\ell_{r,y_r})}{\sum_j s(\ell_{r,j})}\text{)}",
               plot="plots/curves.png"),
     MetricKey("{split}/acc", "fraction of the split's rows whose largest logit is the label",
               r"\frac{1}{\lvert S\rvert}\sum_{r \in S} \mathbb 1\big[\arg\max_c \ell_{r,c} = y_r\big]",

@@ -30,16 +30,16 @@ def registered() -> dict[str, MetricFamily]:
     return dict(_REGISTERED)
 
 
-def build_metrics(cfg, task, model, notes: bool = True) -> list[ActiveFamily]:
+def build_metrics(cfg, task, model, notes: bool = True, optimizer=None) -> list[ActiveFamily]:
     """The families of ``cfg`` (a :class:`~grokscope.metrics.config.MetricsConfig`) that run on ``task`` and
     ``model``: ``enabled=true``, or ``enabled=auto`` with ``metrics.auto`` and the family's auto rule, where
-    the family applies. A family asked for (``true``) that does not apply is named on stderr in one line
-    (``notes``)."""
+    the family applies (``optimizer``: the run's optimizer config, which an auto rule may read). A family asked
+    for (``true``) that does not apply is named on stderr in one line (``notes``)."""
     active = []
     for name, family_cfg in cfg.families.items():
         family = _REGISTERED[name]
         wanted = family_cfg.enabled == "true" or (
-            family_cfg.enabled == "auto" and cfg.auto and family.auto(task, model))
+            family_cfg.enabled == "auto" and cfg.auto and family.auto(task, model, optimizer))
         if not wanted:
             continue
         reason = family.applies(task, model)

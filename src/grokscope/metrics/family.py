@@ -92,7 +92,7 @@ def always(task, model) -> str | None:
     return None
 
 
-def on_auto(task, model) -> bool:
+def on_auto(task, model, optimizer) -> bool:
     return True
 
 
@@ -112,7 +112,8 @@ def no_media(values: dict[str, np.ndarray], task) -> Iterable[tuple[str, Any]]:
 class MetricFamily:
     """One family: ``name`` (its config key and namespace), ``schema`` (a :class:`MetricFamilyConfig`), ``build(cfg,
     task, model)`` (its :class:`Metric`), ``applies(task, model)`` (None, or why it cannot run), ``auto(task,
-    model)`` (whether ``enabled=auto`` runs it where it applies), ``plots(record)`` (``(name, figure)`` pairs,
+    model, optimizer)`` (whether ``enabled=auto`` runs it where it applies; ``optimizer``: the run's optimizer
+    config, or None when unknown), ``plots(record)`` (``(name, figure)`` pairs,
     written as ``plots/<name>.png``), ``summary(record)`` (fields added to ``summary.json``) and ``media(values,
     task)``: from the arrays it logged at one metric epoch (``values[key]``), ``(key, picture)`` pairs for a
     dashboard, a picture being a :class:`~grokscope.figures.Bars` or :class:`~grokscope.figures.Heatmap` (drawn
@@ -125,7 +126,7 @@ class MetricFamily:
     schema: type
     build: Callable[[Any, Any, Any], Metric]
     applies: Callable[[Any, Any], str | None] = always
-    auto: Callable[[Any, Any], bool] = on_auto
+    auto: Callable[[Any, Any, Any], bool] = on_auto
     plots: Callable[[RunRecord], Iterable[tuple[str, Figure]]] = no_plots
     summary: Callable[[RunRecord], dict] = no_summary
     media: Callable[[dict[str, np.ndarray], Any], Iterable[tuple[str, Any]]] = no_media

@@ -33,7 +33,7 @@ from grokscope.metrics.class_sums import CHUNK_ELEMENTS
 from grokscope.tasks.base import TableShape
 
 #: Bytes per element of the loss dtypes.
-LOSS_BYTES = {"float32": 4, "float64": 8}
+LOSS_BYTES = {"float16": 2, "float32": 4, "float64": 8}
 
 
 def device_memory_bytes(device: str) -> int:

@@ -188,8 +188,8 @@ class ProgressMetric(Streamed):
         restricted_table, shifts = progress_tables(logit_sums, task.group, key)
         train = task.masks["train"]
         counts = torch.stack([torch.bincount(labels, minlength=p), torch.bincount(labels[train], minlength=p)])
-        restricted = table_loss(restricted_table[None], counts)[0]  # [all inputs, train inputs]
-        excluded = ShiftedLosses(shifts)
+        restricted = table_loss(restricted_table[None], counts, ev.loss.kind)[0]  # [all inputs, train inputs]
+        excluded = ShiftedLosses(shifts, kind=ev.loss.kind)
         del shifts
         yield Pass(lambda chunk: excluded.add(chunk.logits[:, :p], chunk.labels), rows=train.nonzero().squeeze(1))
         test_loss = ev.row_loss[task.masks["test"]].double().mean()

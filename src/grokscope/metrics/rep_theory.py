@@ -199,11 +199,11 @@ class RepTheoryMetric(Streamed):
         key = self.key_mask(similarity, basis.names)
         counts = torch.bincount(labels, minlength=n)
         logit_tables_ = with_key_total(logit_tables(coefficients, basis), key)
-        excluded = ShiftedLosses(logit_tables_)
+        excluded = ShiftedLosses(logit_tables_, kind=ev.loss.kind)
         if self.hooks:
             unembed = model.hidden_unembed()[:, :n]
             hidden_tables_ = with_key_total(hidden_sums.tables(unembed, basis), key)
-            hidden_excluded = ShiftedLosses(hidden_tables_, unembed)
+            hidden_excluded = ShiftedLosses(hidden_tables_, unembed, ev.loss.kind)
 
         def excluded_losses(chunk: Chunk) -> None:
             excluded.add(chunk.logits[:, :n], chunk.labels)
@@ -211,7 +211,7 @@ class RepTheoryMetric(Streamed):
                 hidden_excluded.add(model.hidden(chunk.cache), chunk.labels)
 
         yield Pass(excluded_losses, rows=task.masks["train"].nonzero().squeeze(1))
-        restricted = table_loss(logit_tables_, counts)
+        restricted = table_loss(logit_tables_, counts, ev.loss.kind)
         embeddings = model.effective_embeddings(task.operand_tokens)
         per_irrep = {
             "logit_similarity": similarity,
@@ -227,7 +227,8 @@ class RepTheoryMetric(Streamed):
             "total_logit_excluded_loss": excluded.mean()[-1],
         }
         if self.hooks:
-            hidden_restricted, hidden_excluded_loss = table_loss(hidden_tables_, counts), hidden_excluded.mean()
+            hidden_restricted = table_loss(hidden_tables_, counts, ev.loss.kind)
+            hidden_excluded_loss = hidden_excluded.mean()
             x, y, xy = hidden_sums.fractions(basis)
             per_irrep |= {
                 "percent_unembed": irrep_fractions(unembed.T, basis),
@@ -417,6 +418,6 @@ KEYS = (
 
 
 FAMILY = MetricFamily(
-    "rep", RepConfig, applies=needs_group_table, auto=lambda task, model: task.modulus is None, plots=_plots,
+    "rep", RepConfig, applies=needs_group_table, auto=lambda task, model, optimizer: task.modulus is None, plots=_plots,
     summary=_summary, media=_media, keys=KEYS, notation=NOTATION,
     build=lambda cfg, task, model: RepTheoryMetric(model, task, cfg.key_irrep_threshold, cfg.key_irreps))

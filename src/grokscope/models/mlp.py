@@ -1,5 +1,6 @@
 """Embedding -> MLP -> unembedding on the two operands (Liu et al. 2022; Chughtai et al. 2023; Ding et al. 2024;
-the "linear" models A, B, C, D, X of Zhong et al. 2023, pizza.md §3)."""
+the "linear" models A, B, C, D, X of Zhong et al. 2023, pizza.md §3; the one-hot MLP of Prieto et al. 2025,
+numerical_stability.md §2)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from grokscope.config import NAME_MEANING, Checked, described, require, require_
 from grokscope.models.base import ACTIVATIONS, D_VOCAB_OUTS, GrokModel, resolve_d_vocab_out
 from grokscope.models.hooks import HookPoint
 
-COMBINES = ("concat", "concat_separate", "sum", "sum_separate", "sum_first_layer")
+COMBINES = ("concat", "concat_separate", "sum", "sum_separate", "sum_first_layer", "one_hot")
 INITS = ("torch", "fan_in")
 
 
@@ -25,8 +26,14 @@ class MLPConfig(Checked):
     table per operand stacked in ``W_E`` (``W_E[d_vocab + b]`` for ``b``): ``concat_separate``
     ``[W_E[a]; W_E[d_vocab + b]]`` (Chughtai et al. 2023's ``W_x``, ``W_y``) and ``sum_separate``; or
     ``sum_first_layer`` ``act((W_E[a] W_in + b_in) + (W_E[b] W_in + b_in))`` (the first hidden layer applied to
-    each operand, then summed: ``b_in`` enters once per operand; Zhong et al.'s model C).
-    ``bias``: every bias (hidden layers and ``b_U``); ``unembed_bias: false`` drops ``b_U`` alone.
+    each operand, then summed: ``b_in`` enters once per operand; Zhong et al.'s model C); or ``one_hot``: the
+    operands' one-hot vectors concatenated (length ``n_op d_vocab``) through a first layer of width ``d_embed``,
+    ``act(W_E[a] + W_E[d_vocab + b] + b_E)`` (the rows of ``W_E`` are that layer's weights: a gather, exactly the
+    product with the one-hot input), drawn as ``nn.Linear(n_op d_vocab, d_embed)`` draws them (uniform,
+    ``±1/sqrt(n_op d_vocab)``; ``embed_init_std`` is not used), then the ``hidden`` layers (Prieto et al.
+    2025's MLP: ``d_embed`` 200, ``hidden`` [200], ReLU, no biases).
+    ``bias``: every bias (hidden layers, ``b_E`` of ``one_hot`` and ``b_U``); ``unembed_bias: false`` drops
+    ``b_U`` alone.
 
     ``init`` of ``W_in`` and ``W_U``: ``torch`` is PyTorch's ``nn.Linear`` default (uniform, std
     ``1/sqrt(3 fan_in)``, biases uniform too); ``fan_in`` draws ``N(0, 1/fan_in)`` with zero biases
@@ -35,7 +42,8 @@ class MLPConfig(Checked):
 
     name: str = described(NAME_MEANING)
     combine: str = described("how the operands enter: concat [W_E[a]; W_E[b]], sum W_E[a] + W_E[b], one table per "
-                             "operand (*_separate), or the first layer applied to each operand, then summed",
+                             "operand (*_separate), the first layer applied to each operand, then summed, or "
+                             "one_hot: the concatenated one-hot inputs through a first layer of width d_embed",
                              choices=COMBINES)
     d_embed: int = described("width of each embedding vector", allowed=">= 1")
     hidden: list[int] = described("widths of the hidden layers", allowed="each >= 1")
@@ -44,7 +52,8 @@ class MLPConfig(Checked):
     unembed_bias: bool = described("b_U (false drops it even with bias)")
     init: str = described("W_in, W_U: torch (nn.Linear's default) or fan_in (N(0, 1/fan_in), zero biases)",
                           choices=INITS)
-    embed_init_std: float = described("W_E ~ N(0, std^2), drawn from seeds.embedding", allowed="> 0")
+    embed_init_std: float = described("W_E ~ N(0, std^2), drawn from seeds.embedding (combine=one_hot: unused, "
+                                      "W_E is drawn as nn.Linear's weight)", allowed="> 0")
     unembed_init_std: float | None = described("W_U ~ N(0, std^2); null: as init says", allowed="> 0, or null")
     d_vocab_out: str = described("logits: answers (one per answer class) or vocab (one per input token)",
                                  choices=D_VOCAB_OUTS)
@@ -68,7 +77,7 @@ class MLPConfig(Checked):
         d_out = resolve_d_vocab_out(self.d_vocab_out, shape.d_vocab, shape.n_classes)
         d_in = self.d_embed * (2 if self.combine.startswith("concat") else 1)
         widths = [d_in, *self.hidden, d_out]
-        n_tables = 2 if self.combine.endswith("_separate") else 1
+        n_tables = 2 if self.combine.endswith("_separate") or self.combine == "one_hot" else 1
         n_params = n_tables * shape.d_vocab * self.d_embed + sum(a * b + b for a, b in zip(widths, widths[1:]))
         return n_params, shape.n_ctx * self.d_embed + 2 * sum(widths), d_out
 
@@ -110,10 +119,12 @@ class MLP(GrokModel):
         self.cfg, self.d_vocab = cfg, d_vocab
         self.register_buffer("positions", torch.tensor(operand_positions), persistent=False)
         n_op = len(operand_positions)
-        n_tables = n_op if cfg.combine.endswith("_separate") else 1
+        self.one_hot = cfg.combine == "one_hot"
+        n_tables = n_op if cfg.combine.endswith("_separate") or self.one_hot else 1
         offsets = torch.arange(n_op) * d_vocab if n_tables > 1 else torch.zeros(n_op, dtype=torch.long)
         self.register_buffer("table_offsets", offsets, persistent=False)
         self.W_E = nn.Parameter(torch.empty(n_tables * d_vocab, cfg.d_embed))
+        self.b_E = nn.Parameter(torch.empty(cfg.d_embed)) if self.one_hot and cfg.bias else None
         self.concat = cfg.combine.startswith("concat")
         d_in = cfg.d_embed * (n_op if self.concat else 1)
         widths = [d_in, *cfg.hidden]
@@ -141,8 +152,16 @@ class MLP(GrokModel):
                     param.zero_()
 
     def init_embedding(self, generator: torch.Generator | None) -> None:
+        """``W_E ~ N(0, embed_init_std^2)``; ``one_hot``: ``W_E`` (and ``b_E``) uniform in ``±1/sqrt(fan_in)``,
+        ``fan_in = n_op d_vocab`` (``nn.Linear``'s default for the one-hot layer)."""
         with torch.no_grad():
-            self.W_E.normal_(0.0, self.cfg.embed_init_std, generator=generator)
+            if not self.one_hot:
+                self.W_E.normal_(0.0, self.cfg.embed_init_std, generator=generator)
+                return
+            bound = len(self.W_E) ** -0.5
+            for param in (self.W_E, self.b_E):
+                if param is not None:
+                    param.uniform_(-bound, bound, generator=generator)
 
     def operand_rows(self, operand_tokens: torch.Tensor) -> torch.Tensor:
         return operand_tokens + rearrange(self.table_offsets, "n -> n 1")
@@ -152,9 +171,10 @@ class MLP(GrokModel):
 
     def effective_embeddings(self, operand_tokens: torch.Tensor) -> torch.Tensor:
         """Each operand's share of the first layer's pre-activation: for ``concat``, ``W_a = W_E[a] W_in[:d]``
-        and ``W_b = W_E[b] W_in[d:]`` (rep_theory.md §4); for ``sum``, ``W_E[x] W_in``."""
+        and ``W_b = W_E[b] W_in[d:]`` (rep_theory.md §4); for ``sum``, ``W_E[x] W_in``; for ``one_hot``, the
+        rows ``W_E[x]`` themselves (they are the first layer's weights)."""
         emb = self.operand_embeddings(operand_tokens)  # [n_op, n_elements, d_embed]
-        if not self.layers:
+        if not self.layers or self.one_hot:
             return emb
         W_in = self.layers[0].W_in
         if self.concat:
@@ -172,6 +192,9 @@ class MLP(GrokModel):
         layers = iter(self.layers)
         if self.concat:
             x = rearrange(emb, "b n d -> b (n d)")
+        elif self.one_hot:
+            pre = emb.sum(dim=1)
+            x = ACTIVATIONS[self.cfg.act](pre if self.b_E is None else pre + self.b_E)
         elif self.cfg.combine == "sum_first_layer":
             x = next(layers)(emb, sum_dim=1)
         else:

@@ -39,7 +39,7 @@ def recorder_parts(config: Config, task, model, interventions=(), notes: bool = 
     metric_cadence = Cadence(config.metrics.every_n_epochs,
                              log_spaced_epochs(config.metrics.log_points, config.run.max_epochs)
                              | frozenset(range(1, config.metrics.dense_epochs + 1)))
-    families = build_metrics(config.metrics, task, model, notes)
+    families = build_metrics(config.metrics, task, model, notes, config.optimizer)
     metrics = [active.metric for active in families] + [m for i in interventions for m in i.metrics()]
     return families, (metrics, Cadence(config.run.log_every_n_epochs), metric_cadence)
 

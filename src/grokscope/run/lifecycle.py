@@ -38,6 +38,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from grokscope.config import OPTIONAL_GROUPS, Config, ConfigError, require
+from grokscope.losses import Loss
 from grokscope.run.build import build_with_interventions, recorder_parts, resolve_device
 from grokscope.run.checkpoints import CheckpointSets
 from grokscope.run.config import validate
@@ -343,7 +344,7 @@ def _module(config: Config, members: list[Member]):
     if len(members) == 1:
         m = members[0]
         run = m.config.run
-        return GrokModule(m.model, m.task, m.config.optimizer, run.max_epochs, run.steps_per_call, run.loss_dtype,
+        return GrokModule(m.model, m.task, m.config.optimizer, run.max_epochs, run.steps_per_call, Loss.of(run),
                           run.batch_size, run.seeds.sampler, m.interventions, run.compile, run.cuda_graph)
     run, optimizer = config.run, config.optimizer
     lrs = [m.config.optimizer.lr for m in members] if run.ensemble.lr else None
@@ -352,7 +353,7 @@ def _module(config: Config, members: list[Member]):
     optimizer_cfg = dataclasses.replace(optimizer, weight_decay=0.0 if decays else optimizer.weight_decay,
                                         lr=1.0 if lrs else optimizer.lr)
     return EnsembleModule([m.model for m in members], [m.task for m in members], optimizer_cfg, run.max_epochs,
-                          run.steps_per_call, run.loss_dtype, decays, run.batch_size,
+                          run.steps_per_call, Loss.of(run), decays, run.batch_size,
                           [m.config.run.seeds.sampler for m in members], [m.interventions for m in members], lrs,
                           run.cuda_graph)
 

@@ -52,12 +52,12 @@ class MetricsRecorder:
         self.history, self.grok_epochs = state_dict["history"], state_dict["grok_epochs"]
         self.arrays.load_state_dict(state_dict["arrays"])
 
-    def record(self, model, task, loss_dtype, epoch: int, last: bool) -> dict | None:
+    def record(self, model, task, loss, epoch: int, last: bool) -> dict | None:
         """Evaluate ``model`` and return the row of ``epoch`` if it is due (None otherwise)."""
         if not self.due(epoch, last):
             return None
         with_metrics = last or self.metric_cadence.due(epoch)
-        ev, values = evaluate_metrics(model, task, loss_dtype, self.metrics if with_metrics else ())
+        ev, values = evaluate_metrics(model, task, loss, self.metrics if with_metrics else ())
         row: dict = {"epoch": epoch, **split_scores(ev, task)}
         for out in values:
             for key, value in out.items():
@@ -140,7 +140,7 @@ class RunCallback(L.Callback):
         last = epoch >= module.max_epochs
         if not m.recorder.due(epoch, last):  # before module.member(e): an ensemble copies the member's weights
             return
-        row = m.recorder.record(module.member(e), module.tasks[e], module.loss_dtype, epoch, last)
+        row = m.recorder.record(module.member(e), module.tasks[e], module.loss, epoch, last)
         for sink in m.sinks:
             sink.log(row)
         if m.recorder.metric_cadence.due(epoch) and not last:

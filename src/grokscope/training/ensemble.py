@@ -22,9 +22,10 @@ from torch.func import functional_call, vmap
 
 from grokscope.config import ConfigError
 from grokscope.interventions.base import Intervention
+from grokscope.losses import Loss
 from grokscope.tasks.base import Task
 from grokscope.training.module import GrokModule
-from grokscope.training.optim import load_state
+from grokscope.training.optim import load_state, orthogonalise_
 
 
 def stack_parameters(models: list[nn.Module]) -> nn.ParameterDict:
@@ -67,11 +68,11 @@ class EnsembleModule(GrokModule):
     """
 
     def __init__(self, models: list[nn.Module], tasks: list[Task], optimizer_cfg, max_epochs: int,
-                 steps_per_call: int, loss_dtype: str, weight_decays: list[float] | None = None,
+                 steps_per_call: int, loss: Loss, weight_decays: list[float] | None = None,
                  batch_size: int | None = None, sampler_seeds: list[int] | None = None,
                  interventions: list[list[Intervention]] | None = None, learning_rates: list[float] | None = None,
                  cuda_graph: bool = False):
-        super().__init__(models[0], tasks[0], optimizer_cfg, max_epochs, steps_per_call, loss_dtype,
+        super().__init__(models[0], tasks[0], optimizer_cfg, max_epochs, steps_per_call, loss,
                          batch_size=batch_size, sampler_seed=0, interventions=(interventions or [()])[0],
                          cuda_graph=cuda_graph)
         members = interventions or [[] for _ in models]
@@ -130,17 +131,16 @@ class EnsembleModule(GrokModule):
         """Per-member objectives ``[e]`` (their sum is trained): one vmapped forward over all members."""
         tokens, labels = self._batch()
         weights, sizes = self.batches[0].weights, self.batches[0].sizes
-        logits = vmap(self._member_logits)(dict(self.stacked), tokens).to(self.loss_dtype)  # [e, n, d_vocab_out]
-        rows = torch.nn.functional.cross_entropy(rearrange(logits, "e n v -> (e n) v"),
-                                                 rearrange(labels, "e n -> (e n)"), reduction="none")
+        logits = vmap(self._member_logits)(dict(self.stacked), tokens)  # [e, n, d_vocab_out]
         # split the per-row losses, not the logits: the backward of a split of [e, n, v] copies all of it
-        rows = rearrange(rows, "(e n) -> e n", e=self.n_members)
+        rows = self.loss.rows(logits, labels)  # [e, n]
         return sum(w * term.mean(dim=1) for w, term in zip(weights, rows.split(sizes, dim=1)))
 
     def before_optimizer_step(self, params: list[torch.Tensor]) -> None:
         """Per-member clipping: member ``e``'s gradients scale by ``min(1, c / (||g_e|| + 1e-6))`` with
-        ``||g_e||`` over all of its slices, as ``clip_grad_norm_`` does for one run (speed.md §6.4); then
-        per-member decoupled weight decay; with per-member lrs, the parameters before the update are kept."""
+        ``||g_e||`` over all of its slices, as ``clip_grad_norm_`` does for one run (speed.md §6.4); then ⊥Grad per
+        member and tensor (``orthogonal``); then per-member decoupled weight decay; with per-member lrs, the
+        parameters before the update are kept."""
         clip = self.optimizer_cfg.grad_clip
         grads = [p.grad for p in params if p.grad is not None]
         if clip is not None:
@@ -149,6 +149,8 @@ class EnsembleModule(GrokModule):
             scale = (clip / (norms + 1e-6)).clamp(max=1.0)
             for g in grads:
                 g.mul_(member_view(scale.to(g.dtype), g))
+        if self.optimizer_cfg.orthogonal:
+            orthogonalise_(params, member_axis=True)
         if self.weight_decays is not None:
             lr = self.member_lrs()
             with torch.no_grad():

@@ -25,11 +25,12 @@ import numpy as np
 import torch
 
 from grokscope.interventions.base import Intervention
+from grokscope.losses import Loss
 from grokscope.tasks.base import Task
 from grokscope.training.batches import TermBatches
 from grokscope.training.cadence import Cadence
 from grokscope.training.graphs import EpochGraph, blockers
-from grokscope.training.optim import load_state
+from grokscope.training.optim import load_state, orthogonalise_
 
 
 class Diverged(RuntimeError):
@@ -59,12 +60,13 @@ def set_rng_state(state: dict) -> None:
 
 
 class GrokModule(L.LightningModule):
-    """Trains ``model`` on ``task``'s loss terms: ``L = sum_t w_t * mean_{r in B_t} CE(model(tokens_r), labels_r)``
-    with ``B_t`` the term's rows of this step (:class:`TermBatches`); terms of weight 0 are skipped. The rows of
-    all terms go through one forward pass: models act on each row independently."""
+    """Trains ``model`` on ``task``'s loss terms: ``L = sum_t w_t * mean_{r in B_t} loss(model(tokens_r), labels_r)``
+    with ``B_t`` the term's rows of this step (:class:`TermBatches`) and ``loss`` the run's
+    (:class:`~grokscope.losses.Loss`: cross-entropy or StableMax, in ``loss_dtype``); terms of weight 0 are
+    skipped. The rows of all terms go through one forward pass: models act on each row independently."""
 
     def __init__(self, model: torch.nn.Module, task: Task, optimizer_cfg, max_epochs: int,
-                 steps_per_call: int, loss_dtype: str, batch_size: int | None, sampler_seed: int,
+                 steps_per_call: int, loss: Loss, batch_size: int | None, sampler_seed: int,
                  interventions: Sequence[Intervention] = (), compile: bool = False, cuda_graph: bool = False):
         super().__init__()
         self.model, self.optimizer_cfg = model, optimizer_cfg
@@ -73,7 +75,7 @@ class GrokModule(L.LightningModule):
         self.train_forward = torch.compile(model.forward) if compile else model.forward
         self.compile, self.cuda_graph = compile, cuda_graph
         self.max_epochs, self.steps_per_call = max_epochs, steps_per_call
-        self.loss_dtype = getattr(torch, loss_dtype)
+        self.loss = loss
         self.batch_size = batch_size
         self.sampler_seeds = [sampler_seed]
         self.automatic_optimization = False
@@ -158,9 +160,9 @@ class GrokModule(L.LightningModule):
         """The training objective on the current parameters and this step's batch (one forward pass)."""
         batches = self.batches[0]
         tokens, labels = batches.sample()
-        logits = self.train_forward(tokens, last_only=True).to(self.loss_dtype)
+        logits = self.train_forward(tokens, last_only=True)
         sizes = batches.sizes
-        return sum(w * torch.nn.functional.cross_entropy(term_logits, term_labels)
+        return sum(w * self.loss(term_logits, term_labels)
                    for w, term_logits, term_labels in zip(batches.weights, logits.split(sizes), labels.split(sizes)))
 
     def _epochs_this_call(self) -> int:
@@ -220,9 +222,11 @@ class GrokModule(L.LightningModule):
             raise Diverged(self.epoch)
 
     def before_optimizer_step(self, params: list[torch.Tensor]) -> None:
-        """Clip the gradients' global norm to ``grad_clip`` (if set)."""
+        """Clip the gradients' global norm to ``grad_clip`` (if set), then ⊥Grad (``orthogonal``)."""
         if self.optimizer_cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(params, self.optimizer_cfg.grad_clip, foreach=True)
+        if self.optimizer_cfg.orthogonal:
+            orthogonalise_(params)
 
     def after_optimizer_step(self, params: list[torch.Tensor]) -> None:
         """Hook after each optimizer step (an ensemble scales its members' updates by their own lr)."""

@@ -1,4 +1,4 @@
-"""Optimizers (``optimizer=adamw|adam|sgd``) with a linear warm-up and optional gradient clipping."""
+"""Optimizers (``optimizer=adamw|adam|sgd``) with a linear warm-up, optional gradient clipping and ⊥Grad."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from grokscope.config import NAME_MEANING, Checked, described, require
 
 @dataclass
 class OptimizerConfig(Checked):
-    """Shared keys: ``lr``, ``weight_decay``, ``warmup_steps`` and ``grad_clip`` (max global norm, or null).
+    """Shared keys: ``lr``, ``weight_decay``, ``warmup_steps``, ``grad_clip`` (max global norm, or null) and
+    ``orthogonal`` (⊥Grad, :func:`orthogonalise_`, applied after clipping and before the base step).
 
     Warm-up multiplies the lr by ``min(step / warmup_steps, 1)`` for step ``0, 1, ...`` (LambdaLR, stepped
     after each update), so update 0 runs at lr 0 (nanda_progress_measures.md §3).
@@ -24,6 +25,9 @@ class OptimizerConfig(Checked):
     warmup_steps: int = described("the lr is multiplied by min(step / warmup_steps, 1): update 0 runs at lr 0",
                                   allowed=">= 0")
     grad_clip: float | None = described("max global gradient norm; null: no clipping", allowed="> 0, or null")
+    # the default lets run dirs recorded before the key load
+    orthogonal: bool = described("⊥Grad: each tensor's gradient loses its component along the tensor and is "
+                                 "rescaled to its own norm before the step (Prieto et al. 2025)", default=False)
 
     def check(self, prefix: str) -> None:
         require(self.lr > 0, f"{prefix}.lr", self.lr, "must be > 0")
@@ -81,6 +85,28 @@ class SGDConfig(OptimizerConfig):
         """Foreach everywhere; its update has no host-side state, so a CUDA graph captures it as it is."""
         return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
                                weight_decay=self.weight_decay, foreach=True)
+
+
+#: guards the divisions of ⊥Grad (as the reference implementation)
+ORTHOGONAL_EPS = 1e-30
+
+
+@torch.no_grad()
+def orthogonalise_(params: list[torch.Tensor], member_axis: bool = False) -> None:
+    """⊥Grad (Prieto et al. 2025, numerical_stability.md §3), in place on each ``p.grad``: per tensor ``w`` with
+    gradient ``g``, ``g_⊥ = g - (w·g / (w·w + ε)) w``, then ``g <- g_⊥ ||g|| / (||g_⊥|| + ε)``, ``ε`` =
+    :data:`ORTHOGONAL_EPS`. With ``member_axis`` the first axis stacks an ensemble's members and each member's
+    slice is projected on its own weights alone."""
+    for p in params:
+        if p.grad is None:
+            continue
+        w, g = p.detach(), p.grad
+        flat_w = w.reshape(len(w), -1) if member_axis else w.reshape(1, -1)
+        flat_g = g.reshape(flat_w.shape)
+        along = (flat_w * flat_g).sum(dim=1, keepdim=True) / (flat_w.pow(2).sum(dim=1, keepdim=True) + ORTHOGONAL_EPS)
+        ortho = flat_g - along * flat_w
+        scale = flat_g.norm(dim=1, keepdim=True) / (ortho.norm(dim=1, keepdim=True) + ORTHOGONAL_EPS)
+        g.copy_((ortho * scale).reshape(g.shape))
 
 
 #: the param-group flags that choose an optimizer's implementation, not its maths
