@@ -108,6 +108,7 @@ RUN_CELLS = {
     "chughtai": lambda summary: number(summary["final"]["test/acc"]),
     "circle_survival": lambda summary: number(summary["final"]["test/acc"]),
     "pizza": lambda summary: number(summary["final"]["pizza/gradient_symmetricity"]),
+    "prieto": lambda summary: number(summary["final"]["test/acc"]),
 }
 
 

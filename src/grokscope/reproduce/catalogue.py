@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from grokscope.reproduce import chughtai, circles, nanda, oocl, pizza
+from grokscope.reproduce import chughtai, circles, nanda, oocl, pizza, prieto
 from grokscope.reproduce.plan import Plan
 from grokscope.reproduce.report import Findings, smoke_test, write_report, write_summary
 from grokscope.reproduce.runner import run_sweeps
@@ -26,7 +26,7 @@ class Reproduction:
 
 
 REPRODUCTIONS = {m.NAME: Reproduction(m.NAME, m.TITLE, m.PAPER_SCALE, m.plan, m.measure)
-                 for m in (nanda, chughtai, pizza, circles, oocl)}
+                 for m in (nanda, chughtai, pizza, circles, oocl, prieto)}
 
 
 def reproduce(name: str, scale: str, runs: Path, out: Path, jobs: int = 1, train: bool = True) -> Path:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 SCALES = ("paper", "cpu", "tiny")
 #: the reproductions (grokscope.reproduce.catalogue.REPRODUCTIONS holds them), named before anything heavy loads
-NAMES = ("nanda_2023", "chughtai", "pizza", "circle_survival", "oocl")
+NAMES = ("nanda_2023", "chughtai", "pizza", "circle_survival", "oocl", "prieto")
 
 #: Overrides every reproduction run takes: CSV logging (no WandB run per cell), no progress bar per run.
 RUN_OVERRIDES = ("logger=csv", "progress_bar=false")
