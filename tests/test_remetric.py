@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grokscope.analysis.phases import phase_boundaries
 from grokscope.cli.analyze import main
 from grokscope.losses import Loss
 from grokscope.metrics import evaluate
+from grokscope.metrics.phases import phase_boundaries
 from grokscope.metrics.progress import ProgressMetric
 from grokscope.metrics.weights import weight_norms
 from grokscope.run.load import load_run

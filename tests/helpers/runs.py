@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from grokscope.losses import Loss
 from grokscope.metrics import evaluate, split_scores
 from grokscope.run import RunDir, execute
 from grokscope.run.checkpoints import load_checkpoint
@@ -52,7 +53,7 @@ def final_checkpoint(run_dir: Path) -> dict:
 def recomputed_scores(run, epoch: int | None = None) -> dict[str, float]:
     """``{mask}/loss`` and ``{mask}/acc`` of a loaded run's model (at the end, or at ``epoch``) on its whole
     table, as the run's recorder computes them."""
-    ev = evaluate(run.model(epoch), run.task, getattr(torch, run.config.run.loss_dtype))
+    ev = evaluate(run.model(epoch), run.task, Loss.of(run.config.run))
     return split_scores(ev, run.task)
 
 

@@ -76,6 +76,7 @@ def _run_row(run_dir: Path) -> dict | None:
            "_seeds": json.dumps({k: v for k, v in flatten(config).items() if is_seed_key(k)}, sort_keys=True)}
     row.update({f"config.{k}": v for k, v in flatten(config).items()})
     row.update({f"grok_epoch/{k}": v for k, v in (summary.get("grok_epochs") or {}).items()})
+    row.update({f"phase/{k}": v for k, v in (summary.get("phases") or {}).items() if k != "reasons"})
     row.update({k: v for k, v in (summary.get("final") or {}).items() if k != "epoch"})
     return row
 

@@ -2,7 +2,7 @@
 
 Reads every ``*/summary.json`` under the sweep directory; :func:`write_report` writes ``oocl_runs.csv``,
 ``oocl_summary.csv``, ``oocl_summary.md`` and ``oocl_sweep.png``. A run *generalises* on a table when its final
-held-out accuracy reaches :data:`~grokscope.training.callbacks.GROK_THRESHOLD`.
+held-out accuracy reaches :data:`~grokscope.metrics.phases.GROK_THRESHOLD`.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ metrics take the key set of the current model at each metric epoch. :func:`remet
 
 Written to ``out``, the run's own files untouched: ``metrics.csv`` (one row per snapshot epoch: split scores
 and the scalars), ``arrays/<family>.npz`` (as the run's), ``summary.json`` (the key sets and the phase
-boundaries of :mod:`.phases`) and ``plots/``: restricted, excluded, train and test loss with the phase
+boundaries of :mod:`grokscope.metrics.phases`) and ``plots/``: restricted, excluded, train and test loss with the phase
 boundaries, Gini coefficients of the Fourier norms, weight norm, and logit similarity per irrep.
 """
 
@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from grokscope.analysis.phases import Phases, draw_phases, phase_boundaries
 from grokscope.config import ConfigError, require
 from grokscope.figures import figure, png_bytes, points
 from grokscope.losses import Loss
 from grokscope.metrics import ActiveFamily, RunRecord, build_metrics
 from grokscope.metrics.curves import restricted_losses_figure
+from grokscope.metrics.phases import Phases, draw_phases, phase_boundaries
 from grokscope.metrics.rep_theory import similarity_figure
 from grokscope.run.load import Run
 from grokscope.run.sinks import CsvSink

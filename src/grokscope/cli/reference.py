@@ -34,12 +34,12 @@ from omegaconf import DictConfig, OmegaConf
 from grokscope.cli.help import HELP_YAML, config_groups
 from grokscope.config import NAME_MEANING, LocalConfig, MetricKey, RunConfig
 from grokscope.interventions import ablate
-from grokscope.metrics import BUILTIN, evaluation
+from grokscope.metrics import BUILTIN, evaluation, phases
+from grokscope.metrics.phases import GROK_THRESHOLD
 from grokscope.paths import CONF_DIR
 from grokscope.run.config import SCHEMAS
 from grokscope.tasks import Task
 from grokscope.tasks.oocl import EVAL_MASKS as OOCL_MASKS
-from grokscope.training.callbacks import GROK_THRESHOLD
 
 #: ``summary.json`` fields of every run (the families add theirs: their ``keys`` of kind ``summary``).
 SUMMARY_KEYS = (
@@ -51,6 +51,7 @@ SUMMARY_KEYS = (
               plot="plots/curves.png", kind="summary"),
     MetricKey("min_loss.{split}.epoch", "the first epoch at which it was logged", r"\arg\min_e \texttt{loss}_S(e)",
               kind="summary"),
+    *phases.KEYS,
 )
 
 #: The config groups of the reference, in its order, with a line on each.

@@ -7,14 +7,19 @@ import numpy as np
 
 from grokscope.figures import figure, points
 from grokscope.metrics.family import RunRecord
+from grokscope.metrics.phases import draw_phases, phases_of, run_phases
 
 
 def curves_figure(record: RunRecord, title: str | None = None, grok_epochs: dict[str, int | None] | None = None):
     """Loss and accuracy of every evaluated split against ``epoch + 1`` on log axes, under ``title`` (the run's
     name); a dashed line, in the split's colour, at each split's grokking epoch (``grok_epochs[split]``: the
-    first epoch its accuracy reached the threshold)."""
+    first epoch its accuracy reached the threshold); the phases shaded where the task has a test split."""
     epochs = np.array([row["epoch"] for row in record.history]) + 1
     fig, (ax_loss, ax_acc) = figure((11, 4.4), 1, 2)
+    if record.logged("test/loss"):
+        phases = phases_of(run_phases(record)["phases"])
+        for ax in (ax_loss, ax_acc):
+            draw_phases(ax, phases)
     for mask in record.task.eval_masks:
         line, = ax_loss.plot(epochs, [row[f"{mask}/loss"] for row in record.history], label=mask,
                              **points(len(epochs)))
@@ -35,9 +40,10 @@ def curves_figure(record: RunRecord, title: str | None = None, grok_epochs: dict
 
 
 def restricted_losses_figure(record: RunRecord, restricted: str, excluded: str):
-    """Train, test, restricted and excluded loss over epochs on log axes (Nanda et al. 2023's progress
-    measures figure; Chughtai et al. 2023's "Res. Loss" and "Exc. Loss")."""
+    """Train, test, restricted and excluded loss over epochs on log axes, the phases shaded (Nanda et al. 2023's
+    progress measures figure; Chughtai et al. 2023's "Res. Loss" and "Exc. Loss")."""
     fig, ax = figure((9, 4.5))
+    draw_phases(ax, phases_of(run_phases(record)["phases"]))
     for key, label in (("train/loss", "train"), ("test/loss", "test"), (restricted, f"restricted ({restricted})"),
                        (excluded, f"excluded ({excluded})")):
         epochs, values = record.series(key)

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from grokscope.figures import figure, png_bytes
+from grokscope.metrics.phases import GROK_THRESHOLD
 from grokscope.reproduce.plan import Plan, Sweep
 from grokscope.reproduce.report import Claim, Findings
 from grokscope.reproduce.runs import completed, grok_epoch, number
-from grokscope.training.callbacks import GROK_THRESHOLD
 from grokscope.training.outputs import atomic_write_bytes
 
 NAME = "circle_survival"

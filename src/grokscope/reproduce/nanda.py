@@ -31,7 +31,7 @@ TINY = ("task.p=13", "model.d_model=16", "model.n_heads=2", "model.d_head=8", "m
 
 
 #: the paper's phase boundaries of its main run (§5.1: memorisation 0-1.4k, circuit formation 1.4k-9.4k, cleanup
-#: 9.4k-13.4k), by the first epoch of the next phase in :class:`~grokscope.analysis.phases.Phases`' terms
+#: 9.4k-13.4k), by the first epoch of the next phase in :class:`~grokscope.metrics.phases.Phases`' terms
 PAPER_PHASES = {"circuit_formation": ("end of memorisation", 1400), "cleanup": ("end of circuit formation", 9400),
                 "stable": ("end of cleanup", 13400)}
 
@@ -177,7 +177,7 @@ def _claims(seeds: list[dict], fractions: list[dict], scale: str) -> list[Claim]
                 f"{number(s['circuit formation'])} -> {number(s['cleanup'])} -> {number(s['stable'])}" for s in seeds),
             "memorisation 0-1.4k, circuit formation 1.4k-9.4k, cleanup 9.4k-13.4k epochs (main run)", "§5.1",
             _judged(ordered, judged),
-            "boundaries read off the curves with the final key frequencies (grokscope.analysis.phases); the "
+            "boundaries read off the curves with the final key frequencies (grokscope.metrics.phases); the "
             "verdict checks their order" + ("" if setting else ": the epochs are not comparable to the paper's "
                                             "outside its setting") + left_out, measured_at=at))
         sparse = [s for s in judged if 1 <= s["_n_freqs"] <= 7]

@@ -11,6 +11,7 @@ import numpy as np
 from grokscope.figures import png_bytes
 from grokscope.metrics import ActiveFamily, RunRecord
 from grokscope.metrics.curves import curves_figure
+from grokscope.metrics.phases import run_phases
 from grokscope.run.rundir import RunDir
 from grokscope.training.callbacks import MetricsRecorder
 from grokscope.training.outputs import atomic_write_bytes, write_json
@@ -19,7 +20,7 @@ from grokscope.training.outputs import atomic_write_bytes, write_json
 def finalise(run_dir: RunDir, recorder: MetricsRecorder, sinks, families: list[ActiveFamily], task, model,
              resolved: dict, draw: bool = True, **fields) -> dict:
     """Write a finished member's arrays, plots (``draw``: the curves and each family's) and ``summary.json``
-    (``fields``, the final row, the grokking epochs, the resolved config and what each family adds), end its
+    (``fields``, the final row, the grokking epochs, the phases, the resolved config and what each family adds), end its
     sinks with the summary, then write its completion marker. Returns the summary."""
     arrays = recorder.arrays
     arrays.save()
@@ -31,7 +32,7 @@ def finalise(run_dir: RunDir, recorder: MetricsRecorder, sinks, families: list[A
         for name, fig in figures(record, families, fields.get("run_name"), recorder.grok_epochs):
             atomic_write_bytes(run_dir.plots / f"{name}.png", png_bytes(fig))
     summary = {**fields, "final": recorder.history[-1], "grok_epochs": recorder.grok_epochs,
-               "min_loss": min_losses(recorder.history, task.eval_masks), "config": resolved}
+               "min_loss": min_losses(recorder.history, task.eval_masks), **run_phases(record), "config": resolved}
     for active in families:
         summary.update(active.family.summary(record))
     write_json(run_dir.summary_path, summary)

@@ -13,10 +13,9 @@ import torch
 from tqdm.auto import tqdm
 
 from grokscope.metrics import evaluate_metrics, split_scores
+from grokscope.metrics.phases import GROK_THRESHOLD
 from grokscope.training.cadence import Cadence
 from grokscope.training.outputs import ArrayStore, write_torch
-
-GROK_THRESHOLD = 0.99
 
 
 class MetricsRecorder:
