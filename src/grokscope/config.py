@@ -229,6 +229,24 @@ class LossConfig(Checked):
         require_choice(f"{prefix}.kind", self.kind, LOSS_KINDS)
 
 
+#: ``stop.event``
+STOP_EVENTS = ("none", "test_acc", "cleanup_end")
+
+
+@dataclass
+class StopConfig(Checked):
+    """``stop``: end a run ``after_epochs`` epochs after ``event`` (``max_epochs`` stays the cap); an ensemble ends
+    when every member has (grokscope.training.stopping)."""
+
+    event: str = described("none; test_acc: the test accuracy first reaches 0.99; cleanup_end: the end of cleanup as "
+                           "the phase rules place it on the losses logged so far", choices=STOP_EVENTS)
+    after_epochs: int = described("epochs trained after the event", allowed=">= 0")
+
+    def check(self, prefix: str) -> None:
+        require_choice(f"{prefix}.event", self.event, STOP_EVENTS)
+        require(self.after_epochs >= 0, f"{prefix}.after_epochs", self.after_epochs, "must be an integer >= 0")
+
+
 @dataclass
 class RunConfig(Checked):
     """Top-level keys of ``conf/train.yaml`` (in the package) (the config groups are validated separately)."""
@@ -265,6 +283,8 @@ class RunConfig(Checked):
                                  "where that is exact (speed only)", default=True)
     loss: LossConfig = described("the training loss and every loss a run reports",
                                  factory=lambda: LossConfig("cross_entropy"))
+    stop: StopConfig = described("end the run a number of epochs after an event (max_epochs: the cap)",
+                                 factory=lambda: StopConfig("none", 0))
 
     def check(self, prefix: str = "") -> None:
         require_seed("seed", self.seed)

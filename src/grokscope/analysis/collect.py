@@ -71,7 +71,8 @@ def _run_row(run_dir: Path) -> dict | None:
     if "members" in summary or is_ensemble(config):  # an ensemble's (or a pack's) own dir: its members are the runs
         return None
     row = {"run_dir": str(run_dir), "status": summary.get("status", "unfinished"),
-           "epochs": summary.get("epochs"), "overrides": ",".join(RunDir(run_dir).overrides()),
+           "epochs": summary.get("epochs"), "stopped": (summary.get("stopped") or {}).get("by"),
+           "wall_time_s": summary.get("wall_time_s"), "overrides": ",".join(RunDir(run_dir).overrides()),
            "setting_id": setting_id(config),
            "_seeds": json.dumps({k: v for k, v in flatten(config).items() if is_seed_key(k)}, sort_keys=True)}
     row.update({f"config.{k}": v for k, v in flatten(config).items()})
@@ -79,6 +80,15 @@ def _run_row(run_dir: Path) -> dict | None:
     row.update({f"phase/{k}": v for k, v in (summary.get("phases") or {}).items() if k != "reasons"})
     row.update({k: v for k, v in (summary.get("final") or {}).items() if k != "epoch"})
     return row
+
+
+def time_line(runs: pd.DataFrame) -> str:
+    """The runs' training time: epochs and wall seconds summed (an ensemble's members each count their process's
+    whole time), and how many ended by their stop rule."""
+    stopped = int((runs["stopped"] == "stop rule").sum()) if "stopped" in runs else 0
+    epochs = int(runs["epochs"].fillna(0).sum())
+    seconds = float(runs["wall_time_s"].fillna(0).sum()) if "wall_time_s" in runs else 0.0
+    return f"training time: {epochs:,} epochs, {seconds:.1f} s summed over the runs; {stopped} ended by their stop rule"
 
 
 def collect(paths, strict: bool = False) -> pd.DataFrame:

@@ -47,6 +47,7 @@ def run_collect(args) -> None:
     written = collect.write_tables(runs, out)
     counts = runs["status"].value_counts().to_dict()
     print(f"{len(runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}) -> {', '.join(map(str, written))}")
+    print(collect.time_line(runs))
     if args.plot:
         path = collect.plot_path(out, args.plot, args.x, args.y)
         collect.plot(runs, args.plot, args.x, args.y, path)

@@ -50,6 +50,7 @@ from grokscope.run.rundir import RunDir
 from grokscope.run.terminal import verbose
 from grokscope.training.cadence import Cadence
 from grokscope.training.outputs import ArrayStore, write_json
+from grokscope.training.stopping import StopRule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,13 +203,18 @@ def claim(rd: RunDir, resolved: dict, overrides: list[str]) -> bool:
                               "start it afresh")
     done = rd.finished()
     if done is not None and not fresh:
-        if not (done["status"] == "completed" and resolved["max_epochs"] > done["epochs"]):
+        if not (done["status"] == "completed" and resolved["max_epochs"] > done["epochs"] and _ended_at_cap(rd)):
             return False
         rd.reopen()
     if fresh:
         rd.reset()
     rd.record_config(resolved, overrides)
     return True
+
+
+def _ended_at_cap(rd: RunDir) -> bool:
+    """Whether a completed run ended at its ``max_epochs`` (a larger one reopens it), not by its stop rule."""
+    return ((rd.summary() or {}).get("stopped") or {}).get("by", "max_epochs") == "max_epochs"
 
 
 def _recorded_config(rd: RunDir) -> dict | None:
@@ -269,6 +275,10 @@ def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float,
     if states is not None:
         module.resume(states)
     resumed_epoch = module.epoch if states is not None else None
+    stop = config.run.stop
+    rule = None if stop.event == "none" else StopRule(stop.event, stop.after_epochs, config.run.max_epochs)
+    if rule is not None:
+        rule.apply(module, [m.recorder.history for m in members])
 
     for m in members:
         m.sinks = build_sinks(m.recorder, m.spec.dir, m.config.logger, m.families, m.task,
@@ -276,9 +286,9 @@ def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float,
     outputs = [MemberOutputs(m.recorder, m.sinks, m.spec.dir.snapshots) for m in members]
     snapshots = config.run.snapshot_every_n_epochs
     callback = RunCallback(outputs, Cadence(config.run.checkpoint_every_n_epochs), checkpoints.save,
-                           None if snapshots is None else Cadence(snapshots))
+                           None if snapshots is None else Cadence(snapshots), rule)
     try:
-        if module.epoch < config.run.max_epochs:
+        if module.epoch < module.max_epochs:
             _fit(module, callback, config, device, rd, job.watch_parent)
     except BaseException:
         for sink in (s for m in members for s in m.sinks):
@@ -291,6 +301,8 @@ def _execute(config: Config, rd: RunDir, resolved: dict, job: Job, start: float,
         fields = {"status": "diverged" if diverged is not None else "completed",
                   "error": f"training loss is not finite by epoch {diverged}" if diverged is not None else None,
                   "run_name": _identity(config, m, rd, job, ensemble).name, "epochs": module.epoch,
+                  "stopped": ({"by": "divergence"} if diverged is not None else {"by": "max_epochs"} if rule is None
+                              else rule.stopped(m.recorder.history, module.epoch)),
                   "resumed_from_epoch": resumed_epoch, "wall_time_s": wall, "device": device,
                   "cuda_graph": module.graph_use()}
         if ensemble:

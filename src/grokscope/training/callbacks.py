@@ -16,6 +16,7 @@ from grokscope.metrics import evaluate_metrics, split_scores
 from grokscope.metrics.phases import GROK_THRESHOLD
 from grokscope.training.cadence import Cadence
 from grokscope.training.outputs import ArrayStore, write_torch
+from grokscope.training.stopping import StopRule
 
 
 class MetricsRecorder:
@@ -98,14 +99,17 @@ class RunCallback(L.Callback):
     - checkpoints (``checkpoint_cadence`` and the last epoch): ``save_checkpoints(epoch, states)`` with one
       state per member (:meth:`GrokModule.member_state` plus its recorder), written as one set by the caller;
     - stops: when ``stop.requested()`` turns true, a checkpoint at the current epoch, then the trainer stops
-      (``preempted`` is set). ``stop.install()`` runs at the start of training, after Lightning has put its own
+      (``preempted`` is set); with a ``stop_rule`` (:class:`~grokscope.training.stopping.StopRule`), the members'
+      logged rows move the module's last epoch before each epoch is recorded. ``stop.install()`` runs at the
+      start of training, after Lightning has put its own
       signal handlers (its SIGTERM handler would end the process with status 0).
     """
 
     def __init__(self, members: list[MemberOutputs], checkpoint_cadence: Cadence,
-                 save_checkpoints: Callable[[int, list[dict]], None], snapshot_cadence: Cadence | None = None):
+                 save_checkpoints: Callable[[int, list[dict]], None], snapshot_cadence: Cadence | None = None,
+                 stop_rule: StopRule | None = None):
         self.members, self.checkpoint_cadence, self.save_checkpoints = members, checkpoint_cadence, save_checkpoints
-        self.snapshot_cadence = snapshot_cadence
+        self.snapshot_cadence, self.stop_rule = snapshot_cadence, stop_rule
         self.stop = None
         self.preempted = False
 
@@ -124,6 +128,9 @@ class RunCallback(L.Callback):
         self.snapshot(module)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if self.stop_rule is not None and module.epoch < module.max_epochs:
+            self.stop_rule.apply(module, [m.recorder.history for m in self.members])
+            trainer.should_stop = module.epoch >= module.max_epochs
         last = module.epoch >= module.max_epochs
         for e in range(len(self.members)):
             self.record(module, e)
