@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
-from grokscope.analysis.llc import LLCConfig, MissingExtra, estimate_llc
 from grokscope.cli.analyze import main
+from grokscope.metrics.llc_estimator import LLCConfig, MissingExtra, estimate_llc
+from tests.helpers.config import assert_config_error
+from tests.helpers.runs import final_checkpoint, train
 
 
 def _linear_regression(d: int, n: int = 2000) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
@@ -75,3 +77,28 @@ def test_without_the_extra_asking_for_the_llc_is_one_line(snapshot_run, tmp_path
     err = capsys.readouterr().err
     assert done.value.code == 2 and err.count("\n") == 1 and "grokscope[slt]" in err
     assert not (tmp_path / "llc.csv").exists()
+
+
+LLC_RUN = ("experiment=tiny_modular", "max_epochs=20", "metrics.every_n_epochs=10", "metrics.llc.chains=2",
+           "metrics.llc.draws=10", "metrics.llc.burnin=0", "plots=true")
+
+
+def test_the_llc_during_training_is_logged_and_changes_nothing_of_the_run(tmp_path):
+    pytest.importorskip("devinterp")
+    with_llc = train(tmp_path / "llc", *LLC_RUN, "metrics.llc.enabled=true")
+    without = train(tmp_path / "plain", *LLC_RUN)
+    table = pd.read_csv(tmp_path / "llc" / "metrics.csv")
+    assert table.dropna(subset=["llc/mean"])["epoch"].tolist() == [0, 10, 20]
+    assert (tmp_path / "llc" / "plots" / "llc.png").is_file()
+    assert "llc/mean" not in pd.read_csv(tmp_path / "plain" / "metrics.csv")
+    assert with_llc["final"]["train/loss"] == without["final"]["train/loss"]
+    weights = [final_checkpoint(tmp_path / name)["model"] for name in ("llc", "plain")]
+    for key, value in weights[1].items():
+        assert torch.equal(weights[0][key], value), key
+
+
+def test_asking_for_the_llc_during_training_without_the_extra_is_one_line(monkeypatch):
+    for name in [m for m in sys.modules if m.startswith("devinterp")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "devinterp", None)
+    assert_config_error("metrics.llc.enabled", "metrics.llc.enabled=true")

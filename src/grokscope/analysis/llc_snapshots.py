@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from grokscope.analysis.llc import LLCConfig, LLCEstimate, devinterp, estimate_llc
 from grokscope.figures import figure, png_bytes
 from grokscope.losses import Loss
+from grokscope.metrics.llc_estimator import LLCConfig, LLCEstimate, devinterp, estimate_llc
 from grokscope.training.outputs import atomic_write_bytes
 
 #: the columns of ``llc.csv``

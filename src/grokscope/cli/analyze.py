@@ -106,7 +106,7 @@ def run_remetric(args) -> None:
 
 
 def add_llc(parser: argparse.ArgumentParser) -> None:
-    from grokscope.analysis.llc import LLCConfig  # torch-free: the dataclass only
+    from grokscope.metrics.llc_estimator import LLCConfig  # torch-free: the dataclass only
 
     d = LLCConfig()
     parser.add_argument("run_dir", type=directory, help="a finished run dir with snapshots (snapshot_every_n_epochs)")
@@ -128,7 +128,7 @@ def add_llc(parser: argparse.ArgumentParser) -> None:
 
 
 def run_llc(args) -> None:
-    from grokscope.analysis.llc import LLCConfig, MissingExtra
+    from grokscope.metrics.llc_estimator import LLCConfig, MissingExtra
     from grokscope.run.load import load_run
 
     cfg = LLCConfig(lr=args.lr, localization=args.localization, nbeta=args.nbeta, batch_size=args.batch_size,

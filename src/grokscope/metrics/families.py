@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import sys
 
-from grokscope.metrics import circles, fourier, pizza, progress, rep_theory, stability, weights
+from grokscope.metrics import circles, fourier, llc, pizza, progress, rep_theory, stability, weights
 from grokscope.metrics.family import ActiveFamily, MetricFamily
 
 BUILTIN: tuple[MetricFamily, ...] = (weights.FAMILY, fourier.FAMILY, rep_theory.FAMILY, progress.FAMILY,
-                                     pizza.FAMILY, circles.FAMILY, stability.FAMILY)
+                                     pizza.FAMILY, circles.FAMILY, stability.FAMILY, llc.FAMILY)
 _REGISTERED: dict[str, MetricFamily] = {family.name: family for family in BUILTIN}
 
 

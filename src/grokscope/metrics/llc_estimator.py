@@ -89,7 +89,8 @@ def estimate_llc(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Te
                  loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], cfg: LLCConfig = LLCConfig()
                  ) -> LLCEstimate:
     """The LLC of ``model`` at its current weights for the mean ``loss(model(inputs), targets)`` (see the module
-    docstring). The model's weights are left as they were."""
+    docstring), on the device of ``inputs``. The model's weights and the global random states are left as they
+    were (the chains draw from their own seeds), so an estimate during training changes nothing of it."""
     sgld, estimate = devinterp()
     rows = len(inputs)
     batch = rows if cfg.batch_size is None else min(cfg.batch_size, rows)
@@ -104,13 +105,13 @@ def estimate_llc(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Te
     with torch.no_grad():
         init_loss = float(loss(model(inputs), targets))
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), torch.random.fork_rng(devices=[inputs.device] if inputs.is_cuda else []):
         warnings.filterwarnings("ignore", module="devinterp")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         result = estimate(model, loader, evaluate=evaluate, sampling_method=sgld,
                           optimizer_kwargs={"lr": cfg.lr, "localization": cfg.localization, "nbeta": nbeta},
                           num_chains=cfg.chains, num_draws=cfg.draws, num_burnin_steps=cfg.burnin, init_loss=init_loss,
-                          seed=cfg.seed, device="cpu", verbose=False)
+                          seed=cfg.seed, device=str(inputs.device), verbose=False)
     model.load_state_dict(state)
     per_chain = [float(result[f"llc-chain/{i}"]) for i in range(cfg.chains)]
     trace = np.asarray(result["loss/trace"], dtype=float)
