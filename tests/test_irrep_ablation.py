@@ -10,7 +10,7 @@ from grokscope.groups.basis import group_basis
 from grokscope.groups.spectral import apply_filter, irrep_filter
 from grokscope.losses import Loss
 from grokscope.metrics.evaluation import evaluate, split_scores
-from grokscope.run import build
+from grokscope.run import build, build_with_interventions
 from grokscope.run.config import validate
 from tests.helpers.config import assert_config_error, make_config
 from tests.helpers.runs import final_checkpoint, train
@@ -118,6 +118,17 @@ def test_eval_irrep_ablation_scores_the_ablated_final_model(tmp_path):
     assert summary["final"]["ablated/train/loss"] == pytest.approx(ablated["train/loss"], rel=1e-5)
     assert summary["final"]["ablated/test/acc"] == pytest.approx(ablated["test/acc"], abs=1e-6)
     assert abs(ablated["train/loss"] - expected["train/loss"]) > 1e-3
+
+
+def test_ablated_scores_in_row_chunks_equal_those_of_the_whole_table():
+    config = validate(make_config(*S4, *IRREPS, "intervention.ablate.irreps=[sign]", "intervention.ablate.when=eval"))
+    task, model, interventions = build_with_interventions(config)
+    (metric,) = [m for intervention in interventions for m in intervention.metrics()]
+    whole = metric(model, task, evaluate(model, task, Loss()))
+    chunked = metric(model, task, evaluate(model, task, Loss(), chunk_rows=50))
+    assert len(task.labels) > 50 and whole.keys() == chunked.keys()
+    for key, value in whole.items():
+        assert chunked[key] == pytest.approx(value, rel=1e-9), key
 
 
 @pytest.mark.parametrize("overrides, key", [

@@ -106,9 +106,10 @@ class Ablate(Intervention):
 
 
 class AblatedScores:
-    """``ablated/{split}/loss`` (mean cross-entropy) and ``ablated/{split}/acc`` of every evaluated split: the
-    model it is handed with the ablation applied (:meth:`Ablate.applied`), one forward over the whole table at
-    the answer position, the evaluation's loss (kind and dtype)."""
+    """``ablated/{split}/loss`` (mean loss) and ``ablated/{split}/acc`` of every evaluated split: the model it is
+    handed with the ablation applied (:meth:`Ablate.applied`), forwards at the answer position over the table in
+    chunks of the evaluation's ``chunk_rows`` (only per-split sums are kept), with the evaluation's loss (kind and
+    dtype)."""
 
     hooks: tuple[str, ...] = ()
 
@@ -117,21 +118,27 @@ class AblatedScores:
 
     @torch.no_grad()
     def __call__(self, model, task, ev) -> dict[str, float]:
+        masks = torch.stack([task.masks[mask] for mask in task.eval_masks]).to(ev.row_loss.dtype)  # [n_masks, N]
+        sums = torch.zeros(2, len(masks), dtype=ev.row_loss.dtype, device=masks.device)  # loss, correct
         was_training = model.training
         model.eval()
         with self.ablation.applied(model):
-            logits = model(task.tokens, last_only=True)
+            for start in range(0, len(task.labels), ev.chunk_rows):
+                rows = slice(start, start + ev.chunk_rows)
+                logits, labels = model(task.tokens[rows], last_only=True), task.labels[rows]
+                scores = torch.stack([ev.loss.rows(logits, labels), (logits.argmax(dim=-1) == labels).to(sums.dtype)])
+                sums += scores @ masks[:, rows].T
         model.train(was_training)
-        scores = {"loss": ev.loss.rows(logits, task.labels),
-                  "acc": (logits.argmax(dim=-1) == task.labels).to(ev.row_loss.dtype)}
-        return {f"ablated/{mask}/{name}": float(rows[task.masks[mask]].mean())
-                for mask in task.eval_masks for name, rows in scores.items()}
+        means = (sums / masks.sum(dim=1)).tolist()
+        return {f"ablated/{mask}/{name}": means[i][j] for i, name in enumerate(("loss", "acc"))
+                for j, mask in enumerate(task.eval_masks)}
 
 
 #: What ``intervention.ablate.when=eval`` logs on the metrics cadence: :class:`AblatedScores`, with ``\tilde\ell``
 #: the logits of the model whose ``target`` keeps (or lacks) the components ``S``.
 KEYS = (
-    MetricKey("ablated/{split}/loss", "mean cross-entropy of the split with the ablation applied",
+    MetricKey("ablated/{split}/loss", "mean loss (the run's loss.kind in loss_dtype) of the split with the ablation "
+              "applied",
               r"\frac{1}{\lvert S\rvert}\sum_{r \in S} -\log \operatorname{softmax}(\tilde\ell_r)_{y_r}",
               "Nanda et al. 2023, §4 (ablations in Fourier space)"),
     MetricKey("ablated/{split}/acc", "accuracy of the split with the ablation applied",
