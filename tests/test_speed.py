@@ -154,7 +154,8 @@ def test_the_graph_path_keeps_the_eager_bookkeeping_and_recaptures_after_a_freez
     (),
     ("optimizer.grad_clip=1.0", "ensemble.weight_decay=[0.3,1.0]"),
     ("intervention=freeze_embedding", "intervention.freeze_embedding.from_epoch=100"),  # a capture again
-], ids=["single", "ensemble", "freeze"])
+    ("optimizer.orthogonal=true", "ensemble.size=2", "loss.kind=stablemax"),  # ⊥Grad per member, StableMax
+], ids=["single", "ensemble", "freeze", "orthogonal"])
 def test_captured_epochs_give_the_eager_losses(tmp_path, extra):
     """Epochs replayed from a CUDA graph (after a 10-epoch lr warm-up) log the losses of eager epochs."""
     base = (*SMALL_TRANSFORMER, "device=cuda", "max_epochs=200", "log_every_n_epochs=10", "steps_per_call=50",
