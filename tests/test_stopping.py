@@ -71,3 +71,24 @@ def test_cleanup_end_moves_later_while_the_test_loss_still_falls():
                                                ("stop.after_epochs=-1", "stop.after_epochs")])
 def test_bad_stop_values_are_refused(override, key):
     assert_config_error(key, override)
+
+
+@pytest.mark.slow
+def test_a_fraction_sweep_with_the_rule_groks_at_the_same_epochs_in_less_time(tmp_path, capsys):
+    from grokscope.cli.analyze import main
+    from tests.helpers.cli import cli
+
+    fixed = [o for o in GROKS if not o.startswith(("task.frac_train=", "max_epochs="))]
+    cells = ["-m", *fixed, "max_epochs=900", "logger=csv", "progress_bar=false", "plots=false",
+             "task.frac_train=0.8,0.9"]
+    for name, extra in (("full", ()), ("stopped", RULE)):
+        proc = cli(*cells, *extra, f"hydra.sweep.dir={tmp_path / name}", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+    full, stopped = (collect([tmp_path / name]).set_index("task.frac_train").sort_index()
+                     for name in ("full", "stopped"))
+    assert full["grok_epoch/test"].notna().all()
+    assert full["grok_epoch/test"].tolist() == stopped["grok_epoch/test"].tolist()
+    assert stopped["epochs"].sum() < full["epochs"].sum() and set(stopped["stopped"]) == {"stop rule"}
+    capsys.readouterr()
+    main(["collect", str(tmp_path / "stopped")])
+    assert "2 ended by their stop rule" in capsys.readouterr().out
