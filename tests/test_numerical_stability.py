@@ -9,6 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from grokscope.config import ConfigError
 from grokscope.losses import Loss, softmax_collapsed, stablemax_rows
 from grokscope.run import build
 from grokscope.run.config import validate
@@ -139,6 +140,11 @@ def test_one_hot_mlp_is_the_product_with_the_concatenated_one_hot_inputs():
                                                ("loss_dtype=float8", "loss_dtype")])
 def test_bad_values_are_refused_naming_the_key(override, key):
     assert_config_error(key, override)
+
+
+def test_a_bool_key_given_a_number_says_what_is_allowed():
+    with pytest.raises(ConfigError, match="must be true or false"):
+        validate(make_config("optimizer.orthogonal=1.5"))
 
 
 def test_a_run_dir_recorded_before_the_keys_reads_them_as_their_defaults():

@@ -368,6 +368,8 @@ def structured(schema: type, node: DictConfig, prefix: str):
         key = f"{prefix}.{err.full_key}" if prefix and err.full_key else (err.full_key or prefix)
         value = OmegaConf.select(node, str(err.full_key), default=None) if err.full_key else None
         msg = str(err.msg).splitlines()[0] if getattr(err, "msg", None) else type(err).__name__
+        if "is not a valid bool" in msg:  # OmegaConf's words for a non-boolean: say what is allowed
+            msg = "must be true or false"
         raise ConfigError(key, value, msg) from None
     check_kinds(obj, OmegaConf.to_container(node, resolve=True), prefix)
     obj.check(prefix)
