@@ -424,9 +424,11 @@ def test_wandb_min_max_summaries_cover_the_rows_of_earlier_attempts(wandb_whole,
     with monkeypatch.context() as patch, pytest.raises(Stopped):
         patch.setattr(RunCallback, "record", record_then_stop)
         execute(make_config(*WANDB), tmp_path / "run")
+    first = set((tmp_path / "run" / "wandb").glob("offline-run-*"))
     execute(make_config(*WANDB), tmp_path / "run")
-    attempts = sorted((tmp_path / "run" / "wandb").glob("offline-run-*"), key=lambda p: p.stat().st_mtime_ns)
-    assert [row["epoch"] for row in read_offline_run(attempts[-1])["history"]] == [40]
+    # the re-run's dir is the new one (an mtime order would race the first attempt's writer finishing late)
+    (rerun,) = set((tmp_path / "run" / "wandb").glob("offline-run-*")) - first
+    assert [row["epoch"] for row in read_offline_run(rerun)["history"]] == [40]
     assert wandb_record(tmp_path / "run") == wandb_whole[1]
 
 
