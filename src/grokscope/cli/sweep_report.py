@@ -17,6 +17,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from grokscope.cli import startup
 from grokscope.run.rundir import SWEEP_ID, RunDir
 
 STATUSES = ("completed", "failed", "diverged")
@@ -60,6 +61,7 @@ class SweepReport(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         self.sweep_id = os.environ[SWEEP_ID] = uuid.uuid4().hex
+        startup.end()  # the sweep's start-up is over: it launches its jobs
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -24,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from grokscope.cli import startup
 from grokscope.cli.checks import check_launch, sweep_dirname_override
 from grokscope.cli.help import is_plain_help, render_help
 from grokscope.paths import CONF_DIR
@@ -42,7 +43,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     job = Job(group=sweep_group(hc.sweep.dir) if multirun else None, overrides=tuple(hc.overrides.task),
               watch_parent=any("joblib" in (OmegaConf.select(hc, f"{node}._target_", default="") or "")
                                for node in ("launcher", "launcher.inner")),  # joblib, or joblib in a packed sweep
-              multirun=multirun, started=lambda path: print(f"run dir: {path}", flush=True))
+              multirun=multirun, started=started)
     guard = None
     if job.watch_parent:  # a joblib worker: one whose sweep process died takes no further job
         from grokscope.run.preempt import OrphanGuard
@@ -68,6 +69,13 @@ def _hydra_main(cfg: DictConfig) -> None:
     finally:
         if guard is not None:
             guard.end_job()  # stopped because the sweep process died: the worker ends here
+
+
+def started(run_dir: Path) -> None:
+    """A job has passed every check and loaded what it trains with: its run dir is printed, and start-up is over
+    (:func:`grokscope.cli.startup.end`)."""
+    print(f"run dir: {run_dir}", flush=True)
+    startup.end()
 
 
 def remove_made_dirs(run_dir: Path) -> None:
@@ -161,7 +169,8 @@ def main() -> None:
     try:
         check_launch(sys.argv[1:])
         sys.argv += sweep_dirname_override(sys.argv[1:])
-        _hydra_main()
+        with startup.paused():  # the collector's scans, until a job or a sweep starts (grokscope.cli.startup)
+            _hydra_main()
     except (ConfigError, HydraException, OmegaConfBaseException) as err:
         report(err)
     except (SystemExit, KeyboardInterrupt):

@@ -37,7 +37,7 @@ class SimilaritySums:
         for rows in row_chunks(len(logits), logits.shape[1]):
             centred = logits[rows].double()
             centred = centred - centred.mean(dim=1, keepdim=True)
-            self.sums.index_add_(0, labels[rows], centred)
+            self.sums.index_put_((labels[rows],), centred, accumulate=True)  # index_add_'s sums, faster (class_sums)
             self.norm_sq += centred.pow(2).sum()
         self.count += len(logits)
 
