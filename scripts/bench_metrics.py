@@ -20,6 +20,7 @@ import time
 import torch
 from hydra import compose, initialize_config_dir
 
+from grokscope.losses import Loss
 from grokscope.metrics import build_metrics, evaluate, split_scores
 from grokscope.paths import CONF_DIR
 from grokscope.run import build
@@ -48,7 +49,7 @@ def main() -> None:
         config = validate(compose(config_name="train", overrides=args.overrides))
     task, model = build(config)
     run = config.run
-    module = GrokModule(model, task, config.optimizer, run.max_epochs, run.steps_per_call, run.loss_dtype,
+    module = GrokModule(model, task, config.optimizer, run.max_epochs, run.steps_per_call, Loss.of(run),
                         run.batch_size, run.seeds.sampler)
     module.on_fit_start()
     optimizer = config.optimizer.build([p for p in model.parameters() if p.requires_grad])

@@ -42,6 +42,7 @@ def measure(preset: str, p: int, overrides: list[str]) -> dict:
     """One epoch and one metric evaluation of ``experiment=preset`` at ``task.p=p`` (in this process)."""
     import torch
 
+    from grokscope.losses import Loss
     from grokscope.metrics import build_metrics, evaluate_metrics, split_scores
     from grokscope.metrics.fit import estimate_bytes
     from grokscope.run import build
@@ -56,7 +57,7 @@ def measure(preset: str, p: int, overrides: list[str]) -> dict:
         task, model = build(config)
         task, model = task.to(device), model.to(device)
         run = config.run
-        module = GrokModule(model, task, config.optimizer, run.max_epochs, run.steps_per_call, run.loss_dtype,
+        module = GrokModule(model, task, config.optimizer, run.max_epochs, run.steps_per_call, Loss.of(run),
                             run.batch_size, run.seeds.sampler)
         module.on_fit_start()
         optimizer = config.optimizer.build([q for q in model.parameters() if q.requires_grad])

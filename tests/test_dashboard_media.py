@@ -80,7 +80,7 @@ def test_the_curves_name_the_run_and_mark_each_splits_grokking_epoch():
     marks = [line.get_xdata()[0] for line in ax_acc.lines if line.get_linestyle() == "--"]
     assert marks == [11, 31]  # epoch + 1 on the x axis
     assert {"train groks: epoch 10", "test groks: epoch 30"} <= set(ax_acc.get_legend_handles_labels()[1])
-    curves = [line for line in ax_loss.lines if line.get_linestyle() != "--"]
+    curves = [line for line in ax_loss.lines if line.get_linestyle() == "-"]  # not the marks, nor the phases' ":"
     assert len(curves) == 2 and all(line.get_marker() == "o" for line in curves)  # 4 points: a marker at each
 
 

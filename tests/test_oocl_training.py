@@ -24,7 +24,7 @@ def module_for(overrides: list[str]) -> GrokModule:
     config = validate(compose([*SMALL, *overrides]))
     task, model = build(config)
     module = GrokModule(model, task, config.optimizer, config.run.max_epochs, config.run.steps_per_call,
-                        config.run.loss_dtype, config.run.batch_size, config.run.seeds.sampler)
+                        Loss.of(config.run), config.run.batch_size, config.run.seeds.sampler)
     module.on_fit_start()
     return module
 

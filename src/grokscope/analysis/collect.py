@@ -152,7 +152,7 @@ def _table(rows: list[dict]) -> pd.DataFrame:
 
 def setting_keys(runs: pd.DataFrame) -> list[str]:
     """The varying config keys of a collected table, seeds excluded."""
-    fixed = {"run_dir", "status", "epochs", "overrides", "setting_id"}
+    fixed = {"run_dir", "status", "epochs", "stopped", "wall_time_s", "overrides", "setting_id"}
     metrics = {c for c in runs.columns if "/" in c}
     return [c for c in runs.columns if c not in fixed | metrics and not is_seed_key(c)]
 

@@ -118,9 +118,10 @@ def _first(epochs: np.ndarray, where: np.ndarray) -> int | None:
 PHASE_COLOURS = {"memorisation": "tab:blue", "circuit_formation": "tab:orange", "cleanup": "tab:green"}
 
 
-def draw_phases(ax, phases: Phases, last_epoch: int | None = None) -> None:
-    """The phases shaded (memorisation from epoch 0, circuit formation, cleanup, up to the next known boundary or
-    ``last_epoch``) and dashed lines at the boundaries, against ``epoch + 1`` (the x axis of the run's figures)."""
+def draw_phases(ax, phases: Phases) -> None:
+    """The phases shaded (memorisation from epoch 0, circuit formation, cleanup, each up to the next boundary
+    found) and dotted lines at the boundaries (dashed ones mark the grokking epochs), against ``epoch + 1`` (the x
+    axis of the run's figures)."""
     starts = {"memorisation": 0, "circuit_formation": phases.circuit_formation, "cleanup": phases.cleanup}
     ends = {"memorisation": phases.circuit_formation, "circuit_formation": phases.cleanup, "cleanup": phases.stable}
     for name, start in starts.items():
@@ -129,7 +130,7 @@ def draw_phases(ax, phases: Phases, last_epoch: int | None = None) -> None:
             ax.axvspan(start + 1, end + 1, color=PHASE_COLOURS[name], alpha=0.08, lw=0,
                        label=name.replace("_", " "))
     for name, epoch in phases.boundaries().items():
-        ax.axvline(epoch + 1, color="grey", linestyle="--", linewidth=1)
+        ax.axvline(epoch + 1, color="grey", linestyle=":", linewidth=1)
         ax.annotate(name.replace("_", " "), (epoch + 1, 1), xycoords=("data", "axes fraction"), rotation=90,
                     va="top", ha="right", fontsize="small", color="grey")
 
