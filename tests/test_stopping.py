@@ -44,6 +44,23 @@ def test_a_run_ends_after_its_event_as_the_run_without_the_rule_saw_it(full_run,
     assert "1 ended by their stop rule" in time_line(runs)
 
 
+def test_a_short_real_run_that_groks_writes_its_phases_and_its_curves_shade_them(full_run):
+    from grokscope.metrics.curves import curves_figure
+    from grokscope.metrics.family import RunRecord
+
+    full_dir, full = full_run
+    phases = full["phases"]
+    assert phases["circuit_formation_end"] is not None and phases["cleanup_end"] is not None
+    assert phases["circuit_formation_end"] <= phases["cleanup_end"] <= full["epochs"]
+    assert phases["memorisation_end"] is not None or "memorisation_end" in phases["reasons"]
+    history = metrics(full_dir).to_dict("records")
+    history = [{k: v for k, v in row.items() if v == v} for row in history]  # NaN: not logged that epoch
+    task = type("Task", (), {"eval_masks": ("train", "test")})
+    fig = curves_figure(RunRecord(history, {}, {}, task, None), "run")
+    shaded = {"cleanup"} | ({"memorisation", "circuit formation"} if phases["memorisation_end"] is not None else set())
+    assert {p.get_label() for ax in fig.axes for p in ax.patches} == shaded
+
+
 def test_a_resumed_run_keeps_its_rule(full_run, tmp_path, monkeypatch):
     grok = full_run[1]["grok_epochs"]["test"]
     uninterrupted = train(tmp_path / "once", *GROKS, *RULE)
