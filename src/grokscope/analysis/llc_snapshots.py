@@ -20,6 +20,7 @@ from tqdm import tqdm
 from grokscope.figures import figure, png_bytes
 from grokscope.losses import Loss
 from grokscope.metrics.llc_estimator import LLCConfig, LLCEstimate, devinterp, estimate_llc
+from grokscope.metrics.phases import Phases, draw_phases, phases_of
 from grokscope.training.outputs import atomic_write_bytes
 
 #: the columns of ``llc.csv``
@@ -65,7 +66,7 @@ def llc_over_snapshots(run, out: Path, cfg: LLCConfig | None = None, most: int =
     result = LLCOverEpochs(epochs, estimates)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "llc.csv", _csv(result).encode())
-    atomic_write_bytes(out / "llc.png", _plot(result, run.history))
+    atomic_write_bytes(out / "llc.png", _plot(result, run.history, phases_of(run.summary.get("phases"))))
     return result
 
 
@@ -78,9 +79,12 @@ def _csv(result: LLCOverEpochs) -> str:
     return text.getvalue()
 
 
-def _plot(result: LLCOverEpochs, history) -> bytes:
-    """The LLC (mean and the chains' standard deviation) over epochs, the train and test loss on a second axis."""
+def _plot(result: LLCOverEpochs, history, phases: Phases | None) -> bytes:
+    """The LLC (mean and the chains' standard deviation) over epochs, the train and test loss on a second axis,
+    the run's phases (its summary's) shaded."""
     fig, ax = figure((8, 4.5))
+    if phases is not None:
+        draw_phases(ax, phases)
     means = np.array([e.mean for e in result.estimates])
     stds = np.array([e.std for e in result.estimates])
     x = np.array(result.epochs) + 1
