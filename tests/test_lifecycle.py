@@ -304,6 +304,22 @@ def test_a_key_added_later_with_a_null_default_keeps_old_run_dirs_resumable():
     assert differing_keys(recorded, {**recorded, "seed": 1}) == ["seed"]
 
 
+def test_a_run_dir_recorded_before_the_loss_stop_and_new_families_resumes_under_their_defaults():
+    from grokscope.run.fingerprint import differing_keys
+
+    recorded = {"seed": 0, "optimizer": {"lr": 1e-3}, "metrics": {"weights": {"enabled": "auto"}}}
+    now = {**recorded, "loss": {"kind": "cross_entropy"}, "stop": {"event": "none", "after_epochs": 0},
+           "optimizer": {"lr": 1e-3, "orthogonal": False},
+           "metrics": {"weights": {"enabled": "auto"}, "stability": {"enabled": "auto"},
+                       "llc": {"enabled": "false", "chains": 2}}}
+    assert differing_keys(recorded, now) == []
+    assert differing_keys(recorded, {**now, "loss": {"kind": "stablemax"}}) == ["loss.kind"]
+    assert differing_keys(recorded, {**now, "optimizer": {"lr": 1e-3, "orthogonal": True}}) == ["optimizer.orthogonal"]
+    asked = {**now, "metrics": {**now["metrics"], "llc": {"enabled": "true", "chains": 2}}}
+    assert differing_keys(recorded, asked) == ["metrics.llc.chains", "metrics.llc.enabled"]
+    assert differing_keys(now, {**now, "stop": {"event": "test_acc", "after_epochs": 10}}) == []  # when it ends
+
+
 def test_a_run_recorded_before_the_ensemble_lr_key_loads(tmp_path):
     import yaml
 
