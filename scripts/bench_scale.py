@@ -8,14 +8,19 @@ built (task, model, AdamW), one epoch is trained (the module's step: forward, ba
 warm-up epoch, and one metric evaluation runs as on a metric epoch (the streamed forward over every row, the
 split scores and every metric family that applies). Printed per row: seconds per epoch, seconds per evaluation,
 the peak resident set size of the process (``ru_maxrss``), that peak above the process's resident size before
-the table was built (the interpreter, torch and a warm-up at a tiny p), the peak CUDA memory allocated (when the
-device is CUDA) and the fit estimate of :mod:`grokscope.metrics.fit`; then the growth exponent of each column
-against p (the slope of log value on log p, fitted over the rows of each preset).
+the table was built (the interpreter, torch and a warm-up at a tiny p), the *held* peaks of the training step
+and of the evaluation (a second process with glibc's allocator returning freed arrays at once,
+:data:`HELD_ENV`: what the arrays hold, the CPU's counterpart of CUDA's allocated memory), the peak CUDA memory
+allocated (when the device is CUDA) and the fit estimate of :mod:`grokscope.metrics.fit` with its ratio to the
+held peak (on CUDA, to the allocated peak); then the growth exponent of each column against p (the slope of log
+value on log p, fitted over the rows of each preset). Each phase's peak is read from Linux's ``VmHWM`` after
+resetting it (``/proc/self/clear_refs``); elsewhere only the whole run's peak is known.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -28,8 +33,14 @@ import time
 PRESETS = ("nanda_2023", "oocl")
 SIZES = (59, 113, 257, 509, 997)
 COLUMNS = (("epoch_s", "s / epoch"), ("eval_s", "s / evaluation"), ("peak_rss", "peak RSS (GiB)"),
-           ("peak_above_base", "above baseline (GiB)"), ("cuda_peak", "CUDA peak alloc. (GiB)"),
-           ("estimate", "fit estimate (GiB)"), ("ratio", "estimate / above baseline"))
+           ("peak_above_base", "above baseline (GiB)"), ("held_step", "held: step (GiB)"),
+           ("held_evaluation", "held: evaluation (GiB)"), ("cuda_peak", "CUDA peak alloc. (GiB)"),
+           ("estimate", "fit estimate (GiB)"), ("ratio", "estimate / held"))
+#: glibc's malloc keeps freed blocks below a threshold that rises as it runs (up to 32 MiB) for reuse, so the
+#: resident size of identical runs varies by 10-30% with the order of frees. Pinned at 128 KiB, every block
+#: of an array is unmapped when it is freed, and the resident size is what the run's arrays hold: the CPU's
+#: counterpart of CUDA's allocated memory, which the fit estimate is held to.
+HELD_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072"}
 
 
 def rss_bytes() -> int:
@@ -38,13 +49,34 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def reset_peak() -> bool:
+    """Reset the kernel's record of this process's peak resident size (Linux's ``/proc/self/clear_refs``);
+    False where that cannot be done."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_bytes() -> int:
+    """The process's peak resident size since the last :func:`reset_peak` (``VmHWM``; else ``ru_maxrss``)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def measure(preset: str, p: int, overrides: list[str]) -> dict:
-    """One epoch and one metric evaluation of ``experiment=preset`` at ``task.p=p`` (in this process)."""
+    """One epoch and one metric evaluation of ``experiment=preset`` at ``task.p=p`` (in this process), with the
+    peak resident size of each phase (building, two training epochs, the evaluation) above the baseline."""
     import torch
 
     from grokscope.losses import Loss
     from grokscope.metrics import build_metrics, evaluate_metrics, split_scores
-    from grokscope.metrics.fit import estimate_bytes
+    from grokscope.metrics.fit import estimate
     from grokscope.run import build
     from grokscope.run.compose import compose
     from grokscope.run.config import validate
@@ -82,25 +114,52 @@ def measure(preset: str, p: int, overrides: list[str]) -> dict:
     _, device, epoch, evaluation = setup(11)  # warm-up: lazily loaded kernels and caches
     epoch(), evaluation()
     del epoch, evaluation
+    gc.collect()
     base = rss_bytes()
+    phases = reset_peak()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     config, device, epoch, evaluation = setup(p)
+    built = peak_bytes() - base
+    reset_peak()
     epoch()
     sync(device)
     start = time.perf_counter()
     epoch()
     sync(device)
     epoch_s = time.perf_counter() - start
+    step = peak_bytes() - base
+    reset_peak()
     start = time.perf_counter()
     evaluation()
     sync(device)
     eval_s = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"preset": preset, "p": p, "epoch_s": epoch_s, "eval_s": eval_s, "peak_rss": peak,
-            "peak_above_base": peak - base,
+    evaluated = peak_bytes() - base
+    above = max(built, step, evaluated) if phases else evaluated  # without resets, the last is the whole run's
+    parts = estimate(config)
+    return {"preset": preset, "p": p, "epoch_s": epoch_s, "eval_s": eval_s, "peak_rss": base + above,
+            "peak_above_base": above, "step": step if phases else None, "evaluation": evaluated if phases else None,
             "cuda_peak": torch.cuda.max_memory_allocated() if device.type == "cuda" else None,
-            "estimate": estimate_bytes(config), "device": str(device)}
+            "estimate": parts.total, "estimate_step": parts.stepping,
+            "estimate_evaluation": parts.evaluating, "device": str(device)}
+
+
+def run_child(preset: str, p: int, overrides: list[str], held: bool = False) -> dict:
+    """:func:`measure` in a fresh process (its peak is its own); ``held``: with :data:`HELD_ENV`. Raises
+    RuntimeError with the child's last line of stderr when it fails."""
+    done = subprocess.run([sys.executable, __file__, "--child", preset, str(p), *overrides], capture_output=True,
+                          text=True, env={**os.environ, **(HELD_ENV if held else {})})
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_both(preset: str, p: int, overrides: list[str]) -> dict:
+    """The run's timings and resident sizes as any run has them, and the held peaks (:data:`HELD_ENV`)."""
+    row = run_child(preset, p, overrides)
+    held = run_child(preset, p, overrides, held=True)
+    row.update(held_step=held["step"], held_evaluation=held["evaluation"], held=held["peak_above_base"])
+    return row
 
 
 def estimate_of(preset: str, p: int, overrides: list[str]) -> int:
@@ -136,9 +195,10 @@ def table(rows: list[dict]) -> str:
             return f"{value:.2f}"
         return f"{value:.3g}" if key.endswith("_s") else f"{value / 2**30:.2f}"
 
-    for r in rows:
-        if r.get("peak_above_base"):
-            r["ratio"] = r["estimate"] / r["peak_above_base"]
+    for r in rows:  # on CUDA the estimate is held to the allocated peak
+        held = r.get("cuda_peak") or r.get("held")
+        if held:
+            r["ratio"] = r["estimate"] / held
 
     for preset in dict.fromkeys(r["preset"] for r in rows):
         mine = [r for r in rows if r["preset"] == preset]
@@ -149,6 +209,10 @@ def table(rows: list[dict]) -> str:
         lines.append(f"| {preset} | growth exponent | "
                      + " | ".join("-" if e is None else f"p^{e:.2f}" for e in exponents) + " |")
     return "\n".join(lines)
+
+
+def gib(n_bytes: int | None) -> str:
+    return "-" if n_bytes is None else f"{n_bytes / 2**30:.2f}"
 
 
 def machine() -> str:
@@ -187,17 +251,17 @@ def main() -> None:
                 rows.append({"preset": preset, "p": p, "estimate": estimate})
                 print(f"{preset} p={p}: not run, estimate {estimate / 2**30:.2f} GiB", flush=True)
                 continue
-            done = subprocess.run([sys.executable, __file__, "--child", preset, str(p), *args.overrides],
-                                  capture_output=True, text=True)
-            if done.returncode != 0:
-                print(f"{preset} p={p}: failed\n{done.stderr.strip().splitlines()[-1] if done.stderr else ''}",
-                      file=sys.stderr)
+            try:
+                rows.append(measure_both(preset, p, args.overrides))
+            except RuntimeError as error:
+                print(f"{preset} p={p}: failed: {error}", file=sys.stderr)
                 continue
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             r = rows[-1]
             print(f"{preset} p={p}: {r['epoch_s']:.3g} s/epoch, {r['eval_s']:.3g} s/evaluation, peak RSS "
-                  f"{r['peak_rss'] / 2**30:.2f} GiB ({r['peak_above_base'] / 2**30:.2f} above baseline), estimate "
-                  f"{r['estimate'] / 2**30:.2f} GiB", flush=True)
+                  f"{r['peak_rss'] / 2**30:.2f} GiB ({r['peak_above_base'] / 2**30:.2f} above baseline; held "
+                  f"{r['held'] / 2**30:.2f}: step {gib(r['held_step'])}, evaluation {gib(r['held_evaluation'])}), "
+                  f"estimate {r['estimate'] / 2**30:.2f} GiB (step {gib(r['estimate_step'])}, evaluation "
+                  f"{gib(r['estimate_evaluation'])})", flush=True)
     print()
     print(table(rows))
 

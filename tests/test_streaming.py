@@ -4,10 +4,7 @@ above the measured peak memory."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -126,16 +123,22 @@ def test_rows_are_kept_only_for_a_metric_that_asks():
         evaluate_metrics(model, task, loss, [Blind()], chunk_rows=100)
 
 
-@pytest.mark.parametrize("p", [83, 113])
-def test_fit_estimate_is_within_25_percent_above_the_measured_peak(p):
-    """The oocl preset at p = 83 and 113 (13,944 and 25,764 rows: one chunk and two), measured as
-    ``scripts/bench_scale.py`` measures: in a fresh process, two training steps and one metric evaluation; the peak
-    resident memory above what the process held before the table was built (below a few hundred MiB, the
-    allocator's own variation is too large for a 25% window)."""
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_scale.py"), "--child", "oocl", str(p)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=600,
-                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
-    assert done.returncode == 0, done.stderr
-    row = json.loads(done.stdout.splitlines()[-1])
+def _bench_scale():
+    spec = importlib.util.spec_from_file_location("bench_scale", ROOT / "scripts" / "bench_scale.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("preset", "p"), [("oocl", 113), ("nanda_2023", 181)])
+def test_fit_estimate_is_within_25_percent_above_the_measured_peak(preset, p, monkeypatch):
+    """The oocl preset at p = 113 (25,764 rows: two chunks, the fast forward) and nanda_2023 at p = 181 (the
+    full-batch step, the hooked forward and the progress family's tables), measured as ``scripts/bench_scale.py``
+    measures: in a fresh process, two training steps and one metric evaluation; the peak resident memory above
+    what the process held before the table was built, with glibc's allocator returning freed arrays at once
+    (what the arrays hold; the allocator's own reuse varies by 10-30% between identical runs)."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT / "src"))
+    row = _bench_scale().run_child(preset, p, [], held=True)
     peak, estimate = row["peak_above_base"], row["estimate"]
-    assert peak <= estimate <= 1.25 * peak, (p, estimate / 2**20, peak / 2**20)
+    assert row["step"] is not None and row["evaluation"] is not None  # the phases were measured apart
+    assert peak <= estimate <= 1.25 * peak, (preset, p, estimate / 2**20, peak / 2**20)

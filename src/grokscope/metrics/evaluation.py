@@ -155,6 +155,7 @@ def forward_chunks(model, task: Task, hooks: Sequence[str], chunk_rows: int,
             else:
                 logits, cache = run_with_cache(model, tokens, hooks)
             yield Chunk(index, labels, logits, cache)
+            del logits, cache  # the next chunk's forward runs without this one's arrays
     finally:
         model.train(was_training)
 
@@ -214,6 +215,7 @@ def _one_round(ev: Evaluation, passes: list[Pass], first_round: Callable[[Chunk]
         for p, mask in zip(passes, wanted):
             keep = None if mask is None else mask[chunk.index]
             p.consume(chunk if keep is None or bool(keep.all()) else chunk.select(keep))
+        del chunk  # freed before the next chunk's forward
 
 
 def evaluate(model, task: Task, loss: Loss, hooks: Sequence[str] = (), *, keep_rows: bool = True,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
@@ -10,6 +12,20 @@ from grokscope.config import ConfigError
 ACTIVATIONS = {"relu": nn.functional.relu, "silu": nn.functional.silu, "gelu": nn.functional.gelu}
 #: ``model.d_vocab_out``: one logit per answer class, or one per input token
 D_VOCAB_OUTS = ("answers", "vocab")
+
+
+class Footprint(NamedTuple):
+    """What a model of some schema holds on a table of some shape (:mod:`grokscope.metrics.fit`): its
+    parameters, the floats per row of a full forward (every hooked activation at every position), of the fast
+    path ``forward(last_only=True)`` (what it computes for the answer position), its logits per row and the
+    floats per row of the hidden layer's hook (``hidden_hook``, at every position it is hooked), which the
+    progress and rep families cache."""
+
+    n_params: int
+    full_floats: int
+    fast_floats: int
+    n_logits: int
+    hidden_floats: int
 
 
 class GrokModel(nn.Module):

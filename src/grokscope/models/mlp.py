@@ -11,7 +11,7 @@ from einops import einsum, rearrange
 from torch import nn
 
 from grokscope.config import NAME_MEANING, Checked, described, require, require_choice
-from grokscope.models.base import ACTIVATIONS, D_VOCAB_OUTS, GrokModel, resolve_d_vocab_out
+from grokscope.models.base import ACTIVATIONS, D_VOCAB_OUTS, Footprint, GrokModel, resolve_d_vocab_out
 from grokscope.models.hooks import HookPoint
 
 COMBINES = ("concat", "concat_separate", "sum", "sum_separate", "sum_first_layer", "one_hot")
@@ -71,15 +71,17 @@ class MLPConfig(Checked):
                 self.unembed_init_std, "must be > 0 or null")
         require_choice(f"{prefix}.d_vocab_out", self.d_vocab_out, D_VOCAB_OUTS)
 
-    def footprint(self, shape) -> tuple[int, int, int]:
-        """Parameters, floats per row of a full forward and logits per row on a table of ``shape``
-        (:mod:`grokscope.tasks.fit`)."""
+    def footprint(self, shape) -> Footprint:
+        """What this model holds on a table of ``shape`` (:class:`~grokscope.models.base.Footprint`): the
+        embeddings of every position, then each layer's pre- and post-activations. The fast path is the full
+        forward (the MLP reads only the operands)."""
         d_out = resolve_d_vocab_out(self.d_vocab_out, shape.d_vocab, shape.n_classes)
         d_in = self.d_embed * (2 if self.combine.startswith("concat") else 1)
         widths = [d_in, *self.hidden, d_out]
         n_tables = 2 if self.combine.endswith("_separate") or self.combine == "one_hot" else 1
         n_params = n_tables * shape.d_vocab * self.d_embed + sum(a * b + b for a, b in zip(widths, widths[1:]))
-        return n_params, shape.n_ctx * self.d_embed + 2 * sum(widths), d_out
+        floats = shape.n_ctx * self.d_embed + 2 * sum(widths)
+        return Footprint(n_params, floats, floats, d_out, widths[-2])
 
     def build(self, task) -> MLP:
         return MLP(self, task.d_vocab, resolve_d_vocab_out(self.d_vocab_out, task.d_vocab, task.n_classes),

@@ -16,7 +16,7 @@ from einops import einsum, rearrange
 from torch import nn
 
 from grokscope.config import NAME_MEANING, Checked, described, require, require_choice
-from grokscope.models.base import ACTIVATIONS, D_VOCAB_OUTS, GrokModel, resolve_d_vocab_out
+from grokscope.models.base import ACTIVATIONS, D_VOCAB_OUTS, Footprint, GrokModel, resolve_d_vocab_out
 from grokscope.models.hooks import HookPoint
 
 INITS = ("nanda", "tl", "zhong")
@@ -73,16 +73,23 @@ class TransformerConfig(Checked):
         require_choice(f"{prefix}.init", self.init, INITS)
         require_choice(f"{prefix}.d_vocab_out", self.d_vocab_out, D_VOCAB_OUTS)
 
-    def footprint(self, shape) -> tuple[int, int, int]:
-        """Parameters, floats per row of a full forward (every hooked activation at every position) and logits
-        per row on a table of ``shape`` (:mod:`grokscope.tasks.fit`)."""
+    def footprint(self, shape) -> Footprint:
+        """What this model holds on a table of ``shape`` (:class:`~grokscope.models.base.Footprint`). Per layer
+        and position: the residual hooks, ``ln1``'s output and the MLP output (``6 d_model``), ``q``, ``k``,
+        ``v`` and ``z`` (``4 d_attn``), the scores and pattern (``2 n_heads n_ctx``), the MLP's pre- and
+        post-activations (``2 d_mlp``). The full forward holds them at every position of every layer, plus the
+        embeddings; the fast path runs earlier layers in full and the last layer at the answer position, with
+        the keys and values of the others."""
         d_out = resolve_d_vocab_out(self.d_vocab_out, shape.d_vocab, shape.n_classes)
         d_attn = self.n_heads * self.d_head
         d_mlp = 0 if self.attn_only else self.d_mlp
         layer_params = 4 * d_attn * self.d_model + 2 * self.d_model * d_mlp
         n_params = (shape.d_vocab + shape.n_ctx) * self.d_model + self.n_layers * layer_params + self.d_model * d_out
-        per_position = self.n_layers * (6 * self.d_model + 4 * d_attn + 2 * self.n_heads * shape.n_ctx + 2 * d_mlp)
-        return n_params, shape.n_ctx * (per_position + 2 * self.d_model), d_out
+        n_ctx = shape.n_ctx
+        per_position = 6 * self.d_model + 4 * d_attn + 2 * self.n_heads * n_ctx + 2 * d_mlp  # one layer
+        full = n_ctx * (self.n_layers * per_position + 2 * self.d_model)
+        fast = n_ctx * ((self.n_layers - 1) * per_position + self.d_model) + per_position + 2 * d_attn * (n_ctx - 1)
+        return Footprint(n_params, full, fast, d_out, n_ctx * d_mlp)
 
     def build(self, task) -> Transformer:
         d_out = resolve_d_vocab_out(self.d_vocab_out, task.d_vocab, task.n_classes)
